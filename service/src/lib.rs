@@ -4,13 +4,25 @@
 //! namespace, and the agent's `auto_auth` method block as JSON). The block is
 //! validated against the JSON schemas in `schemas/` ([`domain::method_block`]),
 //! and [`agent_config`] assembles the full agent configuration around it. When a
-//! connector asks for a secret, the service runs one short-lived agent through
-//! the `agent-runner` crate, verifies and caches the token it wrote, and reads
-//! Vault with it.
+//! connector asks for a secret ([`routes::secrets`]), [`tokens`] runs one
+//! short-lived agent through the `agent-runner` crate (one per profile however
+//! many requests wait), verifies and caches the token it wrote, and [`vault`]
+//! reads the secret with it. EC2 logins carry a nonce persisted per host and
+//! mount ([`ec2`]). Storage is SQLite or PostgreSQL behind one [`store::Store`].
 
 pub mod agent_config;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod ec2;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod vault;

@@ -1,8 +1,147 @@
-//! Building and running the HTTP service.
+//! Building and running the HTTP service (`Application::build` → `port()` → `run_until_stopped()`).
 
-use crate::config::Settings;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::config::{Settings, redact_url};
+use crate::error::{json_error_handler, path_error_handler, query_error_handler};
+use crate::metrics::Metrics;
+use crate::openapi::ApiDoc;
+use crate::routes::{api_keys, health, profiles, secrets, tenants};
+use crate::state::AppState;
+use crate::store::Store;
+use crate::tokens::Tokens;
+
+/// Largest JSON body accepted (a profile is a few hundred bytes; the method block alone may be 64 KiB).
+pub const MAX_BODY_BYTES: usize = 96 * 1024;
+
+/// Every documented route.
+pub fn api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(tenants::create_tenant)
+        .service(tenants::list_tenants)
+        .service(api_keys::create_key)
+        .service(api_keys::list_keys)
+        .service(api_keys::delete_key)
+        .service(profiles::create_profile)
+        .service(profiles::list_profiles)
+        .service(profiles::get_profile)
+        .service(profiles::replace_profile)
+        .service(profiles::delete_profile)
+        .service(profiles::test_profile)
+        .service(profiles::get_nonce)
+        .service(profiles::reset_nonce)
+        .service(secrets::read_secret)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics);
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connect the database (running migrations), bind the listen address, build the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(settings.vault_timeout)
+            .build()
+            .context("building the HTTP client")?;
+        let metrics = Arc::new(Metrics::default());
+        let tokens = Tokens::new(&settings, store.clone(), http, metrics.clone());
+        let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr().context("reading the bound address")?.port();
+        let state = web::Data::new(AppState {
+            policy: settings.validation_policy(),
+            settings,
+            store,
+            tokens,
+            metrics,
+            agent_check: tokio::sync::Mutex::new(None),
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(app_state.clone())
+                .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error_handler))
+                .app_data(web::PathConfig::default().error_handler(path_error_handler))
+                .app_data(web::QueryConfig::default().error_handler(query_error_handler))
+                .configure(api_routes)
+                .split_for_parts();
+            let doc = crate::openapi::document();
+            app.service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", doc)
+                    .config(Config::default().validator_url("none")),
+            )
+            .service(web::redirect("/docs", "/docs/"))
+            .default_service(web::to(not_found))
+        })
+        .workers(2)
+        .shutdown_timeout(35)
+        .listen(listener)
+        .context("starting the HTTP server")?
+        .run();
+        Ok(Self { port, server, state })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Run until SIGTERM/SIGINT; in-flight requests (and their agent runs) finish first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.store.close().await;
+        result
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Err(crate::error::ApiError::NotFound("no such route; see /openapi.json or /docs".into()))
+}
 
 /// Run `auth-service serve` until stopped.
-pub fn serve_main(_settings: Settings) -> anyhow::Result<()> {
-    anyhow::bail!("serve is not built yet")
+pub fn serve_main(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let system = actix_web::rt::System::with_tokio_rt(|| runtime);
+    system.block_on(async move {
+        let host = settings.listen.ip();
+        if settings.operator_key.is_none() {
+            tracing::warn!("AUTH_SERVICE_OPERATOR_KEY is not set: no tenant can be created");
+        }
+        tracing::info!(settings = ?settings, "starting");
+        let app = Application::build(settings).await?;
+        let addr = std::net::SocketAddr::new(host, app.port());
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}").context("writing to stdout")?;
+            out.flush().context("flushing stdout")?;
+        }
+        tracing::info!(%addr, "listening");
+        app.run_until_stopped().await.context("running the server")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
 }

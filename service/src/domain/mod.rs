@@ -2,6 +2,7 @@
 
 pub mod method_block;
 pub mod names;
+pub mod secret_path;
 pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, ValidationPolicy};

@@ -1,0 +1,128 @@
+//! `GET .../profiles/{name}/secrets/{path}`: read a secret with the profile's token.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+
+use super::{profile_name, tenant_id};
+use crate::auth::{Caller, Scope};
+use crate::domain::secret_path::check_secret_path;
+use crate::error::{ApiError, Problem};
+use crate::routes::profiles::load_login;
+use crate::state::AppState;
+use crate::tokens::{Step, TokenError};
+use crate::vault::{self, ReadOutcome, VaultError};
+
+fn token_error(e: TokenError) -> ApiError {
+    let (failure, retry_after, prefix) = match e {
+        TokenError::BackingOff { last, retry_after } => {
+            (last, retry_after, "logins for this profile are paused after a failure")
+        }
+        TokenError::LoginFailed { failure, retry_after } => (failure, retry_after, "the login for this profile failed"),
+    };
+    let step = match failure.step {
+        Step::AgentLogin => "agent login",
+        Step::VerifyToken => "token verification",
+    };
+    ApiError::Unavailable {
+        detail: format!("{prefix} ({step}: {})", failure.detail),
+        hint: Some(
+            failure.hint.unwrap_or_else(|| "run POST .../test on this profile for a step-by-step report".to_string()),
+        ),
+        retry_after: Some(retry_after),
+    }
+}
+
+/// Read a secret (read or admin key). Query parameters are passed on to Vault.
+#[utoipa::path(tag = "secrets", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name"),
+           ("path" = String, Path, description = "Vault path, like secret/data/app/db")),
+    responses((status = 200, description = "Vault's data plus lease fields", body = Object),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 502, body = Problem), (status = 503, body = Problem), (status = 504, body = Problem)))]
+#[get("/v1/tenants/{tenant}/profiles/{name}/secrets/{path:.*}")]
+pub async fn read_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name, secret_path) = path.into_inner();
+    let tenant = tenant_id(&tenant)?;
+    caller.require(tenant.as_str(), Scope::Read)?;
+    let name = profile_name(&name)?;
+    let result = read(&state, &tenant, &name, &secret_path, req.query_string()).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ApiError::NotFound(_)) => "not_found",
+        Err(ApiError::Upstream { status, .. }) if status.as_u16() == 403 => "forbidden",
+        Err(ApiError::Unavailable { .. }) => "login_failed",
+        Err(ApiError::Validation { .. } | ApiError::BadRequest(_)) => "invalid",
+        Err(_) => "vault_error",
+    };
+    state.metrics.secret_read(outcome);
+    result
+}
+
+async fn read(
+    state: &AppState,
+    tenant: &crate::domain::Name,
+    name: &crate::domain::Name,
+    secret_path: &str,
+    query: &str,
+) -> Result<HttpResponse, ApiError> {
+    check_secret_path(secret_path).map_err(|e| ApiError::field("/path", e))?;
+    if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
+    }
+    let login = load_login(state, tenant, name).await?;
+    let mut fresh_login_done = false;
+    loop {
+        let (token, hit) = state.tokens.get(&login).await.map_err(token_error)?;
+        fresh_login_done |= !hit;
+        let outcome = vault::read(
+            state.tokens.http(),
+            &login.address,
+            login.namespace.as_deref(),
+            &token.token,
+            secret_path,
+            query,
+            state.tokens.vault_timeout(),
+        )
+        .await
+        .map_err(|e| match e {
+            VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
+            other => ApiError::BadGateway(other.to_string()),
+        })?;
+        match outcome {
+            ReadOutcome::Found(body) => {
+                return Ok(HttpResponse::Ok()
+                    .insert_header(("Cache-Control", "no-store"))
+                    .json(vault::secret_response(&body)));
+            }
+            ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
+            ReadOutcome::Forbidden(e) if !fresh_login_done => {
+                // The cached token may have been revoked: drop it and log in once more.
+                tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
+                state.tokens.invalidate_if_same(&login, &token).await;
+                fresh_login_done = true;
+                let _ = e;
+                continue;
+            }
+            ReadOutcome::Forbidden(e) => {
+                return Err(ApiError::Upstream {
+                    status: actix_web::http::StatusCode::FORBIDDEN,
+                    detail: format!("Vault refused the read of {secret_path}: {e}"),
+                    hint: Some(format!(
+                        "grant read on this path to the role's policies, e.g. path \"{secret_path}\" {{ capabilities = [\"read\"] }}"
+                    )),
+                });
+            }
+            ReadOutcome::Other(status, e) => {
+                let status = match status {
+                    400 => actix_web::http::StatusCode::BAD_REQUEST,
+                    _ => actix_web::http::StatusCode::BAD_GATEWAY,
+                };
+                return Err(ApiError::Upstream { status, detail: format!("Vault answered: {e}"), hint: None });
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Application state shared by every handler.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::ValidationPolicy;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::tokens::Tokens;
+
+/// Shared state.
+pub struct AppState {
+    /// Settings.
+    pub settings: Settings,
+    /// Validation rules from the settings.
+    pub policy: ValidationPolicy,
+    /// Database.
+    pub store: Store,
+    /// Logins, token cache, back-off.
+    pub tokens: Tokens,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Agent binary check for readiness: (checked at, ok, detail).
+    pub agent_check: tokio::sync::Mutex<Option<(std::time::Instant, bool, String)>>,
+}

@@ -1,0 +1,106 @@
+//! The service's own calls to Vault: secret reads with a profile's token.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::domain::VaultAddress;
+
+/// What Vault answered to a read.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// 200 with Vault's JSON body.
+    Found(Value),
+    /// 404 (no secret there, or no mount).
+    NotFound,
+    /// 403: the token is not allowed (or no longer valid).
+    Forbidden(String),
+    /// Any other status, with Vault's error text.
+    Other(u16, String),
+}
+
+/// Why a call did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// No answer within the timeout.
+    #[error("Vault at {0} did not answer within {1:?}")]
+    Timeout(String, Duration),
+    /// Connection failed.
+    #[error("Vault at {0} could not be reached: {1}")]
+    Unreachable(String, String),
+    /// The answer was not JSON.
+    #[error("Vault at {0} sent a response that is not JSON")]
+    BadResponse(String),
+}
+
+/// Join Vault's `errors` array into one line.
+pub fn vault_errors(body: &Value) -> String {
+    body.get("errors")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "no error text".into())
+}
+
+/// Read `GET /v1/<path>?<query>` with `token` in `namespace`.
+pub async fn read(
+    http: &reqwest::Client,
+    address: &VaultAddress,
+    namespace: Option<&str>,
+    token: &SecretString,
+    path: &str,
+    query: &str,
+    timeout: Duration,
+) -> Result<ReadOutcome, VaultError> {
+    let mut url = address.api_url(path);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut req = http.get(&url).header("X-Vault-Token", token.expose_secret()).timeout(timeout);
+    if let Some(ns) = namespace {
+        req = req.header("X-Vault-Namespace", ns);
+    }
+    let resp = req.send().await.map_err(|e| map_send_error(address, timeout, &e))?;
+    let status = resp.status();
+    let body: Value = match resp.bytes().await {
+        Ok(b) if b.is_empty() => Value::Null,
+        Ok(b) => serde_json::from_slice(&b).map_err(|_| VaultError::BadResponse(address.to_string()))?,
+        Err(e) => return Err(map_send_error(address, timeout, &e)),
+    };
+    Ok(match status {
+        StatusCode::OK => ReadOutcome::Found(body),
+        StatusCode::NOT_FOUND => ReadOutcome::NotFound,
+        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&body)),
+        other => ReadOutcome::Other(other.as_u16(), vault_errors(&body)),
+    })
+}
+
+fn map_send_error(address: &VaultAddress, timeout: Duration, e: &reqwest::Error) -> VaultError {
+    if e.is_timeout() {
+        VaultError::Timeout(address.to_string(), timeout)
+    } else {
+        // reqwest's chain names the cause (connection refused, DNS, TLS) without the URL's query.
+        let mut cause = String::new();
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        while let Some(s) = source {
+            cause = s.to_string();
+            source = s.source();
+        }
+        VaultError::Unreachable(address.to_string(), cause)
+    }
+}
+
+/// The read response the API returns: Vault's `data`, plus lease fields when Vault sent them.
+pub fn secret_response(body: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("data".into(), body.get("data").cloned().unwrap_or(Value::Null));
+    for key in ["lease_id", "lease_duration", "renewable"] {
+        if let Some(v) = body.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
