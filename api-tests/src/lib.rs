@@ -1,0 +1,360 @@
+//! The test bed: a real OpenBao dev server (`bao server -dev`, installed by
+//! `scripts/install-tools.sh`), JWT minting with the `openssl` CLI, and small
+//! helpers to prove nothing is left behind. Used by the agent-runner tests, the
+//! service's real-agent tests and the black-box API tests.
+//!
+//! Every wait is bounded; servers bind free loopback ports and are killed
+//! (whole process group) and reaped on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// Path of the OpenBao binary: `$BAO_BIN`, else `<workspace>/tools/bin/bao`, else `bao` on PATH.
+pub fn bao_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BAO_BIN") {
+        return PathBuf::from(p);
+    }
+    let local = workspace_root().join("tools/bin/bao");
+    if local.exists() { local } else { PathBuf::from("bao") }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// A free loopback port whose successor is free too (bao binds PORT+1 as well).
+fn free_port_pair() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = a.local_addr()?.port();
+        if port < 65000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free pair of loopback ports")
+}
+
+/// A running OpenBao dev server with root token `root`.
+pub struct OpenBao {
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// The root token.
+    pub root_token: String,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    audit: Option<PathBuf>,
+    http: reqwest::Client,
+}
+
+impl OpenBao {
+    /// Start a dev server on a free port and wait (at most 10 s) until it is healthy.
+    pub async fn start() -> anyhow::Result<OpenBao> {
+        Self::start_inner(false).await
+    }
+
+    /// The same, with a raw file audit device whose text [`OpenBao::audit_log`] returns.
+    pub async fn start_with_audit() -> anyhow::Result<OpenBao> {
+        Self::start_inner(true).await
+    }
+
+    async fn start_inner(audit: bool) -> anyhow::Result<OpenBao> {
+        let mut last_err = None;
+        for _ in 0..3 {
+            match Self::try_start(audit).await {
+                Ok(b) => return Ok(b),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("openbao did not start")))
+    }
+
+    async fn try_start(audit: bool) -> anyhow::Result<OpenBao> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port_pair()?;
+        let mut cmd = Command::new(bao_bin());
+        cmd.arg("server")
+            .arg("-dev")
+            .arg("-dev-root-token-id=root")
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .arg("-dev-no-store-token");
+        let audit_path = audit.then(|| dir.path().join("audit.log"));
+        if let Some(path) = &audit_path {
+            let cfg = dir.path().join("audit.hcl");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                    path.display()
+                ),
+            )?;
+            cmd.arg(format!("-config={}", cfg.display()));
+        }
+        use std::os::unix::process::CommandExt;
+        let child = cmd
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("server.out"))?)
+            .stderr(std::fs::File::create(dir.path().join("server.err"))?)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", bao_bin().display()))?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let bao = OpenBao {
+            addr: format!("http://127.0.0.1:{port}"),
+            root_token: "root".into(),
+            child: Some(child),
+            dir,
+            audit: audit_path,
+            http,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = bao.http.get(format!("{}/v1/sys/health", bao.addr)).send().await {
+                if r.status().as_u16() == 200 {
+                    return Ok(bao);
+                }
+            }
+            if Instant::now() > deadline {
+                let err = std::fs::read_to_string(bao.dir.path().join("server.err")).unwrap_or_default();
+                bail!(
+                    "openbao did not become healthy within 10 s: {}",
+                    err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The raw audit log (empty without an audit device).
+    pub fn audit_log(&self) -> String {
+        self.audit.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+
+    /// Call the API with the root token; errors on non-2xx. `LIST` is sent as GET `?list=true`.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        namespace: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (method, suffix) = if method == "LIST" { ("GET", "?list=true") } else { (method, "") };
+        let url = format!("{}/v1/{}{}", self.addr, path.trim_start_matches('/'), suffix);
+        let mut req = self.http.request(method.parse()?, &url).header("X-Vault-Token", &self.root_token);
+        if let Some(ns) = namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: HTTP {status}: {text}");
+        }
+        Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    }
+
+    /// Create a namespace.
+    pub async fn create_namespace(&self, name: &str) -> anyhow::Result<()> {
+        self.api("POST", &format!("sys/namespaces/{name}"), None, None).await.map(|_| ())
+    }
+
+    /// Enable jwt auth at `mount`, trust a fresh RSA key and issuer `https://issuer.test`,
+    /// write `policy_name` from `policy_hcl`, and create `role` (audience `bao-test`,
+    /// user claim `sub`, TTL `ttl_secs`, max 4 h).
+    pub async fn setup_jwt(
+        &self,
+        namespace: Option<&str>,
+        mount: &str,
+        role: &str,
+        policy_name: &str,
+        policy_hcl: &str,
+        ttl_secs: u64,
+    ) -> anyhow::Result<JwtIssuer> {
+        let issuer = JwtIssuer::new()?;
+        self.api("POST", &format!("sys/auth/{mount}"), namespace, Some(json!({"type": "jwt"}))).await?;
+        self.api(
+            "POST",
+            &format!("auth/{mount}/config"),
+            namespace,
+            Some(json!({"jwt_validation_pubkeys": [issuer.public_pem()?], "bound_issuer": "https://issuer.test"})),
+        )
+        .await?;
+        self.api("PUT", &format!("sys/policies/acl/{policy_name}"), namespace, Some(json!({"policy": policy_hcl})))
+            .await?;
+        self.api(
+            "POST",
+            &format!("auth/{mount}/role/{role}"),
+            namespace,
+            Some(json!({
+                "role_type": "jwt", "bound_audiences": ["bao-test"], "user_claim": "sub",
+                "token_policies": [policy_name], "token_ttl": ttl_secs, "token_max_ttl": 14400
+            })),
+        )
+        .await?;
+        Ok(issuer)
+    }
+
+    /// Put a KV v2 secret at `secret/<path>`.
+    pub async fn kv2_put(&self, namespace: Option<&str>, path: &str, data: Value) -> anyhow::Result<()> {
+        self.api("POST", &format!("secret/data/{path}"), namespace, Some(json!({ "data": data }))).await.map(|_| ())
+    }
+
+    /// Mount KV v1 at `mount` and put `data` at `<mount>/<path>`.
+    pub async fn kv1_mount_and_put(
+        &self,
+        namespace: Option<&str>,
+        mount: &str,
+        path: &str,
+        data: Value,
+    ) -> anyhow::Result<()> {
+        self.api(
+            "POST",
+            &format!("sys/mounts/{mount}"),
+            namespace,
+            Some(json!({"type": "kv", "options": {"version": "1"}})),
+        )
+        .await?;
+        self.api("POST", &format!("{mount}/{path}"), namespace, Some(data)).await.map(|_| ())
+    }
+
+    /// Look a token up with the root token; `None` when it is not (or no longer) valid.
+    pub async fn token_lookup(&self, token: &str) -> anyhow::Result<Option<Value>> {
+        match self.api("POST", "auth/token/lookup", None, Some(json!({ "token": token }))).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.to_string().contains("HTTP 403") || e.to_string().contains("HTTP 400") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An RSA key pair (made with `openssl`) that mints RS256 JWTs.
+pub struct JwtIssuer {
+    dir: tempfile::TempDir,
+}
+
+/// Base64url without padding.
+pub fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+fn openssl(args: &[&str], stdin: Option<&[u8]>) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running openssl")?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}
+
+impl JwtIssuer {
+    /// A fresh 2048-bit key pair.
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("jwt.key");
+        let key_s = key.display().to_string();
+        openssl(&["genrsa", "-out", &key_s, "2048"], None)?;
+        let pubkey = dir.path().join("jwt.pub").display().to_string();
+        openssl(&["rsa", "-in", &key_s, "-pubout", "-out", &pubkey], None)?;
+        Ok(Self { dir })
+    }
+
+    /// The public key, PEM.
+    pub fn public_pem(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.dir.path().join("jwt.pub"))?)
+    }
+
+    /// A JWT for `sub`: issuer `https://issuer.test`, audience `bao-test`, valid 10 minutes.
+    pub fn mint(&self, sub: &str) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let header = base64url(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let claims = base64url(
+            json!({"iss": "https://issuer.test", "sub": sub, "aud": "bao-test", "iat": now, "nbf": now - 5, "exp": now + 600})
+                .to_string()
+                .as_bytes(),
+        );
+        let signing_input = format!("{header}.{claims}");
+        let key = self.dir.path().join("jwt.key").display().to_string();
+        let sig = openssl(&["dgst", "-sha256", "-sign", &key], Some(signing_input.as_bytes()))?;
+        Ok(format!("{signing_input}.{}", base64url(&sig)))
+    }
+
+    /// Write a fresh JWT for `sub` to a new file in `dir` and return its path.
+    pub fn write_jwt_file(&self, dir: &Path, sub: &str) -> anyhow::Result<PathBuf> {
+        let path = dir.join(format!("jwt-{sub}"));
+        std::fs::write(&path, self.mint(sub)?)?;
+        Ok(path)
+    }
+}
+
+/// Count live processes whose command line contains `needle` (zombies included, as they are leaks too).
+pub fn count_processes_matching(needle: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let me = std::process::id().to_string();
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && n != me))
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let zombie_named = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default().contains(needle);
+            text.contains(needle) || (text.is_empty() && zombie_named)
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_known_vectors() {
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+}

@@ -1,0 +1,288 @@
+//! Spawning the real binary and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use api_tests::{JwtIssuer, OpenBao, bao_bin, workspace_root};
+use serde_json::{Value, json};
+
+/// The auth-service binary: $AUTH_SERVICE_BIN, else target/debug/auth-service (built by `cargo test --workspace`).
+pub fn service_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("AUTH_SERVICE_BIN") {
+        return PathBuf::from(p);
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug/auth-service");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p auth-service` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running auth-service process; SIGTERM + wait on drop.
+pub struct App {
+    pub base: String,
+    pub operator_key: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub jwt_dir: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct AppOptions {
+    pub extra_env: Vec<(String, String)>,
+    pub database_url: Option<String>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { extra_env: vec![], database_url: None }
+    }
+}
+
+impl App {
+    pub async fn spawn() -> App {
+        Self::spawn_with(AppOptions::default()).await
+    }
+
+    pub async fn spawn_with(opts: AppOptions) -> App {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jwt_dir = dir.path().join("identity");
+        std::fs::create_dir_all(&jwt_dir).expect("jwt dir");
+        let agent_tmp = dir.path().join("agent-runs");
+        std::fs::create_dir_all(&agent_tmp).expect("agent tmp dir");
+        let operator_key = format!("op-{}", random_hex(24));
+        let log_path = dir.path().join("service.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let db = opts.database_url.unwrap_or_else(|| format!("sqlite://{}/db/auth.db", dir.path().display()));
+        let mut cmd = Command::new(service_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AUTH_SERVICE_LISTEN", "127.0.0.1:0")
+            .env("AUTH_SERVICE_DATABASE_URL", db)
+            .env("AUTH_SERVICE_AGENT_BIN", bao_bin())
+            .env("AUTH_SERVICE_ALLOWED_METHODS", "aws,jwt")
+            .env("AUTH_SERVICE_JWT_ALLOWED_DIRS", &jwt_dir)
+            .env("AUTH_SERVICE_OPERATOR_KEY", &operator_key)
+            .env("AUTH_SERVICE_AGENT_TEMP_DIR", &agent_tmp)
+            .env("AUTH_SERVICE_LOG_FORMAT", "json")
+            .env("AUTH_SERVICE_LOGIN_BACKOFF_INITIAL", "30s")
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in &opts.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("auth-service starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "no 'listening on' line within 30 s; log: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            )
+        });
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        App { base, operator_key, http, dir, jwt_dir, log_path, child: Some(child) }
+    }
+
+    /// Stop with SIGTERM and wait (bounded).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method.parse().expect("method"), &url).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value, headers)
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.base)).send().await.expect("metrics").text().await.expect("text")
+    }
+
+    /// The value of a counter line (all label sets summed when `labels` is empty).
+    pub async fn counter(&self, name: &str, labels: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                if labels.is_empty() {
+                    l.starts_with(name) && l[name.len()..].starts_with([' ', '{'])
+                } else {
+                    l.starts_with(&format!("{name}{{{labels}}}"))
+                }
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub async fn spawns(&self) -> f64 {
+        self.counter("auth_service_agent_spawns_total", "").await
+    }
+
+    /// Create a tenant and an admin key and a read key for it.
+    pub async fn tenant(&self, id: &str) -> Tenant {
+        let (s, b, _) = self
+            .call("POST", "/v1/tenants", &self.operator_key, Some(json!({"id": id, "name": format!("Tenant {id}")})))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let admin = self.key(id, &self.operator_key, json!(["admin"])).await;
+        let read = self.key(id, &admin, json!(["read"])).await;
+        Tenant { id: id.to_string(), admin, read }
+    }
+
+    pub async fn key(&self, tenant: &str, by: &str, scopes: Value) -> String {
+        let (s, b, _) = self
+            .call("POST", &format!("/v1/tenants/{tenant}/api-keys"), by, Some(json!({"name": "k", "scopes": scopes})))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        b["key"].as_str().expect("key").to_string()
+    }
+
+    /// Write a fresh JWT file for `sub` into the allowed folder.
+    pub fn jwt_file(&self, issuer: &JwtIssuer, name: &str) -> String {
+        let path = self.jwt_dir.join(name);
+        std::fs::write(&path, issuer.mint("connector-host").expect("mint")).expect("write jwt");
+        path.display().to_string()
+    }
+
+    /// Create a jwt profile.
+    pub async fn jwt_profile(
+        &self,
+        t: &Tenant,
+        name: &str,
+        bao: &OpenBao,
+        jwt_path: &str,
+        role: &str,
+        extra: Value,
+    ) -> Value {
+        let mut body = json!({
+            "name": name,
+            "vault_address": bao.addr,
+            "method": { "type": "jwt", "mount_path": "auth/jwt", "config": { "path": jwt_path, "role": role } },
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (s, b, _) = self.call("POST", &format!("/v1/tenants/{}/profiles", t.id), &t.admin, Some(body)).await;
+        assert_eq!(s, 201, "{b}");
+        b
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Tenant {
+    pub id: String,
+    pub admin: String,
+    pub read: String,
+}
+
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("urandom");
+    for b in buf {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The standard OpenBao set-up: jwt at auth/jwt with role `app` reading secret/data/app/* and kv/app/*.
+pub async fn bao_with_jwt(ttl_secs: u64) -> (OpenBao, JwtIssuer) {
+    let bao = OpenBao::start_with_audit().await.expect("openbao starts");
+    let issuer = bao
+        .setup_jwt(None, "jwt", "app", "app-read", "path \"secret/data/app/*\" { capabilities = [\"read\"] }\npath \"kv/app/*\" { capabilities = [\"read\"] }\n", ttl_secs)
+        .await
+        .expect("jwt set-up");
+    bao.kv2_put(None, "app/db", json!({"username": "alice", "password": "s3cr3t"})).await.expect("kv2 put");
+    bao.kv1_mount_and_put(None, "kv", "app/legacy", json!({"api_key": "legacy-value"})).await.expect("kv1 put");
+    (bao, issuer)
+}
+
+/// Every client token the server issued, from its raw audit log.
+pub fn issued_tokens(bao: &OpenBao) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in bao.audit_log().lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        if let Some(t) = v.pointer("/response/auth/client_token").and_then(Value::as_str) {
+            if !t.is_empty() && !out.iter().any(|o| o == t) {
+                out.push(t.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Fail if any of `secrets` appears in the service log.
+pub fn assert_log_free_of(app: &App, secrets: &[String]) {
+    let log = app.log();
+    assert!(!log.is_empty(), "the service log is empty; nothing was checked");
+    for s in secrets {
+        assert!(!s.is_empty());
+        assert!(!log.contains(s.as_str()), "a secret ({}…) appears in the service log", &s[..s.len().min(6)]);
+    }
+}

@@ -1,0 +1,148 @@
+//! Secret reads: KV v1 and v2, caching, single flight, TTL expiry, namespaces.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{App, bao_with_jwt};
+
+#[tokio::test]
+async fn a_connector_reads_kv2_and_kv1_and_the_second_read_spawns_no_agent() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+
+    let (s, body, headers) =
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["data"]["password"], json!("s3cr3t"));
+    assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert!(body.get("lease_duration").is_some());
+    assert_eq!(app.spawns().await, 1.0);
+
+    let (s, body, _) = app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/kv/app/legacy", &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["api_key"], json!("legacy-value"));
+    assert_eq!(app.spawns().await, 1.0, "the second read used the cached token");
+    assert!(app.counter("auth_service_token_cache_hits_total", "").await >= 1.0);
+
+    // Query parameters reach Vault (KV v2 version=1).
+    let (s, body, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db?version=1", &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["metadata"]["version"], json!(1));
+    let (s, _, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db?version=7", &t.read, None).await;
+    assert_eq!(s, 404, "version 7 does not exist, so Vault's 404 is passed on");
+
+    // Vault's 404 and 403.
+    assert_eq!(
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/missing", &t.read, None).await.0,
+        404
+    );
+    let (s, body, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/other/x", &t.read, None).await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body["hint"].as_str().expect("hint").contains("capabilities"), "{body}");
+    assert_eq!(app.counter("auth_service_secret_reads_total", "outcome=\"forbidden\"").await, 1.0);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_cold_reads_start_exactly_one_agent() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let url = format!("{}/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", app.base);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (http, url, key) = (app.http.clone(), url.clone(), t.read.clone());
+        tasks.push(tokio::spawn(
+            async move { http.get(url).bearer_auth(key).send().await.map(|r| r.status().as_u16()) },
+        ));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let status =
+            tokio::time::timeout(Duration::from_secs(60), task).await.expect("bounded").expect("joined").expect("sent");
+        if status == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 200);
+    assert_eq!(app.spawns().await, 1.0, "one single-flight login");
+}
+
+#[tokio::test]
+async fn a_token_ttl_shorter_than_the_read_loop_forces_a_re_login() {
+    // TTL 123 s: cached for 3 s (TTL minus 120 s).
+    let (bao, issuer) = bao_with_jwt(123).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let path = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(4500) {
+        assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let spawns = app.spawns().await;
+    assert!((2.0..=3.0).contains(&spawns), "expected a re-login after ~3 s, got {spawns} spawns");
+}
+
+#[tokio::test]
+async fn a_short_ttl_is_warned_about_at_test_time() {
+    let (bao, issuer) = bao_with_jwt(100).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert!(report["warnings"][0].as_str().expect("warning").contains("cannot be cached"), "{report}");
+}
+
+#[tokio::test]
+async fn a_profile_in_a_namespace_logs_in_and_reads_there() {
+    let bao = api_tests::OpenBao::start().await.expect("openbao");
+    bao.create_namespace("team-a").await.expect("namespace");
+    let issuer = bao
+        .setup_jwt(
+            Some("team-a"),
+            "jwt",
+            "app",
+            "ns-read",
+            "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n",
+            3600,
+        )
+        .await
+        .expect("jwt in namespace");
+    bao.api("POST", "sys/mounts/secret", Some("team-a"), Some(json!({"type": "kv", "options": {"version": "2"}})))
+        .await
+        .expect("kv mount in namespace");
+    bao.kv2_put(Some("team-a"), "app/db", json!({"password": "in-namespace"})).await.expect("put");
+    bao.kv2_put(None, "app/db", json!({"password": "root-namespace"})).await.expect("put root");
+
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(
+        &t,
+        "ns",
+        &bao,
+        &jwt,
+        "app",
+        json!({"namespace": "team-a", "test_secret_path": "secret/data/app/db"}),
+    )
+    .await;
+    let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/ns/test", &t.admin, None).await;
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    let (s, body, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/ns/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["data"]["password"], json!("in-namespace"));
+}
