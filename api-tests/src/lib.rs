@@ -117,10 +117,10 @@ impl OpenBao {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(r) = bao.http.get(format!("{}/v1/sys/health", bao.addr)).send().await {
-                if r.status().as_u16() == 200 {
-                    return Ok(bao);
-                }
+            if let Ok(r) = bao.http.get(format!("{}/v1/sys/health", bao.addr)).send().await
+                && r.status().as_u16() == 200
+            {
+                return Ok(bao);
             }
             if Instant::now() > deadline {
                 let err = std::fs::read_to_string(bao.dir.path().join("server.err")).unwrap_or_default();

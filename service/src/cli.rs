@@ -95,10 +95,10 @@ pub fn render(args: RenderArgs, policy: &ValidationPolicy) -> Outcome {
         Ok(a) => a,
         Err(e) => return usage(format!("--vault-addr: {e}")),
     };
-    if let Some(ns) = &args.namespace {
-        if let Err(errors) = method_block::validate_namespace(ns) {
-            return usage(format!("--namespace: {errors}"));
-        }
+    if let Some(ns) = &args.namespace
+        && let Err(errors) = method_block::validate_namespace(ns)
+    {
+        return usage(format!("--namespace: {errors}"));
     }
     let nonce = match args.nonce {
         Some(n) if n.is_empty() || n.len() > 128 => return usage("--nonce: 1 to 128 characters".into()),

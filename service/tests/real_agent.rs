@@ -1,7 +1,7 @@
 //! The rendered configuration, run by the real OpenBao agent against a real
 //! OpenBao server: it is accepted, logs in, and every value arrives exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ fn run_agent(addr: &str, dir: &Path, block: &Value, namespace: Option<&str>) -> 
     }
 }
 
-fn jwt_block(path: &PathBuf, role: &str) -> Value {
+fn jwt_block(path: &Path, role: &str) -> Value {
     json!({ "type": "jwt", "mount_path": "auth/jwt/", "min_backoff": "1s", "max_backoff": "2s",
             "config": { "path": path.display().to_string(), "role": role } })
 }

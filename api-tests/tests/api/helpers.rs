@@ -35,15 +35,10 @@ pub struct App {
     child: Option<Child>,
 }
 
+#[derive(Default)]
 pub struct AppOptions {
     pub extra_env: Vec<(String, String)>,
     pub database_url: Option<String>,
-}
-
-impl Default for AppOptions {
-    fn default() -> Self {
-        Self { extra_env: vec![], database_url: None }
-    }
 }
 
 impl App {
@@ -268,10 +263,11 @@ pub fn issued_tokens(bao: &OpenBao) -> Vec<String> {
     let mut out = Vec::new();
     for line in bao.audit_log().lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-        if let Some(t) = v.pointer("/response/auth/client_token").and_then(Value::as_str) {
-            if !t.is_empty() && !out.iter().any(|o| o == t) {
-                out.push(t.to_string());
-            }
+        if let Some(t) = v.pointer("/response/auth/client_token").and_then(Value::as_str)
+            && !t.is_empty()
+            && !out.iter().any(|o| o == t)
+        {
+            out.push(t.to_string());
         }
     }
     out

@@ -96,10 +96,10 @@ async fn valid_app_tokens(bao: &api_tests::OpenBao) -> Vec<String> {
     let mut out = Vec::new();
     for acc in list["data"]["keys"].as_array().cloned().unwrap_or_default() {
         let acc = acc.as_str().unwrap_or_default().to_string();
-        if let Ok(info) = bao.api("POST", "auth/token/lookup-accessor", None, Some(json!({"accessor": acc}))).await {
-            if info["data"]["policies"].as_array().is_some_and(|p| p.contains(&json!("app-read"))) {
-                out.push(acc);
-            }
+        if let Ok(info) = bao.api("POST", "auth/token/lookup-accessor", None, Some(json!({"accessor": acc}))).await
+            && info["data"]["policies"].as_array().is_some_and(|p| p.contains(&json!("app-read")))
+        {
+            out.push(acc);
         }
     }
     out

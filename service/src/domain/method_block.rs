@@ -484,20 +484,19 @@ pub fn hcl_unsafe(s: &str) -> Option<&'static str> {
 fn semantic_checks(value: &Value, policy: &ValidationPolicy, out: &mut Vec<FieldError>) {
     let min = value.get("min_backoff").and_then(Value::as_str);
     let max = value.get("max_backoff").and_then(Value::as_str);
-    if let (Some(min), Some(max)) = (min, max) {
-        if let (Some(a), Some(b)) = (parse_go_duration(min), parse_go_duration(max)) {
-            if a > b {
-                out.push(FieldError::new(
-                    "/min_backoff",
-                    format!("min_backoff ({min}) is longer than max_backoff ({max}); make it shorter or equal"),
-                ));
-            }
-        }
+    if let (Some(min), Some(max)) = (min, max)
+        && let (Some(a), Some(b)) = (parse_go_duration(min), parse_go_duration(max))
+        && a > b
+    {
+        out.push(FieldError::new(
+            "/min_backoff",
+            format!("min_backoff ({min}) is longer than max_backoff ({max}); make it shorter or equal"),
+        ));
     }
-    if let Some(path) = value.pointer("/config/path").and_then(Value::as_str) {
-        if value.get("type").and_then(Value::as_str) == Some("jwt") {
-            check_jwt_path(path, policy, out);
-        }
+    if let Some(path) = value.pointer("/config/path").and_then(Value::as_str)
+        && value.get("type").and_then(Value::as_str) == Some("jwt")
+    {
+        check_jwt_path(path, policy, out);
     }
 }
 

@@ -41,10 +41,10 @@ const AGENT_CHECK_TTL: Duration = Duration::from_secs(30);
 
 async fn agent_binary(state: &AppState) -> (bool, String) {
     let mut cached = state.agent_check.lock().await;
-    if let Some((at, ok, detail)) = cached.as_ref() {
-        if at.elapsed() < AGENT_CHECK_TTL {
-            return (*ok, detail.clone());
-        }
+    if let Some((at, ok, detail)) = cached.as_ref()
+        && at.elapsed() < AGENT_CHECK_TTL
+    {
+        return (*ok, detail.clone());
     }
     let bin = &state.settings.agent_bin;
     let run = tokio::process::Command::new(bin)

@@ -98,10 +98,10 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<
         }
     };
     let namespace = input.namespace.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(ns) = namespace {
-        if let Err(e) = method_block::validate_namespace(ns) {
-            errors.push(FieldError::new("/namespace", e));
-        }
+    if let Some(ns) = namespace
+        && let Err(e) = method_block::validate_namespace(ns)
+    {
+        errors.push(FieldError::new("/namespace", e));
     }
     let method_json = serde_json::to_vec(&input.method).unwrap_or_default();
     match method_block::validate_bytes(&method_json, &state.policy) {
@@ -114,10 +114,10 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<
             errors.extend(block_errors.into_iter().map(|e| FieldError::new(format!("/method{}", e.pointer), e.message)))
         }
     }
-    if let Some(p) = &input.test_secret_path {
-        if let Err(e) = check_secret_path(p) {
-            errors.push(FieldError::new("/test_secret_path", e));
-        }
+    if let Some(p) = &input.test_secret_path
+        && let Err(e) = check_secret_path(p)
+    {
+        errors.push(FieldError::new("/test_secret_path", e));
     }
     if !errors.is_empty() {
         let detail = format!("{} problem(s) in the profile; see errors", errors.len());
@@ -222,13 +222,13 @@ pub async fn replace_profile(
     let tenant = tenant_id(&tenant)?;
     caller.require(tenant.as_str(), Scope::Admin)?;
     let name = profile_name(&name)?;
-    if let Some(body_name) = &body.name {
-        if body_name != name.as_str() {
-            return Err(ApiError::field(
-                "/name",
-                format!("must be {name:?} (the name in the path) or left out; profiles cannot be renamed"),
-            ));
-        }
+    if let Some(body_name) = &body.name
+        && body_name != name.as_str()
+    {
+        return Err(ApiError::field(
+            "/name",
+            format!("must be {name:?} (the name in the path) or left out; profiles cannot be renamed"),
+        ));
     }
     let new = validate_input(&state, &body, name.as_str())?;
     let old = load(&state, &tenant, &name).await?;
