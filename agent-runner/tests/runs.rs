@@ -1,0 +1,337 @@
+//! agent-runner against real processes: the real OpenBao server and agent, and
+//! `sh` stand-ins for misbehaving binaries. Every wait is bounded.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use agent_runner::verify::{self, VerifyError};
+use agent_runner::{KnownCause, RunSpec, Runner, RunnerError};
+use api_tests::{JwtIssuer, OpenBao, bao_bin, count_processes_matching};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+const POLICY: &str = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n";
+
+fn jwt_config(addr: &str, jwt: &Path, role: &str, sink: &Path) -> String {
+    format!(
+        r#"vault {{
+  address = "{addr}"
+}}
+exit_after_auth = true
+auto_auth {{
+  method "jwt" {{
+    mount_path = "auth/jwt"
+    exit_on_err = true
+    config = {{
+      path = "{jwt}"
+      role = "{role}"
+      remove_jwt_after_reading = false
+    }}
+  }}
+  sink "file" {{
+    config = {{
+      path = "{sink}"
+      mode = 384
+    }}
+  }}
+}}
+"#,
+        jwt = jwt.display(),
+        sink = sink.display()
+    )
+}
+
+struct Bed {
+    bao: OpenBao,
+    _issuer: JwtIssuer,
+    jwt: PathBuf,
+    root: tempfile::TempDir,
+}
+
+async fn bed() -> Bed {
+    let bao = OpenBao::start().await.expect("openbao");
+    let issuer = bao.setup_jwt(None, "jwt", "app", "app-read", POLICY, 3600).await.expect("jwt");
+    let root = tempfile::tempdir().expect("tempdir");
+    let jwt = issuer.write_jwt_file(root.path(), "host").expect("jwt file");
+    Bed { bao, _issuer: issuer, jwt, root }
+}
+
+fn spec(bed_root: &Path, binary: PathBuf) -> (RunSpec, PathBuf) {
+    let runs = bed_root.join("runs");
+    std::fs::create_dir_all(&runs).expect("runs dir");
+    (RunSpec { binary, timeout: Duration::from_secs(20), temp_root: Some(runs.clone()), ..RunSpec::default() }, runs)
+}
+
+fn leftovers(runs: &Path) -> usize {
+    std::fs::read_dir(runs).map(|d| d.count()).unwrap_or(0)
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f).await.expect("the run ended within 60 s")
+}
+
+#[tokio::test]
+async fn a_real_agent_run_returns_a_token_that_lookup_self_verifies_and_leaves_nothing_behind() {
+    let bed = bed().await;
+    let (spec, runs) = spec(bed.root.path(), bao_bin());
+    let runner = Runner::new(4);
+    let run = bounded(runner.run(&spec, |sink| jwt_config(&bed.bao.addr, &bed.jwt, "app", sink))).await.expect("login");
+    assert!(!run.token.expose_secret().is_empty());
+    assert!(!format!("{run:?}").contains(run.token.expose_secret()), "Debug hides the token");
+    let http = reqwest::Client::new();
+    let info = verify::lookup_self(&http, &bed.bao.addr, None, &run.token).await.expect("verified");
+    assert!(info.policies.contains(&"app-read".to_string()));
+    assert!(info.ttl > Duration::from_secs(3000));
+    assert_eq!(info.num_uses, 0);
+    assert!(!info.accessor.is_empty());
+    assert!(!run.diagnostics.contains(run.token.expose_secret()), "diagnostics are scrubbed");
+    assert_eq!(leftovers(&runs), 0, "the run directory is gone");
+    assert_eq!(count_processes_matching(&runs.display().to_string()), 0, "no agent left");
+    verify::revoke_self(&http, &bed.bao.addr, None, &run.token).await.expect("revoked");
+    assert!(bed.bao.token_lookup(run.token.expose_secret()).await.expect("lookup").is_none());
+}
+
+#[tokio::test]
+async fn a_wrong_role_fails_fast_and_names_the_role() {
+    let bed = bed().await;
+    let (spec, runs) = spec(bed.root.path(), bao_bin());
+    let started = Instant::now();
+    let err = bounded(Runner::new(1).run(&spec, |sink| jwt_config(&bed.bao.addr, &bed.jwt, "no-such-role", sink)))
+        .await
+        .expect_err("refused");
+    assert!(started.elapsed() < Duration::from_secs(5), "exit_on_err ends the agent at once: {:?}", started.elapsed());
+    match &err {
+        RunnerError::LoginRejected { reason, cause } => {
+            assert!(reason.contains("no-such-role"), "{reason}");
+            assert_eq!(*cause, Some(KnownCause::RoleNotFound));
+        }
+        other => panic!("expected LoginRejected, got {other:?}"),
+    }
+    assert!(err.hint().is_some_and(|h| h.contains("role")));
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn a_jwt_vault_does_not_trust_is_classified_with_a_jwt_hint() {
+    let bed = bed().await;
+    let other_issuer = JwtIssuer::new().expect("issuer");
+    let bad_jwt = other_issuer.write_jwt_file(bed.root.path(), "stranger").expect("jwt");
+    let (spec, _) = spec(bed.root.path(), bao_bin());
+    let err = bounded(Runner::new(1).run(&spec, |sink| jwt_config(&bed.bao.addr, &bad_jwt, "app", sink)))
+        .await
+        .expect_err("refused");
+    match &err {
+        RunnerError::LoginRejected { cause, reason } => assert_eq!(*cause, Some(KnownCause::JwtInvalid), "{reason}"),
+        other => panic!("expected LoginRejected, got {other:?}"),
+    }
+    assert!(!err.to_string().contains("eyJ"), "the JWT never reaches the error: {err}");
+}
+
+#[tokio::test]
+async fn vault_not_listening_is_reported_as_unreachable_quickly() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let issuer = JwtIssuer::new().expect("issuer");
+    let jwt = issuer.write_jwt_file(root.path(), "x").expect("jwt");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let (spec, runs) = spec(root.path(), bao_bin());
+    let started = Instant::now();
+    let err =
+        bounded(Runner::new(1).run(&spec, |sink| jwt_config(&format!("http://127.0.0.1:{port}"), &jwt, "app", sink)))
+            .await
+            .expect_err("unreachable");
+    assert_eq!(err.kind(), "vault_unreachable", "{err}");
+    assert!(err.to_string().contains("connection refused"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn an_agent_ignoring_sigterm_is_killed_at_the_deadline_with_its_grandchild() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // A unique sleep duration marks the grandchild in the process table.
+    let marker = format!("301.{}", std::process::id());
+    // Ignores SIGTERM, forks a sleeping grandchild, then sleeps.
+    let bin = script(root.path(), "stubborn-agent", &format!("trap '' TERM\nsh -c 'sleep {marker}; :' &\nsleep 300"));
+    let (mut spec, runs) = spec(root.path(), bin);
+    spec.timeout = Duration::from_secs(1);
+    spec.grace = Duration::from_millis(300);
+    let started = Instant::now();
+    let watcher = {
+        let marker = marker.clone();
+        tokio::spawn(async move {
+            // Proof that the grandchild really ran while the agent was alive.
+            for _ in 0..200 {
+                if count_processes_matching(&marker) > 0 {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        })
+    };
+    let err = bounded(Runner::new(1).run(&spec, |_| String::new())).await.expect_err("times out");
+    assert!(matches!(err, RunnerError::TimedOut { .. }), "{err:?}");
+    assert!(watcher.await.expect("watcher"), "the grandchild never started");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1250),
+        "SIGTERM was ignored, so only SIGKILL after the grace ends it: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count_processes_matching(&marker) > 0 {
+        assert!(Instant::now() < deadline, "the grandchild survived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count_processes_matching("stubborn-agent"), 0, "no agent process or zombie left");
+    assert_eq!(leftovers(&runs), 0, "the run directory is gone");
+}
+
+#[tokio::test]
+async fn dropping_the_run_midway_kills_the_agent_and_removes_its_directory() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let marker = format!("302.{}", std::process::id());
+    let bin = script(root.path(), "slow-agent", &format!("sleep {marker}"));
+    let (spec, runs) = spec(root.path(), bin);
+    let runner = Runner::new(1);
+    let result = tokio::time::timeout(Duration::from_millis(800), async {
+        let run = runner.run(&spec, |_| String::new());
+        tokio::pin!(run);
+        // Wait until the agent is really running, then let the timeout drop the run.
+        loop {
+            tokio::select! {
+                r = &mut run => return r.map(|_| ()),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    if count_processes_matching(&marker) > 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        std::future::pending::<Result<(), RunnerError>>().await
+    })
+    .await;
+    assert!(result.is_err(), "the caller gave up while the agent ran: {result:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count_processes_matching(&marker) > 0 || leftovers(&runs) > 0 {
+        assert!(Instant::now() < deadline, "process or directory left after the future was dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_non_executable_binary_is_a_clear_error() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (spec_missing, runs) = spec(root.path(), root.path().join("no-such-agent"));
+    let err = bounded(Runner::new(1).run(&spec_missing, |_| String::new())).await.expect_err("missing");
+    assert!(matches!(err, RunnerError::BinaryMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("no-such-agent"));
+    let plain = root.path().join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\nexit 0\n").expect("write");
+    let (spec_plain, _) = spec(root.path(), plain);
+    let err = bounded(Runner::new(1).run(&spec_plain, |_| String::new())).await.expect_err("not executable");
+    assert!(matches!(err, RunnerError::NotExecutable { .. }), "{err:?}");
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn exit_0_without_a_token_is_not_a_success() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let bin = script(root.path(), "quiet-agent", "exit 0");
+    let (spec, runs) = spec(root.path(), bin);
+    let err = bounded(Runner::new(1).run(&spec, |_| String::new())).await.expect_err("no token");
+    assert_eq!(err.kind(), "no_token");
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn the_child_sees_a_private_directory_a_0600_config_and_no_vault_variables() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let report = root.path().join("report");
+    let bin = script(
+        root.path(),
+        "inspect-agent",
+        &format!(
+            "cfg=${{2#-config=}}\n{{ stat -c %a \"$cfg\"; stat -c %a \"$(dirname \"$cfg\")\"; env | sort; }} > {}\nprintf tok > \"$(dirname \"$cfg\")/token\"",
+            report.display()
+        ),
+    );
+    let (mut spec, _) = spec(root.path(), bin);
+    spec.env.extra.push(("VAULT_ADDR".into(), "http://evil".into()));
+    let run = bounded(Runner::new(1).run(&spec, |_| "config".into())).await.expect("token");
+    assert_eq!(run.token.expose_secret(), "tok");
+    let seen = std::fs::read_to_string(&report).expect("report");
+    let mut lines = seen.lines();
+    assert_eq!(lines.next(), Some("600"), "config mode");
+    assert_eq!(lines.next(), Some("700"), "run directory mode");
+    assert!(!seen.contains("VAULT_") && !seen.contains("BAO_"), "{seen}");
+}
+
+#[tokio::test]
+async fn at_most_max_concurrent_agents_run_at_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let log = root.path().join("overlap");
+    // Records start and end; the test counts the largest overlap.
+    let bin = script(
+        root.path(),
+        "counting-agent",
+        &format!(
+            "echo start >> {l}\nsleep 0.4\necho end >> {l}\ncfg=${{2#-config=}}\nprintf tok > \"$(dirname \"$cfg\")/token\"",
+            l = log.display()
+        ),
+    );
+    let (spec, _) = spec(root.path(), bin);
+    let runner = Runner::new(2);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (runner, spec) = (runner.clone(), spec.clone());
+        set.spawn(async move { runner.run(&spec, |_| String::new()).await.map(|_| ()) });
+    }
+    while let Some(r) = bounded(set.join_next()).await {
+        r.expect("joined").expect("token");
+    }
+    let (mut now, mut max) = (0i32, 0i32);
+    for line in std::fs::read_to_string(&log).expect("log").lines() {
+        now += if line == "start" { 1 } else { -1 };
+        max = max.max(now);
+    }
+    assert_eq!(max, 2, "two at a time");
+}
+
+#[tokio::test]
+async fn fifty_real_runs_in_a_row_leave_no_directory_and_no_process() {
+    let bed = bed().await;
+    let (spec, runs) = spec(bed.root.path(), bao_bin());
+    let runner = Runner::new(4);
+    let started = Instant::now();
+    for _ in 0..50 {
+        bounded(runner.run(&spec, |sink| jwt_config(&bed.bao.addr, &bed.jwt, "app", sink))).await.expect("login");
+    }
+    eprintln!("50 real agent runs: {:?} ({:?} each)", started.elapsed(), started.elapsed() / 50);
+    assert_eq!(leftovers(&runs), 0, "run directories left");
+    assert_eq!(count_processes_matching(&runs.display().to_string()), 0, "agent processes left");
+}
+
+#[tokio::test]
+async fn a_use_limited_token_is_refused_by_verification() {
+    let bao = OpenBao::start().await.expect("openbao");
+    let created =
+        bao.api("POST", "auth/token/create", None, Some(json!({"num_uses": 3, "ttl": "1h"}))).await.expect("token");
+    let token = SecretString::from(created["auth"]["client_token"].as_str().expect("token").to_string());
+    let err = verify::lookup_self(&reqwest::Client::new(), &bao.addr, None, &token).await.expect_err("refused");
+    // lookup-self itself spends one of the three uses.
+    assert!(matches!(err, VerifyError::UseLimited(n) if n > 0), "{err:?}");
+    let err =
+        verify::lookup_self(&reqwest::Client::new(), &bao.addr, None, &SecretString::from("s.invalidinvalidinvalid1"))
+            .await
+            .expect_err("bad token");
+    assert!(matches!(err, VerifyError::Rejected { status: 403, .. }), "{err:?}");
+}
