@@ -273,18 +273,17 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let e = |e: sqlx::Error| map_err(e, "migration");
-        self.pool
-            .execute(
+        for (version, sqlite, postgres) in MIGRATIONS {
+            let mut tx = self.pool.begin().await.map_err(e)?;
+            if self.dialect == Dialect::Postgres {
+                // Replicas starting at once take turns (the lock ends with the transaction).
+                tx.execute("SELECT pg_advisory_xact_lock(7461626)").await.map_err(e)?;
+            }
+            tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
             )
             .await
             .map_err(e)?;
-        for (version, sqlite, postgres) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.map_err(e)?;
-            if self.dialect == Dialect::Postgres {
-                // Replicas starting at once take turns.
-                tx.execute("SELECT pg_advisory_xact_lock(7461626)").await.map_err(e)?;
-            }
             let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(version)
                 .fetch_optional(&mut *tx)

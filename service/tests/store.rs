@@ -1,0 +1,220 @@
+//! The store contract: one set of behaviours, run on SQLite always and on a
+//! real PostgreSQL server whenever one is installed (CI requires it with
+//! AUTH_SERVICE_TEST_REQUIRE_POSTGRES=1).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use api_tests::Postgres;
+use auth_service::store::{NewApiKey, NewProfile, NonceKey, Store, StoreError};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+type Check = fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {
+        const CHECKS: &[(&str, Check)] = &[$((stringify!($name), |s| Box::pin($name(s)))),*];
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let url = format!("sqlite://{}/nested/folder/auth.db", dir.path().display());
+                    super::$name(url).await;
+                }
+            )*
+        }
+    };
+}
+
+checks!(
+    migrations_are_idempotent,
+    tenants_are_created_listed_and_unique,
+    api_keys_are_scoped_to_their_tenant,
+    profiles_have_revisions_and_tenant_isolation,
+    a_profile_for_a_missing_tenant_is_refused_without_a_row,
+    concurrent_first_nonces_agree_on_one_row,
+    nonces_are_per_key_and_survive_profile_deletion,
+);
+
+fn profile(name: &str) -> NewProfile {
+    NewProfile {
+        name: name.into(),
+        vault_address: "https://vault.example.com".into(),
+        namespace: Some("team-a".into()),
+        method: json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}),
+        test_secret_path: None,
+    }
+}
+
+fn key(id: &str) -> NewApiKey {
+    NewApiKey { id: id.into(), name: "k".into(), scopes: vec!["admin".into(), "read".into()], secret_sha256: [7u8; 32] }
+}
+
+fn nonce_key(mount: &str) -> NonceKey {
+    NonceKey {
+        vault_address: "https://vault.example.com".into(),
+        namespace: String::new(),
+        mount_path: mount.into(),
+        instance_id: "i-0abc".into(),
+    }
+}
+
+async fn connect(url: &str) -> Store {
+    Store::connect(url).await.expect("store connects")
+}
+
+async fn migrations_are_idempotent(url: String) {
+    let store = connect(&url).await;
+    store.create_tenant("a", "A").await.expect("tenant");
+    store.close().await;
+    // Connecting again runs the migrations again: no-ops that keep the data.
+    let again = connect(&url).await;
+    again.ping().await.expect("ping");
+    assert_eq!(again.list_tenants().await.expect("list").len(), 1);
+    // Two processes starting together (replicas) agree too.
+    let (a, b) = tokio::join!(Store::connect(&url), Store::connect(&url));
+    a.expect("replica a");
+    assert_eq!(b.expect("replica b").list_tenants().await.expect("list").len(), 1);
+}
+
+async fn tenants_are_created_listed_and_unique(url: String) {
+    let store = connect(&url).await;
+    store.create_tenant("b", "B").await.expect("b");
+    store.create_tenant("a", "A").await.expect("a");
+    assert!(matches!(store.create_tenant("a", "again").await, Err(StoreError::Conflict(_))));
+    let ids: Vec<String> = store.list_tenants().await.expect("list").into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(store.tenant_exists("a").await.expect("exists"));
+    assert!(!store.tenant_exists("zz").await.expect("exists"));
+}
+
+async fn api_keys_are_scoped_to_their_tenant(url: String) {
+    let store = connect(&url).await;
+    store.create_tenant("a", "A").await.expect("a");
+    store.create_tenant("b", "B").await.expect("b");
+    store.insert_api_key("a", &key("k1")).await.expect("key");
+    assert!(matches!(store.insert_api_key("nope", &key("k2")).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.list_api_keys("a").await.expect("list").len(), 1);
+    assert!(store.list_api_keys("b").await.expect("list").is_empty(), "b sees none of a's keys");
+    assert!(!store.delete_api_key("b", "k1").await.expect("delete"), "b cannot delete a's key");
+    let auth = store.api_key_for_auth("k1").await.expect("auth").expect("found");
+    assert_eq!(auth.tenant_id, "a");
+    assert_eq!(auth.secret_sha256, [7u8; 32]);
+    assert_eq!(auth.scopes, ["admin", "read"]);
+    assert!(!format!("{auth:?}").contains("secret_sha256"));
+    assert!(store.delete_api_key("a", "k1").await.expect("delete"));
+    assert!(store.api_key_for_auth("k1").await.expect("auth").is_none());
+}
+
+async fn profiles_have_revisions_and_tenant_isolation(url: String) {
+    let store = connect(&url).await;
+    store.create_tenant("a", "A").await.expect("a");
+    store.create_tenant("b", "B").await.expect("b");
+    let p = store.create_profile("a", &profile("p")).await.expect("create");
+    assert_eq!(p.revision, 1);
+    assert_eq!(p.namespace.as_deref(), Some("team-a"));
+    assert!(matches!(store.create_profile("a", &profile("p")).await, Err(StoreError::Conflict(_))));
+    store.create_profile("b", &profile("p")).await.expect("same name in another tenant");
+    assert!(store.get_profile("b", "q").await.expect("get").is_none());
+
+    let mut changed = profile("p");
+    changed.namespace = None;
+    changed.test_secret_path = Some("secret/data/x".into());
+    let r = store.replace_profile("a", "p", &changed).await.expect("replace").expect("exists");
+    assert_eq!(r.revision, 2);
+    assert_eq!(r.created_at, p.created_at);
+    assert_eq!(r.namespace, None);
+    assert_eq!(r.test_secret_path.as_deref(), Some("secret/data/x"));
+    assert_eq!(store.get_profile("b", "p").await.expect("get").expect("b's").revision, 1, "b's profile untouched");
+    assert!(store.replace_profile("a", "missing", &changed).await.expect("replace").is_none());
+
+    // Concurrent replaces each get their own revision.
+    let (x, y) = tokio::join!(store.replace_profile("a", "p", &changed), store.replace_profile("a", "p", &changed));
+    let mut revs = [x.expect("x").expect("row").revision, y.expect("y").expect("row").revision];
+    revs.sort();
+    assert_eq!(revs, [3, 4]);
+
+    assert_eq!(store.list_profiles("a").await.expect("list").len(), 1);
+    assert!(store.delete_profile("b", "missing").await.expect("delete").is_none());
+    let gone = store.delete_profile("a", "p").await.expect("delete").expect("row");
+    assert_eq!(gone.revision, 4);
+    assert!(store.get_profile("a", "p").await.expect("get").is_none());
+    assert!(store.get_profile("b", "p").await.expect("get").is_some());
+}
+
+async fn a_profile_for_a_missing_tenant_is_refused_without_a_row(url: String) {
+    let store = connect(&url).await;
+    assert!(matches!(store.create_profile("ghost", &profile("p")).await, Err(StoreError::NotFound(_))));
+    assert!(store.list_profiles("ghost").await.expect("list").is_empty());
+}
+
+async fn concurrent_first_nonces_agree_on_one_row(url: String) {
+    let store = connect(&url).await;
+    let k = nonce_key("auth/aws");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, k) = (store.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            store.nonce_get_or_create(&k, &SecretString::from(format!("candidate-{i}"))).await.expect("nonce")
+        }));
+    }
+    let mut values = Vec::new();
+    for t in tasks {
+        values.push(t.await.expect("joined").value.expose_secret().to_string());
+    }
+    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+    assert_eq!(store.nonce_rows(&k).await.expect("count"), 1);
+}
+
+async fn nonces_are_per_key_and_survive_profile_deletion(url: String) {
+    let store = connect(&url).await;
+    store.create_tenant("a", "A").await.expect("a");
+    store.create_profile("a", &profile("p")).await.expect("profile");
+    let main = store.nonce_get_or_create(&nonce_key("auth/aws"), &SecretString::from("one")).await.expect("n");
+    let other = store.nonce_get_or_create(&nonce_key("auth/aws-other"), &SecretString::from("two")).await.expect("n");
+    assert_eq!(main.value.expose_secret(), "one");
+    assert_eq!(other.value.expose_secret(), "two");
+    let reset = store.nonce_reset(&nonce_key("auth/aws"), &SecretString::from("three")).await.expect("reset");
+    assert_eq!(reset.value.expose_secret(), "three");
+    assert_eq!(reset.reset_count, 1);
+    assert_eq!(
+        store.nonce_get(&nonce_key("auth/aws-other")).await.expect("get").expect("row").value.expose_secret(),
+        "two",
+        "a reset touches only its key"
+    );
+    store.delete_profile("a", "p").await.expect("delete");
+    assert!(store.nonce_get(&nonce_key("auth/aws")).await.expect("get").is_some(), "nonces belong to host and mount");
+    assert!(!format!("{reset:?}").contains("three"), "Debug hides the nonce");
+}
+
+#[tokio::test]
+async fn the_same_contract_holds_on_postgresql() {
+    let required = std::env::var("AUTH_SERVICE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    if Postgres::bin_dir().is_none() {
+        assert!(!required, "PostgreSQL is required (AUTH_SERVICE_TEST_REQUIRE_POSTGRES=1) but not installed");
+        eprintln!("PostgreSQL not installed: the PostgreSQL half of the store contract was skipped");
+        return;
+    }
+    let pg = Postgres::start().await.expect("postgres starts");
+    for (i, (name, check)) in CHECKS.iter().enumerate() {
+        let url = pg.create_database(&format!("contract_{i}")).expect("database");
+        check(url).await;
+        eprintln!("postgres: {name} ok");
+    }
+    // Replicas starting together on a fresh database agree on one schema.
+    let url = pg.create_database("replicas").expect("database");
+    let (a, b, c) = tokio::join!(Store::connect(&url), Store::connect(&url), Store::connect(&url));
+    a.expect("replica a").create_tenant("t", "T").await.expect("tenant");
+    assert_eq!(b.expect("replica b").list_tenants().await.expect("list").len(), 1);
+    c.expect("replica c");
+}
+
+#[tokio::test]
+async fn reconnecting_to_an_sqlite_file_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+    Store::connect(&url).await.expect("first").create_tenant("a", "A").await.expect("tenant");
+    assert_eq!(Store::connect(&url).await.expect("second").list_tenants().await.expect("list").len(), 1);
+}
