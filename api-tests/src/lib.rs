@@ -345,20 +345,6 @@ pub fn count_processes_matching(needle: &str) -> usize {
         .count()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64url_matches_known_vectors() {
-        assert_eq!(base64url(b""), "");
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-    }
-}
-
 /// A throwaway PostgreSQL server on a free loopback port (Debian's binaries under
 /// `/usr/lib/postgresql/*/bin`), trust authentication, stopped and removed on drop.
 /// As root, initdb and the server run as the `postgres` system user.
@@ -483,5 +469,19 @@ impl Drop for Postgres {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_known_vectors() {
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
     }
 }
