@@ -94,6 +94,22 @@ impl Application {
             )
             .service(web::redirect("/docs", "/docs/"))
             .default_service(web::to(not_found))
+            .wrap_fn(|req, srv| {
+                // Access log: method, path (no query string), status, time.
+                let started = std::time::Instant::now();
+                let method = req.method().to_string();
+                let path = req.path().to_string();
+                let fut = actix_web::dev::Service::call(srv, req);
+                async move {
+                    let res = fut.await?;
+                    tracing::info!(
+                        %method, %path, status = res.status().as_u16(),
+                        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "request"
+                    );
+                    Ok(res)
+                }
+            })
         })
         .workers(2)
         .shutdown_timeout(35)

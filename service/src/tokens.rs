@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_runner::verify::{self, TokenInfo};
-use agent_runner::{RunSpec, Runner, RunnerError};
+use agent_runner::{KnownCause, RunSpec, Runner, RunnerError};
 use moka::Expiry;
 use moka::future::Cache;
 use secrecy::SecretString;
@@ -217,7 +217,7 @@ impl Tokens {
             hint,
             elapsed: started.elapsed(),
         };
-        let nonce = if p.block.is_ec2() {
+        let (nonce, instance) = if p.block.is_ec2() {
             let instance = self.identity.instance_id().await.map_err(|e| {
                 fail_login(
                     e,
@@ -229,9 +229,9 @@ impl Tokens {
                 tracing::error!(error = %e, "could not read or create the ec2 nonce");
                 fail_login("the service could not load its ec2 nonce from the database".into(), None)
             })?;
-            Some(row.value)
+            (Some(row.value), Some(instance))
         } else {
-            None
+            (None, None)
         };
         // Render once up front so a config problem is reported as such, not as an agent failure.
         let probe = AgentConfigInput {
@@ -261,7 +261,7 @@ impl Tokens {
             Err(e) => {
                 self.metrics.agent_spawn(e.kind(), login_elapsed);
                 tracing::warn!(outcome = e.kind(), error = %e, "agent login failed");
-                return Err(fail_login(e.to_string(), runner_hint(&e, &p.block)));
+                return Err(fail_login(e.to_string(), runner_hint(&e, &p.block, instance.as_deref())));
             }
         };
         let verify_started = Instant::now();
@@ -402,17 +402,64 @@ impl Tokens {
     }
 }
 
-/// The admin-facing hint for an agent failure.
-pub fn runner_hint(e: &RunnerError, block: &MethodBlock) -> Option<String> {
-    if let Some(h) = e.hint() {
-        let mut h = h.to_string();
-        if h.contains("identity-accesslist") || h.contains("nonce") {
-            h.push_str(&format!(
-                " On the Vault side: vault delete {}/identity-accesslist/<instance_id>; then POST .../ec2-nonce/reset here.",
-                block.mount_path
-            ));
-        }
-        return Some(h);
+/// How long a token with `ttl` stays cached: TTL minus 120 s (nothing at or
+/// under 120 s), a non-expiring token (TTL 0) for `max`, never longer than `max`.
+pub fn cache_lifetime(ttl: Duration, max: Duration) -> Duration {
+    if ttl.is_zero() { max } else { ttl.saturating_sub(CACHE_MARGIN).min(max) }
+}
+
+/// The admin-facing hint for an agent failure, made concrete with the
+/// profile's mount, role and (for ec2) this host's instance id.
+pub fn runner_hint(e: &RunnerError, block: &MethodBlock, instance_id: Option<&str>) -> Option<String> {
+    let mount = &block.mount_path;
+    match e {
+        RunnerError::LoginRejected { cause: Some(KnownCause::RoleNotFound), .. } => Some(format!(
+            "The role \"{}\" does not exist on {mount}. Create it, or fix config.role / mount_path.",
+            block.role()
+        )),
+        RunnerError::LoginRejected { cause: Some(KnownCause::NonceMismatch), .. } => Some(format!(
+            "Vault remembers another nonce for this instance on {mount}. Ask the Vault admin to run: vault delete {mount}/identity-accesslist/{}; then POST .../ec2-nonce/reset on this profile.",
+            instance_id.unwrap_or("<instance_id>")
+        )),
+        other => other.hint().map(str::to_string),
     }
-    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::method_block::validate_value;
+
+    fn block(v: serde_json::Value) -> MethodBlock {
+        validate_value(&v, &ValidationPolicy::default()).expect("valid")
+    }
+
+    #[test]
+    fn hints_name_the_mount_the_role_and_the_instance() {
+        let ec2 = block(
+            serde_json::json!({"type": "aws", "mount_path": "auth/aws-prod", "config": {"type": "ec2", "role": "dev"}}),
+        );
+        let mismatch = RunnerError::LoginRejected {
+            reason: "client nonce mismatch".into(),
+            cause: Some(KnownCause::NonceMismatch),
+        };
+        let hint = runner_hint(&mismatch, &ec2, Some("i-0abc")).expect("hint");
+        assert!(hint.contains("vault delete auth/aws-prod/identity-accesslist/i-0abc"), "{hint}");
+        let missing = RunnerError::LoginRejected { reason: "x".into(), cause: Some(KnownCause::RoleNotFound) };
+        let hint = runner_hint(&missing, &ec2, None).expect("hint");
+        assert!(hint.contains("\"dev\" does not exist on auth/aws-prod"), "{hint}");
+        let timeout = RunnerError::TimedOut { after: Duration::from_secs(30), detail: String::new() };
+        assert!(runner_hint(&timeout, &ec2, None).is_some_and(|h| h.contains("reachable")));
+    }
+
+    #[test]
+    fn tokens_are_cached_for_their_ttl_minus_two_minutes_capped_by_the_maximum() {
+        let cap = Duration::from_secs(3600);
+        let cache_for = |ttl: u64| cache_lifetime(Duration::from_secs(ttl), cap);
+        assert_eq!(cache_for(600), Duration::from_secs(480));
+        assert_eq!(cache_for(120), Duration::ZERO);
+        assert_eq!(cache_for(60), Duration::ZERO);
+        assert_eq!(cache_for(0), cap);
+        assert_eq!(cache_for(86_400), cap);
+    }
 }

@@ -100,6 +100,21 @@ impl App {
         App { base, operator_key, http, dir, jwt_dir, log_path, child: Some(child) }
     }
 
+    /// Send SIGTERM without waiting.
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+
+    /// Whether the process has exited (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
     /// Stop with SIGTERM and wait (bounded).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

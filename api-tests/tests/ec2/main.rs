@@ -55,6 +55,8 @@ async fn imds(instance_id: &'static str) -> String {
 
 /// Write the stand-in agent: it reads `-config=FILE`, records `mount_path nonce`
 /// to `record`, mints a real token with OpenBao's root token and writes it to the sink.
+/// Control files in `dir`: `delay` (seconds to sleep first) and `reject`
+/// (nonces to refuse with Vault's `client nonce mismatch`).
 fn stand_in_agent(dir: &Path, bao_addr: &str, record: &Path) -> PathBuf {
     let script = dir.join("fake-agent");
     let text = format!(
@@ -66,8 +68,16 @@ cfg = open([a for a in sys.argv if a.startswith("-config=")][0][len("-config="):
 nonce = re.search(r'nonce\s*=\s*"([^"]*)"', cfg)
 mount = re.search(r'mount_path\s*=\s*"([^"]*)"', cfg).group(1)
 sink = re.search(r'sink "file"[\s\S]*?path\s*=\s*"([^"]*)"', cfg).group(1)
+import os, time
+ctl = "{ctl}"
+if os.path.exists(ctl + "/delay"):
+    time.sleep(float(open(ctl + "/delay").read()))
 with open("{record}", "a") as f:
     f.write(mount + " " + (nonce.group(1) if nonce else "-") + "\n")
+if nonce and os.path.exists(ctl + "/reject") and nonce.group(1) in open(ctl + "/reject").read().split():
+    err = "Error making API request.\n\nURL: PUT {addr}/v1/" + mount + "/login\nCode: 400. Errors:\n\n* client nonce mismatch"
+    sys.stderr.write(json.dumps({{"@level": "error", "@message": "error authenticating", "error": err}}) + "\n")
+    sys.exit(1)
 req = urllib.request.Request("{addr}/v1/auth/token/create", method="POST",
     data=json.dumps({{"policies": ["app-read"], "ttl": "1h"}}).encode(), headers={{"X-Vault-Token": "root"}})
 token = json.load(urllib.request.urlopen(req, timeout=10))["auth"]["client_token"]
@@ -75,7 +85,8 @@ open(sink + ".tmp", "w").write(token)
 import os; os.rename(sink + ".tmp", sink)
 "#,
         record = record.display(),
-        addr = bao_addr
+        addr = bao_addr,
+        ctl = dir.display()
     );
     std::fs::write(&script, text).expect("write stand-in");
     use std::os::unix::fs::PermissionsExt;
@@ -274,4 +285,56 @@ async fn off_ec2_a_test_connection_fails_fast_with_the_iam_advice() {
         "{report:#}"
     );
     assert!(recorded(&bed.record).is_empty(), "no agent ran");
+}
+
+#[tokio::test]
+async fn a_nonce_mismatch_names_the_exact_vault_command_and_a_reset_recovers() {
+    let bed = bed().await;
+    let app = app(&bed).await;
+    let t = app.tenant("team-a").await;
+    ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
+    test_ok(&app, &t, "p1").await;
+    // Vault now "remembers" another nonce: refuse the one the service holds.
+    let held = recorded(&bed.record)[0].1.clone();
+    std::fs::write(bed.dir.path().join("reject"), &held).expect("reject file");
+    let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p1/test", &t.admin, None).await;
+    assert_eq!(report["ok"], json!(false), "{report:#}");
+    assert!(report["steps"][0]["detail"].as_str().expect("detail").contains("client nonce mismatch"), "{report:#}");
+    let hint = report["hint"].as_str().expect("hint");
+    assert!(hint.contains("vault delete auth/aws/identity-accesslist/i-0123456789abcdef0"), "{hint}");
+    assert!(!report.to_string().contains(&held), "the nonce is not in the report");
+    let (s, _, _) = app.call("POST", "/v1/tenants/team-a/profiles/p1/ec2-nonce/reset", &t.admin, None).await;
+    assert_eq!(s, 200);
+    test_ok(&app, &t, "p1").await;
+    assert!(!app.log().contains(&held));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_login_finish_and_leaves_no_run_folder() {
+    let bed = bed().await;
+    let mut app = app(&bed).await;
+    let t = app.tenant("team-a").await;
+    ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
+    std::fs::write(bed.dir.path().join("delay"), "1.5").expect("delay file");
+    let (http, url, key) =
+        (app.http.clone(), format!("{}/v1/tenants/team-a/profiles/p1/test", app.base), t.admin.clone());
+    let request = tokio::spawn(async move {
+        http.post(url).bearer_auth(key).send().await.expect("send").json::<Value>().await.expect("json")
+    });
+    // Wait until the agent runs, then ask the service to stop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(app.dir.path().join("agent-runs")).expect("runs").count() == 0 {
+        assert!(Instant::now() < deadline, "the agent never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.terminate();
+    let report = tokio::time::timeout(Duration::from_secs(30), request).await.expect("bounded").expect("joined");
+    assert_eq!(report["ok"], json!(true), "the in-flight test finished: {report:#}");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !app.exited() {
+        assert!(Instant::now() < deadline, "the service did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_dir(app.dir.path().join("agent-runs")).expect("runs").count(), 0, "no run folder left");
+    assert!(app.log().contains("stopped"), "a clean stop is logged");
 }
