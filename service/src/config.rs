@@ -229,7 +229,18 @@ impl Settings {
                 _ => return Err(SettingsError(format!("{name}: {v:?} must be a whole number from 1 to 256"))),
             },
         };
-        let agent_temp_dir = src.get("agent_temp_dir", &f.agent_temp_dir).map(|(_, v)| PathBuf::from(v));
+        let agent_temp_dir = match src.get("agent_temp_dir", &f.agent_temp_dir) {
+            None => None,
+            Some((name, v)) => {
+                // Run folders end up in the agent's HCL config: keep the path plain.
+                if crate::domain::method_block::hcl_unsafe(&v).is_some() || !Path::new(&v).is_absolute() {
+                    return Err(SettingsError(format!(
+                        "{name}: must be an absolute path without quotes, backslashes, '${{' or '%{{'"
+                    )));
+                }
+                Some(PathBuf::from(v))
+            }
+        };
         let ec2_metadata_endpoint = src
             .get("ec2_metadata_endpoint", &f.ec2_metadata_endpoint)
             .map(|(_, v)| v)
@@ -341,6 +352,8 @@ mod tests {
             ("AUTH_SERVICE_DATABASE_URL", "mysql://x"),
             ("AUTH_SERVICE_MAX_CONCURRENT_AGENTS", "0"),
             ("AUTH_SERVICE_JWT_ALLOWED_DIRS", "relative/dir"),
+            ("AUTH_SERVICE_AGENT_TEMP_DIR", "/tmp/a\"b"),
+            ("AUTH_SERVICE_AGENT_TEMP_DIR", "relative"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert!(err.0.contains(var), "{var}: {}", err.0);
