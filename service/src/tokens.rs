@@ -4,7 +4,7 @@
 //! config into the runner's private directory, with the persisted nonce for
 //! ec2), then verifies the token with `lookup-self`. [`Tokens::get`] serves
 //! reads: a cached token if there is one; otherwise exactly one login per
-//! (tenant, profile, revision) however many requests wait for it (moka's
+//! (tenant, profile, revision, content fingerprint) however many requests wait for it (moka's
 //! `try_get_with` is the single flight). A token lives in the cache for its TTL
 //! minus 120 s. A failed login starts a back-off for that profile (doubling up
 //! to a maximum) during which reads get 503 instead of spawning agents.
@@ -38,6 +38,10 @@ pub struct ProfileLogin {
     pub name: String,
     /// Profile revision (part of the cache key: a replaced profile logs in again).
     pub revision: i64,
+    /// Digest of the stored row's content and creation time, also in the cache key:
+    /// a profile deleted and created again (revision 1 again), possibly through
+    /// another replica, never reuses the old profile's token.
+    pub fingerprint: [u8; 16],
     /// Vault address.
     pub address: VaultAddress,
     /// The namespace of the login and of every read.
@@ -64,6 +68,7 @@ impl ProfileLogin {
             tenant: row.tenant_id.clone(),
             name: row.name.clone(),
             revision: row.revision,
+            fingerprint: row_fingerprint(row),
             address,
             namespace,
             block,
@@ -72,7 +77,7 @@ impl ProfileLogin {
     }
 
     fn key(&self) -> CacheKey {
-        (self.tenant.clone(), self.name.clone(), self.revision)
+        (self.tenant.clone(), self.name.clone(), self.revision, self.fingerprint)
     }
 }
 
@@ -120,7 +125,28 @@ pub struct CachedToken {
     pub accessor: String,
 }
 
-type CacheKey = (String, String, i64);
+type CacheKey = (String, String, i64, [u8; 16]);
+
+/// Digest of what a login depends on in a stored profile.
+fn row_fingerprint(row: &ProfileRow) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        row.vault_address.as_str(),
+        row.namespace.as_deref().unwrap_or(""),
+        &row.method.to_string(),
+        row.test_secret_path.as_deref().unwrap_or(""),
+        &row.created_at,
+        &row.revision.to_string(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
 
 struct TtlExpiry;
 
@@ -164,6 +190,7 @@ pub struct Tokens {
     backoff_initial: Duration,
     backoff_max: Duration,
     cache: Cache<CacheKey, Arc<CachedToken>>,
+    parsed: Cache<CacheKey, Arc<ProfileLogin>>,
     backoff: Mutex<HashMap<(String, String), Backoff>>,
     store: Store,
     identity: InstanceIdentity,
@@ -185,11 +212,24 @@ impl Tokens {
             backoff_initial: settings.login_backoff_initial,
             backoff_max: settings.login_backoff_max,
             cache: Cache::builder().max_capacity(100_000).expire_after(TtlExpiry).build(),
+            parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
             backoff: Mutex::new(HashMap::new()),
             store,
             identity: InstanceIdentity::new(settings.ec2_metadata_endpoint.clone()),
             metrics,
         }
+    }
+
+    /// A stored profile parsed for login; the JSON-schema validation runs once per
+    /// profile content, not on every read.
+    pub async fn parse(&self, row: &ProfileRow, policy: &ValidationPolicy) -> Result<Arc<ProfileLogin>, String> {
+        let key = (row.tenant_id.clone(), row.name.clone(), row.revision, row_fingerprint(row));
+        if let Some(hit) = self.parsed.get(&key).await {
+            return Ok(hit);
+        }
+        let login = Arc::new(ProfileLogin::from_row(row, policy)?);
+        self.parsed.insert(key, login.clone()).await;
+        Ok(login)
     }
 
     /// The HTTP client for Vault calls.

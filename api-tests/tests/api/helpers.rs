@@ -15,7 +15,8 @@ pub fn service_bin() -> PathBuf {
     }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
-    let bin = target.join("debug/auth-service");
+    let profile = std::env::var("AUTH_SERVICE_PROFILE").unwrap_or_else(|_| "debug".into());
+    let bin = target.join(profile).join("auth-service");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p auth-service` (cargo test --workspace builds it)",
@@ -98,6 +99,11 @@ impl App {
             .to_string();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         App { base, operator_key, http, dir, jwt_dir, log_path, child: Some(child) }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Send SIGTERM without waiting.

@@ -6,3 +6,4 @@ mod helpers;
 mod isolation;
 mod lifecycle;
 mod reads;
+mod replicas;

@@ -1,5 +1,6 @@
 //! `/v1/tenants/{tenant}/profiles`: auth profiles, test connection, EC2 nonce.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
@@ -141,9 +142,9 @@ async fn load(state: &AppState, tenant: &Name, name: &Name) -> Result<ProfileRow
 }
 
 /// Load a profile and parse it for login.
-pub async fn load_login(state: &AppState, tenant: &Name, name: &Name) -> Result<ProfileLogin, ApiError> {
+pub async fn load_login(state: &AppState, tenant: &Name, name: &Name) -> Result<Arc<ProfileLogin>, ApiError> {
     let row = load(state, tenant, name).await?;
-    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::Unavailable {
+    state.tokens.parse(&row, &state.policy).await.map_err(|e| ApiError::Unavailable {
         detail: e,
         hint: Some("replace the profile with a method block this service accepts".into()),
         retry_after: None,
@@ -462,7 +463,7 @@ async fn nonce_context(
     caller: &Caller,
     tenant: &str,
     name: &str,
-) -> Result<(ProfileLogin, crate::store::NonceKey), ApiError> {
+) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
     let tenant = tenant_id(tenant)?;
     caller.require(tenant.as_str(), Scope::Admin)?;
     let name = profile_name(name)?;
