@@ -303,3 +303,21 @@ pub fn assert_log_free_of(app: &App, secrets: &[String]) {
         assert!(!log.contains(s.as_str()), "a secret ({}…) appears in the service log", &s[..s.len().min(6)]);
     }
 }
+
+/// Fail if any token the server issued (raw audit log), any key of `tenants`,
+/// the operator key or a JWT file's content appears in the service log.
+pub fn assert_no_secrets_logged(app: &App, bao: &OpenBao, tenants: &[&Tenant]) {
+    let mut secrets = issued_tokens(bao);
+    assert!(!secrets.is_empty(), "the audit log shows no issued token; nothing was checked");
+    for t in tenants {
+        secrets.push(t.admin.clone());
+        secrets.push(t.read.clone());
+    }
+    secrets.push(app.operator_key.clone());
+    for entry in std::fs::read_dir(&app.jwt_dir).into_iter().flatten().flatten() {
+        if let Ok(jwt) = std::fs::read_to_string(entry.path()) {
+            secrets.push(jwt);
+        }
+    }
+    assert_log_free_of(app, &secrets);
+}

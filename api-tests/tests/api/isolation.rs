@@ -47,6 +47,7 @@ async fn a_read_key_cannot_manage_profiles_and_another_tenant_gets_404() {
     assert_eq!(app.call("GET", "/v1/tenants/tenant-a/api-keys", &b.admin, None).await.0, 404);
     // The profile is untouched.
     assert_eq!(app.call("GET", "/v1/tenants/tenant-a/profiles/p", &a.admin, None).await.1["revision"], json!(1));
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&a, &b]);
 }
 
 #[tokio::test]

@@ -146,6 +146,7 @@ async fn replacing_a_profile_forces_a_new_login_and_revokes_the_old_token() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.call("GET", path, &t.read, None).await.0, 404);
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 
 #[tokio::test]

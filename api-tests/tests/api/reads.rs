@@ -47,6 +47,7 @@ async fn a_connector_reads_kv2_and_kv1_and_the_second_read_spawns_no_agent() {
     assert_eq!(s, 403, "{body}");
     assert!(body["hint"].as_str().expect("hint").contains("capabilities"), "{body}");
     assert_eq!(app.counter("auth_service_secret_reads_total", "outcome=\"forbidden\"").await, 1.0);
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 
 #[tokio::test]
@@ -74,6 +75,7 @@ async fn two_hundred_concurrent_cold_reads_start_exactly_one_agent() {
     }
     assert_eq!(ok, 200);
     assert_eq!(app.spawns().await, 1.0, "one single-flight login");
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 
 #[tokio::test]
@@ -92,6 +94,7 @@ async fn a_token_ttl_shorter_than_the_read_loop_forces_a_re_login() {
     }
     let spawns = app.spawns().await;
     assert!((2.0..=3.0).contains(&spawns), "expected a re-login after ~3 s, got {spawns} spawns");
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 
 #[tokio::test]
@@ -104,6 +107,7 @@ async fn a_short_ttl_is_warned_about_at_test_time() {
     let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
     assert_eq!(report["ok"], json!(true), "{report}");
     assert!(report["warnings"][0].as_str().expect("warning").contains("cannot be cached"), "{report}");
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 
 #[tokio::test]
