@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{profile_name, tenant_id};
+use super::{profile_target, tenant_id};
 use crate::agent_config;
 use crate::auth::{Caller, Scope};
 use crate::domain::method_block::{self, FieldError};
@@ -202,9 +202,7 @@ pub async fn get_profile(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let tenant = tenant_id(&tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let name = profile_name(&name)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     Ok(HttpResponse::Ok().json(Profile::from(load(&state, &tenant, &name).await?)))
 }
 
@@ -220,9 +218,7 @@ pub async fn replace_profile(
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let tenant = tenant_id(&tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let name = profile_name(&name)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     if let Some(body_name) = &body.name
         && body_name != name.as_str()
     {
@@ -256,9 +252,7 @@ pub async fn delete_profile(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let tenant = tenant_id(&tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let name = profile_name(&name)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     let row = state
         .store
         .delete_profile(tenant.as_str(), name.as_str())
@@ -329,9 +323,7 @@ pub async fn test_profile(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let tenant = tenant_id(&tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let name = profile_name(&name)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     let login = load_login(&state, &tenant, &name).await?;
     let mut steps = Vec::new();
     let mut warnings = Vec::new();
@@ -464,9 +456,7 @@ async fn nonce_context(
     tenant: &str,
     name: &str,
 ) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
-    let tenant = tenant_id(tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let name = profile_name(name)?;
+    let (tenant, name) = profile_target(caller, tenant, name, Scope::Admin)?;
     let login = load_login(state, &tenant, &name).await?;
     if !login.block.is_ec2() {
         return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));

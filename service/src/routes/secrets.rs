@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-use super::{profile_name, tenant_id};
+use super::profile_target;
 use crate::auth::{Caller, Scope};
 use crate::domain::secret_path::check_secret_path;
 use crate::error::{ApiError, Problem};
@@ -46,9 +46,7 @@ pub async fn read_secret(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name, secret_path) = path.into_inner();
-    let tenant = tenant_id(&tenant)?;
-    caller.require(tenant.as_str(), Scope::Read)?;
-    let name = profile_name(&name)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let result = read(&state, &tenant, &name, &secret_path, req.query_string()).await;
     let outcome = match &result {
         Ok(_) => "ok",

@@ -217,6 +217,16 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Bind the four parts of a nonce key as `$1..$4`.
+fn bind_key<'q>(q: AnyQuery<'q>, key: &NonceKey) -> AnyQuery<'q> {
+    q.bind(key.vault_address.clone())
+        .bind(key.namespace.clone())
+        .bind(key.mount_path.clone())
+        .bind(key.instance_id.clone())
+}
+
 fn scopes_from(text: &str) -> Vec<String> {
     text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
@@ -529,15 +539,14 @@ impl Store {
     /// The nonce for `key`, inserting `candidate` when there is none yet. The
     /// unique key makes racing first logins end up with one stored value.
     pub async fn nonce_get_or_create(&self, key: &NonceKey, candidate: &SecretString) -> Result<NonceRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0) \
-             ON CONFLICT (vault_address, namespace, mount_path, instance_id) DO NOTHING",
+        bind_key(
+            sqlx::query(
+                "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0) \
+                 ON CONFLICT (vault_address, namespace, mount_path, instance_id) DO NOTHING",
+            ),
+            key,
         )
-        .bind(&key.vault_address)
-        .bind(&key.namespace)
-        .bind(&key.mount_path)
-        .bind(&key.instance_id)
         .bind(candidate.expose_secret())
         .bind(now())
         .execute(&self.pool)
@@ -548,14 +557,13 @@ impl Store {
 
     /// The nonce for `key`, if any.
     pub async fn nonce_get(&self, key: &NonceKey) -> Result<Option<NonceRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT nonce, created_at, reset_count FROM ec2_nonces \
-             WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
+        let row = bind_key(
+            sqlx::query(
+                "SELECT nonce, created_at, reset_count FROM ec2_nonces \
+                 WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
+            ),
+            key,
         )
-        .bind(&key.vault_address)
-        .bind(&key.namespace)
-        .bind(&key.mount_path)
-        .bind(&key.instance_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "ec2 nonce"))?;
@@ -564,16 +572,15 @@ impl Store {
 
     /// Replace the nonce for `key` (or create it), counting resets.
     pub async fn nonce_reset(&self, key: &NonceKey, new_value: &SecretString) -> Result<NonceRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1) \
-             ON CONFLICT (vault_address, namespace, mount_path, instance_id) \
-             DO UPDATE SET nonce = excluded.nonce, created_at = excluded.created_at, reset_count = ec2_nonces.reset_count + 1",
+        bind_key(
+            sqlx::query(
+                "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1) \
+                 ON CONFLICT (vault_address, namespace, mount_path, instance_id) \
+                 DO UPDATE SET nonce = excluded.nonce, created_at = excluded.created_at, reset_count = ec2_nonces.reset_count + 1",
+            ),
+            key,
         )
-        .bind(&key.vault_address)
-        .bind(&key.namespace)
-        .bind(&key.mount_path)
-        .bind(&key.instance_id)
         .bind(new_value.expose_secret())
         .bind(now())
         .execute(&self.pool)
@@ -584,15 +591,16 @@ impl Store {
 
     /// How many nonce rows exist for a key (tests and diagnostics).
     pub async fn nonce_rows(&self, key: &NonceKey) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ec2_nonces WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
+        let row = bind_key(
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM ec2_nonces \
+                 WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
+            ),
+            key,
         )
-        .bind(&key.vault_address)
-        .bind(&key.namespace)
-        .bind(&key.mount_path)
-        .bind(&key.instance_id)
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| map_err(e, "ec2 nonce"))
+        .map_err(|e| map_err(e, "ec2 nonce"))?;
+        row.try_get::<i64, _>("n").map_err(|e| StoreError::Database(e.to_string()))
     }
 }
