@@ -113,6 +113,8 @@ pub struct LoginFailure {
     pub hint: Option<String>,
     /// Time spent in the failing step.
     pub elapsed: Duration,
+    /// Time the agent took, when the failing step came after it.
+    pub login_elapsed: Option<Duration>,
 }
 
 /// A cached token.
@@ -256,6 +258,7 @@ impl Tokens {
             detail,
             hint,
             elapsed: started.elapsed(),
+            login_elapsed: None,
         };
         let (nonce, instance) = if p.block.is_ec2() {
             let instance = self.identity.instance_id().await.map_err(|e| {
@@ -316,6 +319,7 @@ impl Tokens {
                     detail: e.to_string(),
                     hint: Some("the agent got a token that Vault does not accept for lookup-self; check the namespace and that the role issues normal (not use-limited) tokens".into()),
                     elapsed: verify_started.elapsed(),
+                    login_elapsed: Some(login_elapsed),
                 })
             }
         }

@@ -150,3 +150,36 @@ async fn a_profile_in_a_namespace_logs_in_and_reads_there() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["data"]["data"]["password"], json!("in-namespace"));
 }
+
+#[tokio::test]
+async fn a_cached_token_revoked_in_vault_is_replaced_by_one_fresh_login() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let path = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
+    assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
+    assert_eq!(app.spawns().await, 1.0);
+
+    // A Vault admin revokes every token of the role behind the service's back.
+    let list = bao.api("LIST", "auth/token/accessors", None, None).await.expect("accessors");
+    let mut revoked = 0;
+    for acc in list["data"]["keys"].as_array().cloned().unwrap_or_default() {
+        let info =
+            bao.api("POST", "auth/token/lookup-accessor", None, Some(json!({"accessor": acc}))).await.expect("lookup");
+        if info["data"]["policies"].as_array().is_some_and(|p| p.contains(&json!("app-read"))) {
+            bao.api("POST", "auth/token/revoke-accessor", None, Some(json!({"accessor": acc}))).await.expect("revoke");
+            revoked += 1;
+        }
+    }
+    assert_eq!(revoked, 1);
+
+    // The cached token gets a 403; the service drops it, logs in once more and reads.
+    let (s, body, _) = app.call("GET", path, &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(app.spawns().await, 2.0, "exactly one fresh login");
+    assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
+    assert_eq!(app.spawns().await, 2.0, "the new token is cached");
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
+}

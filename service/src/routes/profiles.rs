@@ -336,7 +336,7 @@ pub async fn test_profile(
                     steps.push(TestStep {
                         step: "agent_login",
                         ok: true,
-                        duration_ms: 0,
+                        duration_ms: failure.login_elapsed.map_or(0, ms),
                         detail: "the agent wrote a token".into(),
                     });
                     "verify_token"

@@ -97,12 +97,11 @@ async fn read(
                     .json(vault::secret_response(&body)));
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
-            ReadOutcome::Forbidden(e) if !fresh_login_done => {
+            ReadOutcome::Forbidden(_) if !fresh_login_done => {
                 // The cached token may have been revoked: drop it and log in once more.
                 tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
                 state.tokens.invalidate_if_same(&login, &token).await;
                 fresh_login_done = true;
-                let _ = e;
                 continue;
             }
             ReadOutcome::Forbidden(e) => {
