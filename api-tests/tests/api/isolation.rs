@@ -82,6 +82,14 @@ async fn health_readiness_openapi_and_docs_are_served_without_a_key() {
     let html = page.text().await.expect("html");
     assert!(html.contains("swagger"), "the Swagger UI page");
     assert!(!html.contains("https://"), "the page loads nothing from outside");
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"] {
+        let resp = get(asset).await.expect("asset");
+        assert_eq!(resp.status().as_u16(), 200, "{asset} is served by the service itself");
+        let text = resp.text().await.expect("text");
+        if asset.ends_with("initializer.js") {
+            assert!(text.contains("/openapi.json"), "the page loads the service's own document");
+        }
+    }
     let metrics = get("/metrics").await.expect("metrics").text().await.expect("text");
     for name in [
         "auth_service_agent_spawns_total",
