@@ -77,12 +77,13 @@ impl KnownCause {
         } else if has("error validating token")
             || has("no known key successfully validated")
             || has("aud claim")
-            || has("audience")
+            || has("invalid audience")
             || has("token is expired")
-            || has("failed to verify")
+            || has("failed to verify id token")
             || has("error parsing token")
             || has("invalid jwt")
-            || has("issuer")
+            || has("invalid issuer")
+            || has("iss claim")
         {
             Some(KnownCause::JwtInvalid)
         } else if has("permission denied") {
@@ -136,7 +137,8 @@ fn vault_reason(summary: &str) -> String {
 pub(crate) fn failure(code: Option<i32>, output: &str) -> RunnerError {
     let summary = summarize(output);
     let lower = summary.to_ascii_lowercase();
-    let cause = KnownCause::detect(&summary);
+    // A failed connection or TLS handshake means Vault never saw the login:
+    // that decides, whatever else the text mentions (unless Vault answered).
     let unreachable = [
         "connection refused",
         "no such host",
@@ -147,9 +149,10 @@ pub(crate) fn failure(code: Option<i32>, output: &str) -> RunnerError {
         "network is unreachable",
         "connection reset",
     ];
-    if cause.is_none() && unreachable.iter().any(|s| lower.contains(s)) {
+    if unreachable.iter().any(|s| lower.contains(s)) && !lower.contains("code: ") {
         return RunnerError::VaultUnreachable { detail: clip(&vault_reason(&summary)) };
     }
+    let cause = KnownCause::detect(&summary);
     if cause.is_none()
         && (lower.contains("error loading configuration")
             || lower.contains("error parsing")
@@ -308,5 +311,11 @@ mod tests {
         assert_eq!(e.kind(), "config_rejected");
         let e = failure(Some(0), "");
         assert_eq!(e.kind(), "no_token");
+        // Seen with the real agent against a TLS server whose CA it does not trust.
+        let e = failure(
+            Some(1),
+            "error authenticating: runtime error encountered: Put \"https://127.0.0.1:1/v1/auth/jwt/login\": tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        );
+        assert_eq!(e.kind(), "vault_unreachable", "{e:?}");
     }
 }

@@ -219,9 +219,9 @@ impl RunnerError {
             RunnerError::LoginRejected { cause: None, .. } => Some(
                 "Vault refused the login: check the role, the mount path and the role's bindings to this host's identity",
             ),
-            RunnerError::VaultUnreachable { .. } => {
-                Some("check vault_address (scheme, host, port), DNS and firewalls between this host and Vault")
-            }
+            RunnerError::VaultUnreachable { .. } => Some(
+                "check vault_address (scheme, host, port), DNS and firewalls between this host and Vault; for a Vault certificate from a private CA, the operator names the CA bundle in AUTH_SERVICE_VAULT_CA_CERT",
+            ),
             RunnerError::TimedOut { .. } => Some(
                 "the agent kept retrying: check that Vault is reachable from this host, that the role exists on that mount, and the role's identity bindings",
             ),

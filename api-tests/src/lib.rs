@@ -49,23 +49,34 @@ pub struct OpenBao {
     dir: tempfile::TempDir,
     audit: Option<PathBuf>,
     http: reqwest::Client,
+    tls: bool,
 }
 
 impl OpenBao {
     /// Start a dev server on a free port and wait (at most 10 s) until it is healthy.
     pub async fn start() -> anyhow::Result<OpenBao> {
-        Self::start_inner(false).await
+        Self::start_inner(false, false).await
     }
 
     /// The same, with a raw file audit device whose text [`OpenBao::audit_log`] returns.
     pub async fn start_with_audit() -> anyhow::Result<OpenBao> {
-        Self::start_inner(true).await
+        Self::start_inner(true, false).await
     }
 
-    async fn start_inner(audit: bool) -> anyhow::Result<OpenBao> {
+    /// The same, serving HTTPS with a generated CA (`-dev-tls`); see [`OpenBao::ca_cert`].
+    pub async fn start_tls() -> anyhow::Result<OpenBao> {
+        Self::start_inner(false, true).await
+    }
+
+    /// The CA bundle of a TLS server (`None` for plain HTTP).
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.path().join("tls/vault-ca.pem"))
+    }
+
+    async fn start_inner(audit: bool, tls: bool) -> anyhow::Result<OpenBao> {
         let mut last_err = None;
         for _ in 0..3 {
-            match Self::try_start(audit).await {
+            match Self::try_start(audit, tls).await {
                 Ok(b) => return Ok(b),
                 Err(e) => last_err = Some(e),
             }
@@ -73,7 +84,7 @@ impl OpenBao {
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("openbao did not start")))
     }
 
-    async fn try_start(audit: bool) -> anyhow::Result<OpenBao> {
+    async fn try_start(audit: bool, tls: bool) -> anyhow::Result<OpenBao> {
         let dir = tempfile::tempdir()?;
         let port = free_port_pair()?;
         let mut cmd = Command::new(bao_bin());
@@ -82,6 +93,11 @@ impl OpenBao {
             .arg("-dev-root-token-id=root")
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .arg("-dev-no-store-token");
+        if tls {
+            let tls_dir = dir.path().join("tls");
+            std::fs::create_dir_all(&tls_dir)?;
+            cmd.arg("-dev-tls").arg(format!("-dev-tls-cert-dir={}", tls_dir.display()));
+        }
         let audit_path = audit.then(|| dir.path().join("audit.log"));
         if let Some(path) = &audit_path {
             let cfg = dir.path().join("audit.hcl");
@@ -106,15 +122,33 @@ impl OpenBao {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", bao_bin().display()))?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        let bao = OpenBao {
-            addr: format!("http://127.0.0.1:{port}"),
+        let scheme = if tls { "https" } else { "http" };
+        // Owned by the guard from here on: any failure below kills the server.
+        let mut bao = OpenBao {
+            tls,
+            addr: format!("{scheme}://127.0.0.1:{port}"),
             root_token: "root".into(),
             child: Some(child),
             dir,
             audit: audit_path,
-            http,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
         };
+        if tls {
+            // The CA appears once the server has started.
+            let ca = bao.dir.path().join("tls/vault-ca.pem");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::metadata(&ca).map(|m| m.len()).unwrap_or(0) == 0 {
+                if Instant::now() > deadline {
+                    bail!("openbao -dev-tls wrote no CA within 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            bao.http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?)
+                .build()?;
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(r) = bao.http.get(format!("{}/v1/sys/health", bao.addr)).send().await

@@ -3,7 +3,8 @@
 //! The shape follows the agent contract: `vault { address, namespace? }`,
 //! `exit_after_auth = true`, and `auto_auth { method "<type>" { mount_path,
 //! namespace?, exit_on_err = true, backoffs?, config = { ... } } sink "file" {
-//! config = { path, mode = 384 } } }`. `exit_on_err` sits inside the method
+//! config = { path, mode = 384 } } }` (plus `vault { ca_cert }` when the operator
+//! names a CA bundle). `exit_on_err` sits inside the method
 //! block (the only place the agent honours it), the namespace is on the method
 //! block (OpenBao's agent ignores `vault { namespace }`), and the sink mode is an
 //! integer (384 = 0600). Attribute order is fixed, so the output is
@@ -31,6 +32,8 @@ pub struct AgentConfigInput<'a> {
     pub sink_path: &'a Path,
     /// The persisted EC2 nonce (ec2 only).
     pub nonce: Option<&'a SecretString>,
+    /// CA bundle for Vault's TLS certificate.
+    pub ca_cert: Option<&'a Path>,
 }
 
 /// Why a config could not be assembled.
@@ -156,6 +159,10 @@ pub fn render(block: &MethodBlock, input: &AgentConfigInput<'_>) -> Result<Strin
         Block::builder("sink").add_label("file").add_attribute(("config", Expression::Object(sink_config))).build();
 
     let mut vault = Block::builder("vault").add_attribute(("address", address));
+    if let Some(ca) = input.ca_cert {
+        let ca_text = ca.to_string_lossy();
+        vault = vault.add_attribute(("ca_cert", checked("ca cert path", &ca_text)?));
+    }
     if let Some(ns) = namespace {
         vault = vault.add_attribute(("namespace", ns));
     }

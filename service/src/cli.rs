@@ -85,8 +85,8 @@ pub struct RenderArgs {
     pub sink_path: PathBuf,
 }
 
-/// `auth-service render ...`.
-pub fn render(args: RenderArgs, policy: &ValidationPolicy) -> Outcome {
+/// `auth-service render ...` (`ca_cert`: the operator's Vault CA bundle, if set).
+pub fn render(args: RenderArgs, policy: &ValidationPolicy, ca_cert: Option<&Path>) -> Outcome {
     let block = match load_block(&args.method, policy) {
         Ok(b) => b,
         Err(outcome) => return outcome,
@@ -110,6 +110,7 @@ pub fn render(args: RenderArgs, policy: &ValidationPolicy) -> Outcome {
         namespace: args.namespace.as_deref(),
         sink_path: &args.sink_path,
         nonce: nonce.as_ref(),
+        ca_cert,
     };
     match agent_config::render(&block, &input) {
         Ok(hcl) => {

@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_concurrent_agents: usize,
     /// Parent folder of the private per-run folders (`AUTH_SERVICE_AGENT_TEMP_DIR`).
     pub agent_temp_dir: Option<PathBuf>,
+    /// PEM bundle of CAs that sign Vault's TLS certificates, for the agent and the service (`AUTH_SERVICE_VAULT_CA_CERT`).
+    pub vault_ca_cert: Option<PathBuf>,
     /// Timeout of each call to Vault (`AUTH_SERVICE_VAULT_TIMEOUT`).
     pub vault_timeout: Duration,
     /// Cache lifetime for tokens that never expire (`AUTH_SERVICE_TOKEN_MAX_CACHE_TTL`).
@@ -69,6 +71,7 @@ impl fmt::Debug for Settings {
             .field("agent_timeout", &self.agent_timeout)
             .field("max_concurrent_agents", &self.max_concurrent_agents)
             .field("vault_timeout", &self.vault_timeout)
+            .field("vault_ca_cert", &self.vault_ca_cert)
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
@@ -99,6 +102,7 @@ struct FileSettings {
     max_concurrent_agents: Option<String>,
     agent_temp_dir: Option<String>,
     vault_timeout: Option<String>,
+    vault_ca_cert: Option<String>,
     token_max_cache_ttl: Option<String>,
     login_backoff_initial: Option<String>,
     login_backoff_max: Option<String>,
@@ -134,6 +138,28 @@ fn parse_duration(name: &str, value: &str) -> Result<Duration, SettingsError> {
         return Err(SettingsError(format!("{name}: must be longer than zero")));
     }
     Ok(d)
+}
+
+/// A CA bundle path: absolute, safe to write into the agent's HCL, and a readable PEM bundle.
+fn check_ca_bundle(name: &str, value: &str) -> Result<PathBuf, SettingsError> {
+    let path = PathBuf::from(value.trim());
+    if !path.is_absolute() || crate::domain::method_block::hcl_unsafe(value).is_some() {
+        return Err(SettingsError(format!(
+            "{name}: must be an absolute path without quotes, backslashes, '${{' or '%{{'"
+        )));
+    }
+    let pem =
+        std::fs::read(&path).map_err(|e| SettingsError(format!("{name}: cannot read {}: {e}", path.display())))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(path),
+        _ => Err(SettingsError(format!("{name}: {} holds no PEM certificate", path.display()))),
+    }
+}
+
+/// The certificates of a CA bundle the settings already checked.
+pub fn ca_certificates(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)?;
+    Ok(reqwest::Certificate::from_pem_bundle(&pem)?)
 }
 
 impl Settings {
@@ -241,6 +267,10 @@ impl Settings {
                 Some(PathBuf::from(v))
             }
         };
+        let vault_ca_cert = match src.get("vault_ca_cert", &f.vault_ca_cert) {
+            None => None,
+            Some((name, v)) => Some(check_ca_bundle(&name, &v)?),
+        };
         let ec2_metadata_endpoint = src
             .get("ec2_metadata_endpoint", &f.ec2_metadata_endpoint)
             .map(|(_, v)| v)
@@ -267,6 +297,7 @@ impl Settings {
             max_concurrent_agents,
             agent_temp_dir,
             vault_timeout,
+            vault_ca_cert,
             token_max_cache_ttl,
             login_backoff_initial,
             login_backoff_max,
@@ -354,6 +385,9 @@ mod tests {
             ("AUTH_SERVICE_JWT_ALLOWED_DIRS", "relative/dir"),
             ("AUTH_SERVICE_AGENT_TEMP_DIR", "/tmp/a\"b"),
             ("AUTH_SERVICE_AGENT_TEMP_DIR", "relative"),
+            ("AUTH_SERVICE_VAULT_CA_CERT", "/nonexistent/ca.pem"),
+            ("AUTH_SERVICE_VAULT_CA_CERT", "/etc/hostname"),
+            ("AUTH_SERVICE_VAULT_CA_CERT", "relative.pem"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert!(err.0.contains(var), "{var}: {}", err.0);

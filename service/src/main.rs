@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         Command::Render { method, vault_addr, namespace, nonce, sink_path } => emit(cli::render(
             RenderArgs { method, vault_addr, namespace, nonce, sink_path },
             &settings.validation_policy(),
+            settings.vault_ca_cert.as_deref(),
         )),
         Command::Serve => match auth_service::startup::serve_main(settings) {
             Ok(()) => ExitCode::SUCCESS,

@@ -58,11 +58,14 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(settings.vault_timeout)
-            .build()
-            .context("building the HTTP client")?;
+        let mut http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(settings.vault_timeout);
+        if let Some(ca) = &settings.vault_ca_cert {
+            for cert in crate::config::ca_certificates(ca).with_context(|| format!("reading {}", ca.display()))? {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().context("building the HTTP client")?;
         let metrics = Arc::new(Metrics::default());
         let tokens = Tokens::new(&settings, store.clone(), http, metrics.clone());
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;

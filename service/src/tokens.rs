@@ -195,6 +195,7 @@ pub struct Tokens {
     parsed: Cache<CacheKey, Arc<ProfileLogin>>,
     backoff: Mutex<HashMap<(String, String), Backoff>>,
     store: Store,
+    ca_cert: Option<std::path::PathBuf>,
     identity: InstanceIdentity,
     metrics: Arc<Metrics>,
 }
@@ -217,6 +218,7 @@ impl Tokens {
             parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
             backoff: Mutex::new(HashMap::new()),
             store,
+            ca_cert: settings.vault_ca_cert.clone(),
             identity: InstanceIdentity::new(settings.ec2_metadata_endpoint.clone()),
             metrics,
         }
@@ -282,6 +284,7 @@ impl Tokens {
             namespace: p.namespace.as_deref(),
             sink_path: std::path::Path::new("/probe/token"),
             nonce: nonce.as_ref(),
+            ca_cert: self.ca_cert.as_deref(),
         };
         agent_config::render(&p.block, &probe).map_err(|e| fail_login(e.to_string(), None))?;
 
@@ -291,6 +294,7 @@ impl Tokens {
                 namespace: p.namespace.as_deref(),
                 sink_path: sink,
                 nonce: nonce.as_ref(),
+                ca_cert: self.ca_cert.as_deref(),
             };
             agent_config::render(&p.block, &input).unwrap_or_default()
         };

@@ -27,8 +27,11 @@ fn run_agent(addr: &str, dir: &Path, block: &Value, namespace: Option<&str>) -> 
     let block = validate_value(block, &policy).expect("the test block is valid");
     let sink = dir.join("sink-token");
     let address = VaultAddress::parse(addr).expect("address");
-    let hcl = render(&block, &AgentConfigInput { vault_address: &address, namespace, sink_path: &sink, nonce: None })
-        .expect("renders");
+    let hcl = render(
+        &block,
+        &AgentConfigInput { vault_address: &address, namespace, sink_path: &sink, nonce: None, ca_cert: None },
+    )
+    .expect("renders");
     let config = dir.join("agent.hcl");
     std::fs::write(&config, hcl).expect("write config");
     let started = Instant::now();

@@ -30,6 +30,7 @@ fn render_with(b: &MethodBlock, addr: &str, ns: Option<&str>, nonce: Option<&str
             namespace: ns,
             sink_path: Path::new("/run/auth-service/agent-x/token"),
             nonce: nonce.as_ref(),
+            ca_cert: None,
         },
     )
 }
@@ -335,4 +336,33 @@ fn render_reports_an_invalid_block_like_validate_and_refuses_bad_flags() {
         assert_eq!(code, 2, "{flag} {value}: {stderr}");
         assert!(stdout.is_empty());
     }
+}
+
+#[test]
+fn an_operator_ca_bundle_goes_into_the_vault_block() {
+    let b = block(json!({ "type": "aws", "config": { "type": "iam", "role": "r" } }));
+    let address = VaultAddress::parse("https://vault.example.com:8200").expect("address");
+    let text = render(
+        &b,
+        &AgentConfigInput {
+            vault_address: &address,
+            namespace: None,
+            sink_path: Path::new("/run/x/token"),
+            nonce: None,
+            ca_cert: Some(Path::new("/etc/auth-service/vault-ca.pem")),
+        },
+    )
+    .expect("renders");
+    assert_eq!(parse(&text)["vault"]["ca_cert"], json!("/etc/auth-service/vault-ca.pem"));
+    let bad = render(
+        &b,
+        &AgentConfigInput {
+            vault_address: &address,
+            namespace: None,
+            sink_path: Path::new("/run/x/token"),
+            nonce: None,
+            ca_cert: Some(Path::new("/etc/${x}.pem")),
+        },
+    );
+    assert!(matches!(bad, Err(RenderError::Unsafe { .. })));
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{App, bao_with_jwt};
+use crate::helpers::{App, AppOptions, bao_with_jwt};
 
 #[tokio::test]
 async fn a_connector_reads_kv2_and_kv1_and_the_second_read_spawns_no_agent() {
@@ -182,4 +182,42 @@ async fn a_cached_token_revoked_in_vault_is_replaced_by_one_fresh_login() {
     assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
     assert_eq!(app.spawns().await, 2.0, "the new token is cached");
     crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
+}
+
+#[tokio::test]
+async fn a_vault_behind_tls_needs_the_operators_ca_bundle_and_says_so_without_it() {
+    let bao = api_tests::OpenBao::start_tls().await.expect("openbao with TLS");
+    assert!(bao.addr.starts_with("https://"));
+    let issuer = bao
+        .setup_jwt(None, "jwt", "app", "app-read", "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n", 3600)
+        .await
+        .expect("jwt");
+    bao.kv2_put(None, "app/db", json!({"password": "over-tls"})).await.expect("put");
+    let ca = bao.ca_cert().expect("ca").display().to_string();
+
+    // Without the CA bundle the agent cannot trust Vault: a clear failure, not a hang.
+    let untrusting = App::spawn().await;
+    let t = untrusting.tenant("team-a").await;
+    let jwt = untrusting.jwt_file(&issuer, "token");
+    untrusting.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let (_, report, _) = untrusting.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
+    assert_eq!(report["ok"], json!(false), "{report:#}");
+    let detail = report["steps"][0]["detail"].as_str().expect("detail").to_lowercase();
+    assert!(detail.contains("certificate") || detail.contains("x509"), "{detail}");
+    assert!(report["hint"].as_str().expect("hint").contains("AUTH_SERVICE_VAULT_CA_CERT"), "{report:#}");
+
+    // With it, the agent (vault { ca_cert }) and the service's own calls both trust Vault.
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![("AUTH_SERVICE_VAULT_CA_CERT".into(), ca)],
+        ..AppOptions::default()
+    })
+    .await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({"test_secret_path": "secret/data/app/db"})).await;
+    let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    let (s, body, _) = app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["data"]["data"]["password"], json!("over-tls"));
 }
