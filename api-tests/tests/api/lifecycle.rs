@@ -252,3 +252,32 @@ async fn the_operator_manages_tenants_and_keys_and_keys_are_shown_once() {
     let v: Value = app.call("DELETE", &format!("/v1/tenants/team-a/api-keys/{read_id}"), &t.admin, None).await.1;
     assert_eq!(v["status"], json!(404));
 }
+
+#[tokio::test]
+async fn a_stored_profile_whose_method_was_disabled_later_gets_a_report_not_an_error() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let mut first = App::spawn().await;
+    let t = first.tenant("team-a").await;
+    let jwt = first.jwt_file(&issuer, "token");
+    first.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    first.stop();
+    // The operator restarts the service with jwt no longer allowed.
+    let db = format!("sqlite://{}/db/auth.db", first.dir.path().display());
+    let second = crate::helpers::App::spawn_with(crate::helpers::AppOptions {
+        database_url: Some(db),
+        extra_env: vec![
+            ("AUTH_SERVICE_ALLOWED_METHODS".into(), "aws".into()),
+            ("AUTH_SERVICE_OPERATOR_KEY".into(), first.operator_key.clone()),
+        ],
+    })
+    .await;
+    let (s, report, _) = second.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["ok"], json!(false));
+    assert!(report["steps"][0]["detail"].as_str().expect("detail").contains("not enabled"), "{report:#}");
+    let (s, body, _) =
+        second.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 503, "{body}");
+    assert!(body["hint"].as_str().expect("hint").contains("replace the profile"));
+    assert_eq!(second.spawns().await, 0.0, "no agent for a refused block");
+}

@@ -324,9 +324,19 @@ pub async fn test_profile(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
-    let login = load_login(&state, &tenant, &name).await?;
+    // The profile exists, so the answer is a 200 report even when the stored
+    // method block is no longer accepted (for example, its type was disabled).
+    let row = load(&state, &tenant, &name).await?;
     let mut steps = Vec::new();
     let mut warnings = Vec::new();
+    let login = match state.tokens.parse(&row, &state.policy).await {
+        Ok(login) => login,
+        Err(detail) => {
+            steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail });
+            let hint = Some("replace the profile with a method block this service accepts".to_string());
+            return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
+        }
+    };
     let fresh = match state.tokens.login(&login).await {
         Ok(fresh) => fresh,
         Err(failure) => {
