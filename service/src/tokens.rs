@@ -329,8 +329,13 @@ impl Tokens {
         }
     }
 
-    fn cache_for(&self, ttl: Duration) -> Duration {
-        if ttl.is_zero() { self.max_cache_ttl } else { ttl.saturating_sub(CACHE_MARGIN).min(self.max_cache_ttl) }
+    /// The cache entry for a fresh token.
+    fn cached(&self, fresh: &FreshToken) -> Arc<CachedToken> {
+        Arc::new(CachedToken {
+            token: fresh.token.clone(),
+            cache_for: cache_lifetime(fresh.info.ttl, self.max_cache_ttl),
+            accessor: fresh.info.accessor.clone(),
+        })
     }
 
     fn backoff_state(&self, p: &ProfileLogin) -> Option<(LoginFailure, Duration)> {
@@ -376,11 +381,7 @@ impl Tokens {
                 match self.login(p).await {
                     Ok(fresh) => {
                         self.clear_backoff(p);
-                        Ok(Arc::new(CachedToken {
-                            cache_for: self.cache_for(fresh.info.ttl),
-                            accessor: fresh.info.accessor.clone(),
-                            token: fresh.token,
-                        }))
+                        Ok(self.cached(&fresh))
                     }
                     Err(failure) => {
                         let retry_after = self.record_failure(p, &failure);
@@ -403,12 +404,7 @@ impl Tokens {
         self.clear_backoff(p);
         let key = p.key();
         let old = self.cache.remove(&key).await;
-        let token = Arc::new(CachedToken {
-            token: fresh.token.clone(),
-            cache_for: self.cache_for(fresh.info.ttl),
-            accessor: fresh.info.accessor.clone(),
-        });
-        self.cache.insert(key, token).await;
+        self.cache.insert(key, self.cached(fresh)).await;
         if let Some(old) = old {
             self.revoke(p, old);
         }
