@@ -1,12 +1,20 @@
 //! Reading the agent's output: scrubbing secrets out of it, and mapping it to
 //! known causes that an admin can act on.
+//!
+//! The texts matched here were captured from the real agent (OpenBao 2.7.2
+//! with `-log-format=json`; see the unit tests) or come from the contract's
+//! table of errors users meet (HashiCorp's AWS method, which OpenBao lacks).
+//! Start-up errors (config, sink, auth method creation) are printed as plain
+//! text on **stdout**, login errors as JSON lines on stderr: the runner hands
+//! both streams to [`classify`] and [`scrub`].
 
 use crate::RunnerError;
 
 /// Causes the service recognises in agent output, each with a hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KnownCause {
-    /// The role does not exist on that mount.
+    /// The role does not exist on that mount (`entry for role ... not found`;
+    /// OpenBao's jwt method says `role "x" could not be found`).
     RoleNotFound,
     /// The host's IAM principal is not bound to the role.
     PrincipalMismatch,
@@ -22,6 +30,13 @@ pub enum KnownCause {
     AwsCredentialsMissing,
     /// The JWT was refused (signature, issuer, audience, expiry).
     JwtInvalid,
+    /// The agent found no JWT in the file named by `config.path`.
+    JwtFileUnreadable,
+    /// The namespace does not exist on that Vault.
+    NamespaceNotFound,
+    /// Vault answered `permission denied` to the login request itself: no auth
+    /// method is enabled at that mount path (in that namespace).
+    MountNotFound,
 }
 
 impl KnownCause {
@@ -52,6 +67,15 @@ impl KnownCause {
             KnownCause::JwtInvalid => {
                 "Vault refused the JWT: check the mount's jwt_validation_pubkeys / bound_issuer and the role's bound_audiences, and that the token file is fresh."
             }
+            KnownCause::JwtFileUnreadable => {
+                "The agent found no JWT at config.path: the file must exist, be non-empty and readable by the service's user (the agent deletes it after reading unless remove_jwt_after_reading = false)."
+            }
+            KnownCause::NamespaceNotFound => {
+                "That namespace does not exist on this Vault: fix the profile's namespace, or create the namespace."
+            }
+            KnownCause::MountNotFound => {
+                "Vault refused the login path itself: no auth method is enabled at mount_path (in that namespace). Fix mount_path or the namespace."
+            }
         }
     }
 
@@ -61,7 +85,6 @@ impl KnownCause {
         if has("client nonce mismatch") {
             Some(KnownCause::NonceMismatch)
         } else if (has("entry for role") && has("not found"))
-            || (has("role \\\"") && has("could not be found"))
             || (has("role \"") && has("could not be found"))
             || has("role not found")
         {
@@ -72,8 +95,14 @@ impl KnownCause {
             Some(KnownCause::HeaderMismatch)
         } else if has("unable to resolve arn") || has("error looking up full arn") {
             Some(KnownCause::MissingIamPermission)
-        } else if has("error creating aws auth method") || has("nocredentialproviders") {
+        } else if !has("unknown auth method")
+            && (has("error creating aws auth method")
+                || has("nocredentialproviders")
+                || has("no valid providers in chain"))
+        {
             Some(KnownCause::AwsCredentialsMissing)
+        } else if has("latest known jwt is empty") || has("error reading jwt") {
+            Some(KnownCause::JwtFileUnreadable)
         } else if has("error validating token")
             || has("no known key successfully validated")
             || has("aud claim")
@@ -84,8 +113,13 @@ impl KnownCause {
             || has("invalid jwt")
             || has("invalid issuer")
             || has("iss claim")
+            || has("error validating claims")
         {
             Some(KnownCause::JwtInvalid)
+        } else if has("namespace not found") {
+            Some(KnownCause::NamespaceNotFound)
+        } else if has("permission denied") && has("/login") {
+            Some(KnownCause::MountNotFound)
         } else if has("permission denied") {
             Some(KnownCause::PermissionDenied)
         } else {
@@ -94,16 +128,27 @@ impl KnownCause {
     }
 }
 
-/// Classify agent stderr into a known cause, if any.
-pub fn classify(stderr: &str) -> Option<KnownCause> {
-    KnownCause::detect(&summarize(stderr))
+/// Classify agent output (stderr JSON lines and/or stdout text) into a known cause, if any.
+pub fn classify(output: &str) -> Option<KnownCause> {
+    KnownCause::detect(&summarize(output))
 }
 
 /// The error-level content of the agent's output: with `-log-format=json`,
-/// the `@message` and `error` fields of error lines; other lines as they are.
+/// the `@message` and `error` fields of error and warning lines; other
+/// (non-JSON) lines as they are, without the start-up banner.
 pub fn summarize(output: &str) -> String {
+    summary_parts(output).join("\n")
+}
+
+/// One entry per error line (an entry may span lines: Vault's API errors do).
+fn summary_parts(output: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    for line in output.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in output.lines().filter(|l| !is_banner(l)) {
+        let line = line.trim();
+        // stdout's pointer to the JSON log lines that hold the real error.
+        if line.starts_with("Error encountered during run") {
+            continue;
+        }
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(v) if v.is_object() => {
                 let level = v.get("@level").and_then(|l| l.as_str()).unwrap_or("");
@@ -117,21 +162,85 @@ pub fn summarize(output: &str) -> String {
         }
     }
     parts.dedup();
-    parts.join("\n")
+    parts
 }
 
-/// The `* ...` lines Vault puts in its error responses, or the summary.
+/// Lines of the agent's start-up banner on stdout (`==> ...` and indented `key: value`), and blank lines.
+pub(crate) fn is_banner(line: &str) -> bool {
+    line.trim().is_empty() || line.starts_with("==> ") || line.starts_with(' ') || line.starts_with('\t')
+}
+
+/// The `* ...` lines Vault puts in its error responses, with the request they
+/// answered; else the last line of the summary.
 fn vault_reason(summary: &str) -> String {
-    let starred: Vec<&str> =
-        summary.lines().map(str::trim).filter_map(|l| l.strip_prefix("* ")).map(str::trim).collect();
     let mut reasons: Vec<&str> = Vec::new();
-    for r in starred {
-        if !reasons.contains(&r) {
+    let (mut url, mut code, mut namespace) = (None, None, None);
+    for line in summary.lines().map(str::trim) {
+        if let Some(r) = line.strip_prefix("* ").map(str::trim)
+            && !reasons.contains(&r)
+        {
             reasons.push(r);
+        } else if let Some(u) = line.strip_prefix("URL: ") {
+            url = Some(u.trim());
+        } else if let Some(c) = line.strip_prefix("Code: ") {
+            code = c.split('.').next().map(str::trim);
+        } else if let Some(n) = line.strip_prefix("Namespace: ") {
+            namespace = Some(n.trim());
         }
     }
-    if reasons.is_empty() { summary.lines().last().unwrap_or("").trim().to_string() } else { reasons.join("; ") }
+    if reasons.is_empty() {
+        let last = summary.lines().last().unwrap_or("").trim();
+        // The agent's wrapper messages say nothing the error after them does not.
+        let last = ["runtime error encountered: ", "error authenticating: "]
+            .iter()
+            .fold(last, |text, prefix| text.strip_prefix(prefix).unwrap_or(text));
+        return last.to_string();
+    }
+    let mut out = reasons.join("; ");
+    let context: Vec<String> = [
+        code.map(|c| format!("HTTP {c}")),
+        url.map(|u| format!("from {u}")),
+        namespace.map(|n| format!("namespace {n}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !context.is_empty() {
+        out = format!("{out} ({})", context.join(", "));
+    }
+    out
 }
+
+/// Texts of a connection that never reached Vault (refused, DNS, TLS, wrong scheme).
+const UNREACHABLE: [&str; 14] = [
+    "connection refused",
+    "no such host",
+    "dial tcp",
+    "i/o timeout",
+    "tls: ",
+    "x509:",
+    "network is unreachable",
+    "no route to host",
+    "connection reset",
+    "connection timed out",
+    "context deadline exceeded",
+    "http response to https client",
+    "malformed http response",
+    "\": eof",
+];
+
+/// Texts of a configuration the agent refused before trying to log in.
+const CONFIG: [&str; 9] = [
+    "error loading configuration",
+    "error validating configuration",
+    "error parsing",
+    "failed to parse",
+    "could not parse",
+    "unknown field",
+    "no auto_auth",
+    "unknown auth method",
+    "error creating file sink",
+];
 
 /// The typed failure for an agent that exited (`code`) without a token.
 pub(crate) fn failure(code: Option<i32>, output: &str) -> RunnerError {
@@ -139,27 +248,11 @@ pub(crate) fn failure(code: Option<i32>, output: &str) -> RunnerError {
     let lower = summary.to_ascii_lowercase();
     // A failed connection or TLS handshake means Vault never saw the login:
     // that decides, whatever else the text mentions (unless Vault answered).
-    let unreachable = [
-        "connection refused",
-        "no such host",
-        "dial tcp",
-        "i/o timeout",
-        "tls: ",
-        "x509:",
-        "network is unreachable",
-        "connection reset",
-    ];
-    if unreachable.iter().any(|s| lower.contains(s)) && !lower.contains("code: ") {
+    if UNREACHABLE.iter().any(|s| lower.contains(s)) && !lower.contains("code: ") {
         return RunnerError::VaultUnreachable { detail: clip(&vault_reason(&summary)) };
     }
     let cause = KnownCause::detect(&summary);
-    if cause.is_none()
-        && (lower.contains("error loading configuration")
-            || lower.contains("error parsing")
-            || lower.contains("unknown field")
-            || lower.contains("failed to parse")
-            || lower.contains("no auto_auth"))
-    {
+    if cause.is_none() && CONFIG.iter().any(|s| lower.contains(s)) {
         return RunnerError::ConfigRejected { detail: clip(&summary) };
     }
     if cause.is_some() || lower.contains("code: 4") || lower.contains("error authenticating") || lower.contains("* ") {
@@ -167,6 +260,15 @@ pub(crate) fn failure(code: Option<i32>, output: &str) -> RunnerError {
     }
     let status = code.map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}"));
     RunnerError::NoToken { detail: clip(&format!("{status}; {}", summary.lines().last().unwrap_or("no output"))) }
+}
+
+/// What a timed-out agent last complained about.
+pub(crate) fn last_complaint(output: &str) -> String {
+    // The last error only: a retrying agent repeats itself.
+    match summary_parts(output).last() {
+        Some(last) => clip(&format!("last agent error: {}", vault_reason(last))),
+        None => "the agent printed no error".into(),
+    }
 }
 
 fn clip(s: &str) -> String {
@@ -181,62 +283,140 @@ fn clip(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-const TOKEN_PREFIXES: [&str; 6] = ["hvs.", "hvb.", "hvr.", "s.", "b.", "r."];
+/// Replacement for anything secret.
+const REDACTED: &str = "[redacted]";
 
-fn is_word(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'
+/// Characters of a base64url word.
+fn is_b64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
+
+/// Characters of a word that may be a token, JWT or identifier.
+fn is_word(c: char) -> bool {
+    is_b64url(c) || c == '.'
+}
+
+/// Vault/OpenBao token prefixes, and whether the body may hold `-`/`_` (batch and
+/// new-style tokens are base64url; legacy service tokens are base62).
+const TOKEN_PREFIXES: [(&str, bool); 6] =
+    [("hvs.", true), ("hvb.", true), ("hvr.", true), ("b.", true), ("s.", false), ("r.", false)];
 
 fn looks_secret(word: &str) -> bool {
-    // JWT: three base64url parts.
-    if word.starts_with("eyJ") && word.matches('.').count() == 2 && word.len() > 30 {
+    // JWT (and JWE): a JSON header in base64url, then two or more dot-separated parts.
+    if word.starts_with("eyJ") && word.matches('.').count() >= 2 && word.len() > 30 {
         return true;
     }
-    // Vault/OpenBao tokens: prefix + 20 or more base62 characters (+ optional .namespace id).
-    for p in TOKEN_PREFIXES {
-        if let Some(rest) = word.strip_prefix(p) {
+    // Tokens: prefix + 20 or more characters (+ an optional `.namespace-id`).
+    TOKEN_PREFIXES.iter().any(|(prefix, b64)| {
+        word.strip_prefix(prefix).is_some_and(|rest| {
             let body = rest.split('.').next().unwrap_or("");
-            if body.len() >= 20 && body.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return true;
-            }
-        }
-    }
-    false
+            body.len() >= 20 && body.chars().all(|c| if *b64 { is_b64url(c) } else { c.is_ascii_alphanumeric() })
+        })
+    })
 }
 
-/// Replace token-like strings (Vault tokens, JWTs, nonce values) with `[redacted]`.
+/// Keys whose values are secret: any `...nonce` (quoted or not), and these when quoted.
+const SECRET_KEYS: [&str; 6] = ["token", "client_token", "jwt", "secret_id", "session_token", "secret_key"];
+
+/// Replace token-like strings (Vault/OpenBao tokens, JWTs, and the values of
+/// `nonce` and other secret keys) with `[redacted]`.
 pub fn scrub(text: &str) -> String {
+    redact_shapes(&redact_key_values(text))
+}
+
+/// `nonce = "..."`, `"nonce":"..."`, `nonce=...`, `\"nonce\":\"...\"` (JSON-escaped), and
+/// quoted values of the other secret keys.
+fn redact_key_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut redact_next_value = false;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let start = rest.find(is_word).unwrap_or(rest.len());
-        let (gap, after) = rest.split_at(start);
-        out.push_str(gap);
-        if gap.contains('\n') {
-            redact_next_value = false;
-        }
-        if after.is_empty() {
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let Some(start) = rest.find(is_b64url) else {
+            out.push_str(rest);
             break;
+        };
+        out.push_str(&rest[..start]);
+        let ident_and_after = &rest[start..];
+        let len = ident_and_after.find(|c: char| !is_b64url(c)).unwrap_or(ident_and_after.len());
+        let ident = &ident_and_after[..len];
+        out.push_str(ident);
+        i += start + len;
+        let lower = ident.to_ascii_lowercase();
+        let nonce = lower.ends_with("nonce");
+        if !nonce && !SECRET_KEYS.contains(&lower.as_str()) {
+            continue;
         }
-        let end = after.find(|c: char| !is_word(c)).unwrap_or(after.len());
-        let (word, tail) = after.split_at(end);
-        if redact_next_value && !word.eq_ignore_ascii_case("nonce") {
-            out.push_str("[redacted]");
-            redact_next_value = false;
-        } else if looks_secret(word) {
-            out.push_str("[redacted]");
+        // Closing quote of the key, spaces, then `=` or `:`, spaces, an optional opening quote.
+        let after = &text[i..];
+        let key_end = skip_quote(after);
+        let sep_part = after[key_end..].trim_start_matches([' ', '\t']);
+        let Some(value_part) = sep_part.strip_prefix(['=', ':']) else { continue };
+        let value_part = value_part.trim_start_matches([' ', '\t']);
+        let value_start = after.len() - value_part.len();
+        let (quote, body) = if let Some(b) = value_part.strip_prefix("\\\"") {
+            (Some("\\\""), b)
+        } else if let Some(b) = value_part.strip_prefix('"') {
+            (Some("\""), b)
+        } else if let Some(b) = value_part.strip_prefix('\'') {
+            (Some("'"), b)
         } else {
-            out.push_str(word);
-            let lower = word.to_ascii_lowercase();
-            if lower == "nonce" || lower.ends_with("_nonce") || lower == "client_token" || lower == "token" {
-                // Redact the value that follows `nonce = "..."`, `"nonce":"..."`, `nonce=...`.
-                let next = tail.trim_start_matches([' ', '"', '\'', '\\']);
-                redact_next_value = next.starts_with('=') || next.starts_with(':');
-            }
+            (None, value_part)
+        };
+        let body_len = match quote {
+            Some(q) => body.find(q).unwrap_or(body.len()),
+            None if nonce => body
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '}' | ']' | ')' | '&' | '"' | '\'' | '\\'))
+                .unwrap_or(body.len()),
+            None => 0,
+        };
+        if body_len == 0 {
+            continue;
         }
-        rest = tail;
+        let prefix_len = value_start + quote.map_or(0, str::len);
+        out.push_str(&after[..prefix_len]);
+        out.push_str(REDACTED);
+        i += prefix_len + body_len;
     }
+    out
+}
+
+/// Length of a closing quote (`"`, `'` or `\"`) at the start of `s`.
+fn skip_quote(s: &str) -> usize {
+    if s.starts_with("\\\"") {
+        2
+    } else if s.starts_with(['"', '\'']) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Token- and JWT-shaped words. A backslash escape (`\n` in JSON log lines) separates words.
+fn redact_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    let mut word_start: Option<usize> = None;
+    let flush = |out: &mut String, start: &mut Option<usize>, end: usize| {
+        if let Some(s) = start.take() {
+            let word = &text[s..end];
+            out.push_str(if looks_secret(word) { REDACTED } else { word });
+        }
+    };
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            flush(&mut out, &mut word_start, i);
+            out.push(c);
+            if let Some((_, escaped)) = chars.next() {
+                out.push(escaped);
+            }
+        } else if is_word(c) {
+            word_start.get_or_insert(i);
+        } else {
+            flush(&mut out, &mut word_start, i);
+            out.push(c);
+        }
+    }
+    flush(&mut out, &mut word_start, text.len());
     out
 }
 
@@ -244,39 +424,103 @@ pub fn scrub(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_jwts_and_nonces_are_redacted() {
-        let text = "token s.AbCdEfGhIjKlMnOpQrStUvWx and hvs.CAESIJk2z9Q0aBcDeFgHiJkLmNoPqRsTuV.abc12 \
-                    jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ \
-                    nonce = \"5defbf9e-a8f9-3063\" {\"nonce\":\"abc-123\"} nonce=xyz";
-        let s = scrub(text);
-        for secret in ["AbCdEfGhIjKlMnOpQrStUvWx", "CAESIJk2z9Q0", "eyJhbGci", "5defbf9e", "abc-123", "xyz"] {
-            assert!(!s.contains(secret), "{secret} survived: {s}");
-        }
-        assert!(s.contains("[redacted]"));
-    }
+    /// Real stderr of `bao agent -log-format=json` (OpenBao 2.7.2), role missing; info lines trimmed.
+    const REAL_WRONG_ROLE: &str = r#"{"@level":"info","@message":"authenticating","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:48.863947Z"}
+{"@level":"error","@message":"error authenticating","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:48.865113Z","backoff":{},"error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* role \"no-such-role\" could not be found"}
+{"@level":"info","@message":"sinks finished, exiting","@module":"agent","@timestamp":"2026-11-22T18:01:48.865205Z"}
+{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:48.865229Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* role \"no-such-role\" could not be found","exitCode":1}"#;
+
+    /// Real stderr, nothing listening on the address.
+    const REAL_UNREACHABLE: &str = r#"{"@level":"info","@message":"authenticating","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:49.018995Z"}
+{"@level":"error","@message":"error authenticating","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:49.019291Z","backoff":{},"error":"Put \"http://127.0.0.1:1/v1/auth/jwt/login\": dial tcp 127.0.0.1:1: connect: connection refused"}
+{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:49.019441Z","error":"Put \"http://127.0.0.1:1/v1/auth/jwt/login\": dial tcp 127.0.0.1:1: connect: connection refused","exitCode":1}"#;
+
+    /// Real stderr, a JWT signed by a key the mount does not trust.
+    const REAL_BAD_SIGNATURE: &str = r#"{"@level":"error","@message":"error authenticating","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:49.168056Z","backoff":{},"error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* error validating token: error verifying token signature: no known key successfully validated the token signature"}
+{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:49.168178Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* error validating token: error verifying token signature: no known key successfully validated the token signature","exitCode":1}"#;
+
+    /// Real stderr lines (error level only) for the other JWT refusals, a missing JWT
+    /// file, a missing namespace and a mount path where nothing is enabled.
+    const REAL_BAD_AUDIENCE: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:49.333721Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* error validating token: invalid audience (aud) claim: audience claim does not match any expected audience","exitCode":1}"#;
+    const REAL_BAD_ISSUER: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:49.499037Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* error validating token: invalid issuer (iss) claim","exitCode":1}"#;
+    const REAL_EXPIRED: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:49.663527Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 400. Errors:\n\n* error validating token: invalid expiration time (exp) claim: token is expired","exitCode":1}"#;
+    const REAL_NO_JWT_FILE: &str = r#"{"@level":"error","@message":"error getting path or data from method","@module":"agent.auth.handler","@timestamp":"2026-11-22T18:01:59.189876Z","backoff":{},"error":"latest known jwt is empty, cannot authenticate"}
+{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:59.190089Z","error":"latest known jwt is empty, cannot authenticate","exitCode":1}"#;
+    const REAL_NO_NAMESPACE: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:59.461097Z","error":"Error making API request.\n\nNamespace: no-such-ns/\nURL: PUT http://127.0.0.1:40547/v1/auth/jwt/login\nCode: 404. Errors:\n\n* namespace not found","exitCode":1}"#;
+    const REAL_NO_MOUNT: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:59.334165Z","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:40547/v1/auth/nope/login\nCode: 403. Errors:\n\n* permission denied","exitCode":1}"#;
+    const REAL_DNS: &str = r#"{"@level":"error","@message":"runtime error encountered","@module":"agent","@timestamp":"2026-11-22T18:01:59.989363Z","error":"Put \"http://vault.invalid:8200/v1/auth/jwt/login\": dial tcp: lookup vault.invalid on 10.255.255.53:53: no such host","exitCode":1}"#;
+
+    /// Real start-up failures: plain text on stdout (stderr holds only info lines).
+    const REAL_HCL_SYNTAX: &str =
+        "error loading configuration from /tmp/cap/syntax/agent.hcl: At 3:2: object expected closing RBRACE got: EOF";
+    const REAL_SINK_MODE_STRING: &str = r#"{"@level":"info","@message":"creating file sink","@module":"agent.sink.file","@timestamp":"2026-11-22T18:01:59.040088Z"}
+error creating file sink: could not parse 'mode' as integer"#;
+    const REAL_NO_AUTO_AUTH: &str =
+        "error validating configuration: no auto_auth, cache, or listener block found in config";
+    const REAL_AWS_ON_OPENBAO: &str = "Error creating aws auth method: unknown auth method \"aws\"";
+
+    /// Banner the agent prints on stdout.
+    const REAL_BANNER: &str = "==> OpenBao Agent started!\n\n==> OpenBao Agent configuration:\n\n                     Cgo: disabled\n               Log Level: \n";
 
     #[test]
-    fn ordinary_agent_output_is_kept() {
-        let text = "agent.auth.handler: error authenticating: role \"nope\" could not be found; URL: PUT http://127.0.0.1:8200/v1/auth/jwt/login";
-        assert_eq!(scrub(text), text);
-    }
-
-    #[test]
-    fn json_log_lines_are_summarized_to_their_errors() {
-        let out = r#"{"@level":"info","@message":"starting"}
-{"@level":"error","@message":"error authenticating","@module":"agent.auth.handler","error":"Error making API request.\n\nURL: PUT http://127.0.0.1:1/v1/auth/jwt/login\nCode: 400. Errors:\n\n* role \"nope\" could not be found"}"#;
-        let s = summarize(out);
-        assert!(s.starts_with("error authenticating: Error making API request."), "{s}");
-        assert!(!s.contains("starting"));
-        assert_eq!(classify(out), Some(KnownCause::RoleNotFound));
-        match failure(Some(1), out) {
+    fn the_real_wrong_role_output_is_a_rejected_login_naming_the_role() {
+        assert_eq!(classify(REAL_WRONG_ROLE), Some(KnownCause::RoleNotFound));
+        match failure(Some(1), REAL_WRONG_ROLE) {
             RunnerError::LoginRejected { reason, cause } => {
-                assert_eq!(reason, "role \"nope\" could not be found");
+                assert_eq!(
+                    reason,
+                    "role \"no-such-role\" could not be found (HTTP 400, from PUT http://127.0.0.1:40547/v1/auth/jwt/login)"
+                );
                 assert_eq!(cause, Some(KnownCause::RoleNotFound));
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_real_connection_refused_output_is_unreachable() {
+        // With the pointer line the agent prints on stdout.
+        let e = failure(
+            Some(1),
+            &format!("{REAL_UNREACHABLE}\nError encountered during run, refer to logs for more details."),
+        );
+        assert_eq!(e.kind(), "vault_unreachable", "{e:?}");
+        assert!(e.to_string().ends_with("connect: connection refused"), "{e}");
+        assert_eq!(failure(Some(1), REAL_DNS).kind(), "vault_unreachable");
+    }
+
+    #[test]
+    fn the_real_jwt_refusals_are_jwt_invalid() {
+        for text in [REAL_BAD_SIGNATURE, REAL_BAD_AUDIENCE, REAL_BAD_ISSUER, REAL_EXPIRED] {
+            assert_eq!(classify(text), Some(KnownCause::JwtInvalid), "{text}");
+            assert_eq!(failure(Some(1), text).kind(), "login_rejected");
+        }
+    }
+
+    #[test]
+    fn a_missing_jwt_file_a_missing_namespace_and_a_missing_mount_have_their_own_causes() {
+        assert_eq!(classify(REAL_NO_JWT_FILE), Some(KnownCause::JwtFileUnreadable));
+        assert_eq!(classify(REAL_NO_NAMESPACE), Some(KnownCause::NamespaceNotFound));
+        assert_eq!(classify(REAL_NO_MOUNT), Some(KnownCause::MountNotFound));
+        let e = failure(Some(1), REAL_NO_NAMESPACE);
+        assert!(e.to_string().contains("namespace no-such-ns/"), "{e}");
+    }
+
+    #[test]
+    fn the_real_start_up_failures_on_stdout_are_config_rejections() {
+        for text in [REAL_HCL_SYNTAX, REAL_SINK_MODE_STRING, REAL_NO_AUTO_AUTH, REAL_AWS_ON_OPENBAO] {
+            let out = format!("{REAL_BANNER}{text}\n");
+            let e = failure(Some(1), &out);
+            assert_eq!(e.kind(), "config_rejected", "{text}: {e:?}");
+            assert!(!e.to_string().contains("Cgo"), "the banner is not a reason: {e}");
+        }
+    }
+
+    #[test]
+    fn json_log_lines_are_summarized_to_their_errors() {
+        let s = summarize(REAL_WRONG_ROLE);
+        assert!(s.starts_with("error authenticating: Error making API request."), "{s}");
+        assert!(!s.contains("sinks finished"));
     }
 
     #[test]
@@ -293,29 +537,92 @@ mod tests {
             ("* error looking up full ARN of entity", KnownCause::MissingIamPermission),
             ("* permission denied", KnownCause::PermissionDenied),
             ("Error creating aws auth method: NoCredentialProviders", KnownCause::AwsCredentialsMissing),
-            ("* error validating token: invalid audience (aud) claim", KnownCause::JwtInvalid),
-            ("* no known key successfully validated the token signature", KnownCause::JwtInvalid),
         ] {
             assert_eq!(classify(text), Some(cause), "{text}");
         }
     }
 
     #[test]
-    fn connection_failures_are_unreachable_and_config_errors_are_config() {
-        let e = failure(
-            Some(1),
-            "error authenticating: Put \"http://127.0.0.1:1/v1/auth/jwt/login\": dial tcp 127.0.0.1:1: connect: connection refused",
+    fn missing_aws_credentials_are_a_login_failure_with_a_hint_not_a_config_error() {
+        let e = failure(Some(1), "Error creating aws auth method: NoCredentialProviders: no valid providers in chain");
+        assert!(
+            matches!(e, RunnerError::LoginRejected { cause: Some(KnownCause::AwsCredentialsMissing), .. }),
+            "{e:?}"
         );
-        assert_eq!(e.kind(), "vault_unreachable");
-        let e = failure(Some(1), "Error loading configuration from /x/agent.hcl: At 3:5: illegal char");
-        assert_eq!(e.kind(), "config_rejected");
-        let e = failure(Some(0), "");
-        assert_eq!(e.kind(), "no_token");
+    }
+
+    #[test]
+    fn tls_failures_are_unreachable_and_silence_is_no_token() {
         // Seen with the real agent against a TLS server whose CA it does not trust.
         let e = failure(
             Some(1),
             "error authenticating: runtime error encountered: Put \"https://127.0.0.1:1/v1/auth/jwt/login\": tls: failed to verify certificate: x509: certificate signed by unknown authority",
         );
         assert_eq!(e.kind(), "vault_unreachable", "{e:?}");
+        assert_eq!(failure(Some(0), "").kind(), "no_token");
+        assert!(failure(None, "").to_string().contains("killed by a signal"));
+    }
+
+    #[test]
+    fn a_timed_out_agent_reports_its_last_error_once() {
+        let retries = format!("{REAL_UNREACHABLE}\n{REAL_WRONG_ROLE}");
+        let c = last_complaint(&retries);
+        assert!(c.starts_with("last agent error: role \"no-such-role\" could not be found"), "{c}");
+        assert_eq!(last_complaint(""), "the agent printed no error");
+    }
+
+    #[test]
+    fn legacy_and_new_tokens_with_namespace_suffixes_are_redacted() {
+        for token in [
+            "s.V4J1NWksr1BZOptdHASogtAv",
+            "s.V4J1NWksr1BZOptdHASogtAv.Xy1z2",
+            "hvs.CAESIJlU9JMYEhOPYv4igdhm9PnZDrabYTobQ4Ymnlq1qY-2GiEKHGh2cy5OVTc0VDZJYkl3T3o5cGl2N2p5aVRkdHkQ3w8",
+            "b.AAAAAQIrV3ajr9eMHd4DjBMAmvx6VXyoG-GxOXrcejD07HrGMkbgAi4CWPIuANnS2_Bl7Xrrsc4zWmFxT3iI_JCAnrRJBQh",
+            "hvb.AAAAAQJz0zBvWUNOIKTkDhY2Hsmk_4aZV4ixBNT3yAGKdO6ElYlzUKE",
+            "r.AbCdEfGhIjKlMnOpQrStUvWx",
+        ] {
+            let s = scrub(&format!("token {token} here"));
+            assert_eq!(s, "token [redacted] here", "{token}");
+        }
+    }
+
+    #[test]
+    fn a_token_after_a_json_escaped_newline_is_redacted() {
+        let line = r#"{"error":"bad\ns.AbCdEfGhIjKlMnOpQrStUvWx\n"}"#;
+        assert_eq!(scrub(line), r#"{"error":"bad\n[redacted]\n"}"#);
+    }
+
+    #[test]
+    fn jwts_are_redacted() {
+        let s = scrub("jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ, done");
+        assert_eq!(s, "jwt [redacted], done");
+    }
+
+    #[test]
+    fn nonce_values_are_redacted_in_hcl_json_escaped_json_and_plain_forms() {
+        for (text, want) in [
+            ("nonce = \"5defbf9e-a8f9-3063\"", "nonce = \"[redacted]\""),
+            ("{\"nonce\":\"abc+def/ghi==\"}", "{\"nonce\":\"[redacted]\"}"),
+            (r#"{"error":"config nonce=\"x y\" bad"}"#, r#"{"error":"config nonce=\"[redacted]\" bad"}"#),
+            ("client_nonce=abc/def+== next", "client_nonce=[redacted] next"),
+            ("{\"client_token\":\"weird-token\"}", "{\"client_token\":\"[redacted]\"}"),
+        ] {
+            assert_eq!(scrub(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_agent_output_is_kept() {
+        for text in [
+            REAL_WRONG_ROLE,
+            REAL_BAD_SIGNATURE,
+            REAL_NO_JWT_FILE,
+            "agent.auth.handler: error authenticating: role \"nope\" could not be found",
+            "* error validating token: invalid audience (aud) claim",
+            "* client nonce mismatch",
+            "vault.example-company.internal s.short",
+        ] {
+            assert_eq!(scrub(text), text);
+        }
     }
 }

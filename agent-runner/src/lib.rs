@@ -5,18 +5,23 @@
 //! the caller to render the agent configuration for a sink path inside it,
 //! writes the config (0600) and starts `BINARY agent -config=FILE
 //! -exit-after-auth -log-format=json` in that directory, in its own process
-//! group, with a cleared environment (an explicit allowlist: `PATH`, `HOME`,
-//! AWS variables; never `VAULT_*` or `BAO_*`, which would override the config).
-//! Output is captured with a size bound. Success is exit 0 **and** a non-empty
-//! sink file (SIGTERM also exits 0); the token is read, the sink deleted. At the
-//! deadline the whole group gets SIGTERM, then SIGKILL after a grace, and the
-//! child is reaped. A guard removes the directory and kills the group on every
-//! path out, including an error, a panic and the caller's future being dropped.
-//! Failures are typed ([`RunnerError`]) and mapped to known causes with hints
-//! ([`classify`]); agent output is scrubbed of anything token-like ([`scrub`]).
-//! [`verify`] checks a fresh token with `lookup-self`.
+//! group, stdin closed, with a cleared environment (an explicit allowlist,
+//! [`EnvPolicy`]: `PATH`, `HOME`, the AWS credential chain and region; never
+//! `VAULT_*` or `BAO_*`, which would override the config). Both output streams
+//! are captured, keeping the last [`RunSpec::output_limit`] bytes of each.
+//! Success is exit 0 **and** a non-empty sink file (SIGTERM also exits 0); the
+//! token is read into a [`SecretString`] and the sink deleted. At the deadline
+//! the whole group gets SIGTERM, then SIGKILL after a grace, and the child is
+//! reaped. A guard removes the directory and kills the group on every path
+//! out, including an error, a panic and the caller's future being dropped.
 //!
-//! The crate knows nothing of HTTP services, tenants or storage.
+//! Failures are typed ([`RunnerError`], with a stable [`RunnerError::kind`]
+//! and an admin-facing [`RunnerError::hint`]) and mapped to known causes
+//! ([`classify`]); agent output is scrubbed of anything token-like ([`scrub`])
+//! before it is kept. [`verify`] checks a fresh token with `lookup-self`.
+//!
+//! The crate knows nothing of HTTP services, tenants or storage, and does not
+//! care whether the binary is HashiCorp's `vault` or OpenBao's `bao`.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -42,25 +47,73 @@ const CONFIG_FILE: &str = "agent.hcl";
 /// Name of the sink file inside the run directory.
 const SINK_FILE: &str = "token";
 
-/// Which parent environment variables reach the agent.
+/// Which parent environment variables reach the agent: an explicit allowlist,
+/// never `VAULT_*` or `BAO_*` (they would override the config's address,
+/// namespace or token), plus variables the caller sets explicitly.
 #[derive(Debug, Clone)]
 pub struct EnvPolicy {
     /// Exact variable names passed on when set.
     pub pass: Vec<String>,
-    /// Prefixes of variable names passed on (for example `AWS_`).
+    /// Prefixes of variable names passed on (default: `AWS_EC2_METADATA_`).
     pub pass_prefixes: Vec<String>,
-    /// Prefixes never passed on, even when listed above.
+    /// Prefixes never passed on, even when listed above or in `extra`.
     pub deny_prefixes: Vec<String>,
     /// Variables the caller sets explicitly.
     pub extra: Vec<(String, String)>,
 }
 
+/// What an AWS login needs from the host: the SDK's credential chain
+/// (environment, shared files and profile, web identity, ECS container
+/// credentials), region, STS endpoint settings and the CA bundle.
+const AWS_VARIABLES: [&str; 25] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SDK_LOAD_CONFIG",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",
+    "AWS_METADATA_SERVICE_TIMEOUT",
+    "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+];
+
+/// What any agent needs from the host: `PATH`, `HOME` (shared AWS files), the
+/// time zone, the system CA locations and the egress proxy the host uses.
+const HOST_VARIABLES: [&str; 11] = [
+    "PATH",
+    "HOME",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 impl Default for EnvPolicy {
     fn default() -> Self {
         Self {
-            pass: vec!["PATH".into(), "HOME".into(), "TZ".into(), "SSL_CERT_FILE".into(), "SSL_CERT_DIR".into()],
-            // AWS credential chain, region, profile, web identity and IMDS settings.
-            pass_prefixes: vec!["AWS_".into()],
+            pass: HOST_VARIABLES.iter().chain(AWS_VARIABLES.iter()).map(|v| (*v).to_string()).collect(),
+            pass_prefixes: vec!["AWS_EC2_METADATA_".into()],
             deny_prefixes: vec!["VAULT_".into(), "BAO_".into()],
             extra: Vec::new(),
         }
@@ -76,6 +129,7 @@ impl EnvPolicy {
             .filter(|(k, _)| {
                 let Some(k) = k.to_str() else { return false };
                 !denied(k)
+                    && !self.extra.iter().any(|(e, _)| e == k)
                     && (self.pass.iter().any(|p| p == k)
                         || self.pass_prefixes.iter().any(|p| k.starts_with(p.as_str())))
             })
@@ -158,10 +212,10 @@ pub enum RunnerError {
         /// Agent output.
         detail: String,
     },
-    /// Vault refused the login.
-    #[error("Vault refused the login: {reason}")]
+    /// The login failed: Vault refused it, or the agent could not make it (JWT file, AWS credentials).
+    #[error("the agent's login failed: {reason}")]
     LoginRejected {
-        /// What Vault said.
+        /// What Vault (or the agent) said, with the request Vault answered.
         reason: String,
         /// The recognised cause, if any.
         cause: Option<KnownCause>,
@@ -173,11 +227,11 @@ pub enum RunnerError {
         detail: String,
     },
     /// The agent did not exit in time.
-    #[error("the agent did not finish within {after:?} (it kept retrying): {detail}")]
+    #[error("the agent did not finish within {after:?} and was stopped; {detail}")]
     TimedOut {
         /// The deadline.
         after: Duration,
-        /// The last agent output.
+        /// What the agent last complained about.
         detail: String,
     },
     /// The agent exited without writing a token.
@@ -225,47 +279,73 @@ impl RunnerError {
             RunnerError::TimedOut { .. } => Some(
                 "the agent kept retrying: check that Vault is reachable from this host, that the role exists on that mount, and the role's identity bindings",
             ),
-            RunnerError::NoToken { .. } | RunnerError::Io(_) => None,
+            RunnerError::NoToken { .. } => Some(
+                "the agent exited without writing its sink: check that the binary is a Vault or OpenBao agent, and the agent's output",
+            ),
+            RunnerError::Io(_) => None,
         }
     }
 }
 
-/// Runs agents, at most `max_concurrent` at once.
+/// Runs agents, at most `max_concurrent` at once. Cheap to clone (clones share the limit).
 #[derive(Clone)]
 pub struct Runner {
     slots: Arc<Semaphore>,
+    max: usize,
 }
 
 /// Removes the run directory and kills the process group when dropped.
 struct RunGuard {
     dir: Option<tempfile::TempDir>,
     pgid: Option<Pid>,
+    readers: Vec<tokio::task::AbortHandle>,
 }
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
-            // The child (kill_on_drop) is reaped by tokio; its group goes with it.
+            // The leader (kill_on_drop) is reaped by tokio; this takes its descendants too.
             let _ = killpg(pgid, Signal::SIGKILL);
         }
+        for r in &self.readers {
+            r.abort();
+        }
         if let Some(dir) = self.dir.take() {
-            let _ = dir.close();
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.close() {
+                tracing::warn!(dir = %path.display(), error = %e, "could not remove an agent run directory");
+            }
         }
     }
 }
 
-async fn read_bounded<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Vec<u8> {
+/// Read `r` to its end, keeping only the last `limit` bytes (whole lines when cut).
+async fn read_tail<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Vec<u8> {
     let mut kept = Vec::new();
+    let mut cut = false;
     let mut buf = [0u8; 8192];
     loop {
         match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return kept,
+            Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = limit.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > limit.saturating_mul(2).max(8192) {
+                    kept.drain(..kept.len() - limit);
+                    cut = true;
+                }
             }
         }
     }
+    if kept.len() > limit {
+        kept.drain(..kept.len() - limit);
+        cut = true;
+    }
+    if cut {
+        // Drop the partial first line, so a secret cut in half cannot escape the scrubber.
+        let first_line = kept.iter().position(|b| *b == b'\n').map_or(kept.len(), |p| p + 1);
+        kept.drain(..first_line);
+    }
+    kept
 }
 
 fn tail(text: &str, max: usize) -> String {
@@ -280,13 +360,58 @@ fn tail(text: &str, max: usize) -> String {
     format!("…{}", &text[start..])
 }
 
+/// Bytes of a sink file read at most (a token is far smaller).
+const SINK_LIMIT: u64 = 64 * 1024;
+
+/// The token in the sink file, if there is a non-empty one; the file is deleted.
+fn take_token(sink: &Path) -> Option<SecretString> {
+    use secrecy::zeroize::Zeroize;
+    use std::io::Read;
+    let mut raw = String::new();
+    let read = std::fs::File::open(sink).and_then(|f| f.take(SINK_LIMIT).read_to_string(&mut raw));
+    let _ = std::fs::remove_file(sink);
+    let token = match read {
+        Ok(_) if !raw.trim().is_empty() => Some(SecretString::from(raw.trim().to_string())),
+        _ => None,
+    };
+    raw.zeroize();
+    token
+}
+
+fn spawn_error(binary: &Path, e: &std::io::Error) -> RunnerError {
+    let name = binary.display().to_string();
+    match e.kind() {
+        // A script whose interpreter is missing also fails with ENOENT.
+        ErrorKind::NotFound if binary.components().count() > 1 && binary.is_file() => {
+            RunnerError::NotExecutable { binary: name, detail: format!("{e} (its interpreter is missing?)") }
+        }
+        ErrorKind::NotFound => RunnerError::BinaryMissing { binary: name },
+        _ => RunnerError::NotExecutable { binary: name, detail: e.to_string() },
+    }
+}
+
 impl Runner {
     /// A runner allowing `max_concurrent` agents at once (at least 1).
     pub fn new(max_concurrent: usize) -> Self {
-        Self { slots: Arc::new(Semaphore::new(max_concurrent.max(1))) }
+        let max = max_concurrent.max(1);
+        Self { slots: Arc::new(Semaphore::new(max)), max }
+    }
+
+    /// How many agents may run at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.max
+    }
+
+    /// How many agents run (or are being set up) right now.
+    pub fn running(&self) -> usize {
+        self.max - self.slots.available_permits()
     }
 
     /// Run one agent to completion; `render` gets the sink path and returns the full config.
+    ///
+    /// Waits for a free slot first (that wait is not part of `spec.timeout`:
+    /// bound it with the caller's own timeout if needed). Dropping the future
+    /// at any point kills the agent's process group and removes its directory.
     pub async fn run(&self, spec: &RunSpec, render: impl FnOnce(&Path) -> String) -> Result<AgentRun, RunnerError> {
         let _slot = self.slots.acquire().await.map_err(|_| RunnerError::Io("runner closed".into()))?;
         let root = spec.temp_root.clone().unwrap_or_else(std::env::temp_dir);
@@ -295,13 +420,15 @@ impl Runner {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&root)
             .map_err(|e| RunnerError::Io(format!("cannot create a run directory in {}: {e}", root.display())))?;
-        let mut guard = RunGuard { dir: Some(dir), pgid: None };
+        let mut guard = RunGuard { dir: Some(dir), pgid: None, readers: Vec::new() };
         let dir_path = guard.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
         let sink = dir_path.join(SINK_FILE);
         let config_path = dir_path.join(CONFIG_FILE);
-        let config = render(&sink);
-        write_private(&config_path, config.as_bytes())
-            .map_err(|e| RunnerError::Io(format!("cannot write the agent config: {e}")))?;
+        let mut config = render(&sink);
+        let written = write_private(&config_path, config.as_bytes());
+        // The config may carry an ec2 nonce.
+        secrecy::zeroize::Zeroize::zeroize(&mut config);
+        written.map_err(|e| RunnerError::Io(format!("cannot write the agent config: {e}")))?;
 
         let mut cmd = tokio::process::Command::new(&spec.binary);
         cmd.arg("agent")
@@ -317,19 +444,16 @@ impl Runner {
             .process_group(0)
             .kill_on_drop(true);
         let started = Instant::now();
-        let binary = spec.binary.display().to_string();
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            ErrorKind::NotFound => RunnerError::BinaryMissing { binary: binary.clone() },
-            ErrorKind::PermissionDenied => RunnerError::NotExecutable { binary: binary.clone(), detail: e.to_string() },
-            _ => RunnerError::NotExecutable { binary: binary.clone(), detail: e.to_string() },
-        })?;
+        let mut child = cmd.spawn().map_err(|e| spawn_error(&spec.binary, &e))?;
         guard.pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-        let stdout = child.stdout.take().map(|s| tokio::spawn(read_bounded(s, spec.output_limit)));
-        let stderr = child.stderr.take().map(|s| tokio::spawn(read_bounded(s, spec.output_limit)));
+        let stdout = child.stdout.take().map(|s| tokio::spawn(read_tail(s, spec.output_limit)));
+        let stderr = child.stderr.take().map(|s| tokio::spawn(read_tail(s, spec.output_limit)));
+        guard.readers = [&stdout, &stderr].into_iter().flatten().map(|h| h.abort_handle()).collect();
 
         let status = match tokio::time::timeout(spec.timeout, child.wait()).await {
             Ok(status) => Some(status.map_err(|e| RunnerError::Io(format!("waiting for the agent: {e}")))?),
             Err(_) => {
+                tracing::debug!(timeout = ?spec.timeout, "agent deadline reached: SIGTERM to its process group");
                 if let Some(pgid) = guard.pgid {
                     let _ = killpg(pgid, Signal::SIGTERM);
                 }
@@ -337,6 +461,7 @@ impl Runner {
                     if let Some(pgid) = guard.pgid {
                         let _ = killpg(pgid, Signal::SIGKILL);
                     }
+                    // SIGKILL cannot be ignored; this wait only guards against a kernel in trouble.
                     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 }
                 None
@@ -358,26 +483,36 @@ impl Runner {
                 None => String::new(),
             }
         };
-        let err_text = scrub(&collect(stderr).await);
-        let out_text = scrub(&collect(stdout).await);
-        let diagnostics = if err_text.trim().is_empty() { out_text } else { err_text };
+        let err_text = collect(stderr).await;
+        let out_text = collect(stdout).await;
+        // Login errors are JSON lines on stderr; start-up errors are plain text on stdout.
+        let out_lines: Vec<&str> = out_text.lines().filter(|l| !classify::is_banner(l)).collect();
+        let mut both = err_text.trim_end().to_string();
+        if !out_lines.is_empty() {
+            if !both.is_empty() {
+                both.push('\n');
+            }
+            both.push_str(&out_lines.join("\n"));
+        }
+        let diagnostics = tail(&scrub(&both), spec.output_limit);
 
         let Some(status) = status else {
-            let summary = classify::summarize(&diagnostics);
-            return Err(RunnerError::TimedOut { after: spec.timeout, detail: tail(&summary, 600) });
+            tracing::debug!(elapsed = ?elapsed, "agent timed out");
+            return Err(RunnerError::TimedOut { after: spec.timeout, detail: classify::last_complaint(&diagnostics) });
         };
-        let token = match std::fs::read_to_string(&sink) {
-            Ok(t) => t.trim().to_string(),
-            Err(_) => String::new(),
-        };
-        let _ = std::fs::remove_file(&sink);
-        if status.success() && !token.is_empty() {
-            drop(guard);
-            return Ok(AgentRun { token: SecretString::from(token), elapsed, diagnostics });
-        }
-        drop(token);
+        let token = take_token(&sink);
         drop(guard);
-        Err(classify::failure(status.code(), &diagnostics))
+        match token {
+            Some(token) if status.success() => {
+                tracing::debug!(elapsed = ?elapsed, "agent wrote a token");
+                Ok(AgentRun { token, elapsed, diagnostics })
+            }
+            _ => {
+                let err = classify::failure(status.code(), &diagnostics);
+                tracing::debug!(elapsed = ?elapsed, kind = err.kind(), "agent exited without a token");
+                Err(err)
+            }
+        }
     }
 }
 
@@ -392,27 +527,45 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn names(policy: &EnvPolicy, parent: &[(&str, &str)]) -> Vec<String> {
+        let parent = parent.iter().map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        policy.child_env(parent).into_iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect()
+    }
+
     #[test]
-    fn the_child_environment_keeps_aws_and_path_and_drops_vault_and_bao_variables() {
+    fn the_child_environment_keeps_path_home_and_the_aws_chain_and_nothing_else() {
         let parent = [
             ("PATH", "/bin"),
             ("HOME", "/root"),
             ("AWS_REGION", "eu-west-1"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
             ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://x"),
-            ("VAULT_ADDR", "http://evil"),
-            ("VAULT_NAMESPACE", "other"),
-            ("BAO_ADDR", "http://evil"),
+            ("AWS_SOMETHING_ELSE", "x"),
             ("AUTH_SERVICE_OPERATOR_KEY", "secret"),
-            ("RANDOM", "x"),
-        ]
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+            ("DATABASE_URL", "postgres://u:p@h/db"),
+        ];
+        assert_eq!(
+            names(&EnvPolicy::default(), &parent),
+            ["PATH", "HOME", "AWS_REGION", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT"]
+        );
+    }
+
+    #[test]
+    fn vault_and_bao_variables_never_reach_the_child_even_when_set_explicitly() {
+        let parent = [("VAULT_ADDR", "http://evil"), ("VAULT_NAMESPACE", "other"), ("BAO_ADDR", "http://evil")];
         let policy = EnvPolicy {
-            extra: vec![("VAULT_TOKEN".into(), "x".into()), ("FOO".into(), "bar".into())],
+            pass: vec!["VAULT_ADDR".into()],
+            extra: vec![("VAULT_TOKEN".into(), "x".into()), ("BAO_NAMESPACE".into(), "y".into())],
             ..EnvPolicy::default()
         };
-        let env: Vec<String> =
-            policy.child_env(parent).into_iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
-        assert_eq!(env, ["PATH", "HOME", "AWS_REGION", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "FOO"]);
+        assert!(names(&policy, &parent).is_empty());
+    }
+
+    #[test]
+    fn an_explicit_variable_replaces_the_inherited_one() {
+        let policy = EnvPolicy { extra: vec![("HOME".into(), "/srv".into())], ..EnvPolicy::default() };
+        let env = policy.child_env([(OsString::from("HOME"), OsString::from("/root"))]);
+        assert_eq!(env, [(OsString::from("HOME"), OsString::from("/srv"))]);
     }
 
     #[test]
@@ -422,6 +575,16 @@ mod tests {
         assert!(e.hint().is_some_and(|h| h.contains("role exists")));
         let e = RunnerError::LoginRejected { reason: "x".into(), cause: Some(KnownCause::NonceMismatch) };
         assert!(e.hint().is_some_and(|h| h.contains("identity-accesslist")));
+    }
+
+    #[tokio::test]
+    async fn captured_output_keeps_the_last_whole_lines_within_the_limit() {
+        let text: Vec<u8> = (0..10_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let kept = read_tail(text.as_slice(), 100).await;
+        let kept = String::from_utf8(kept).expect("utf8");
+        assert!(kept.len() <= 100);
+        assert!(kept.starts_with("line ") && kept.ends_with("line 9999\n"), "{kept}");
+        assert_eq!(read_tail(&b"short"[..], 100).await, b"short");
     }
 
     #[test]

@@ -16,8 +16,14 @@ pub struct TokenInfo {
     pub renewable: bool,
     /// Uses left (0 = unlimited).
     pub num_uses: i64,
-    /// The token's accessor.
+    /// The token's accessor (not a secret: it cannot authenticate).
     pub accessor: String,
+    /// `service` or `batch`.
+    pub token_type: String,
+    /// The identity entity the login mapped to (empty if none).
+    pub entity_id: String,
+    /// The display name Vault derived from the login (for example `jwt-host`).
+    pub display_name: String,
 }
 
 /// Why a token could not be verified.
@@ -26,7 +32,7 @@ pub enum VerifyError {
     /// No answer.
     #[error("Vault could not be reached for lookup-self: {0}")]
     Unreachable(String),
-    /// Vault refused the token.
+    /// Vault refused the token (403: invalid, expired or revoked).
     #[error("Vault rejected the token (HTTP {status}): {detail}")]
     Rejected {
         /// HTTP status.
@@ -34,9 +40,18 @@ pub enum VerifyError {
         /// Vault's errors.
         detail: String,
     },
-    /// The token is use-limited, which the service cannot cache or share.
+    /// Vault answered but could not serve the request (5xx: sealed, standby, overloaded).
+    #[error("Vault could not answer lookup-self (HTTP {status}): {detail}")]
+    Unavailable {
+        /// HTTP status.
+        status: u16,
+        /// Vault's errors.
+        detail: String,
+    },
+    /// The token is use-limited (`num_uses` is not 0; -1 means its last use is spent),
+    /// which the service cannot cache or share.
     #[error(
-        "the token is limited to {0} uses; auto-auth needs tokens without a use limit (set token_num_uses = 0 on the role)"
+        "the token is use-limited (num_uses = {0}); auto-auth needs tokens without a use limit (set token_num_uses = 0 on the role)"
     )]
     UseLimited(i64),
     /// The answer was not understood.
@@ -44,11 +59,22 @@ pub enum VerifyError {
     BadResponse(String),
 }
 
-fn errors_of(body: &Value) -> String {
-    body.get("errors")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-        .unwrap_or_default()
+/// Vault's `errors` array, or the start of a body that is not Vault JSON (a proxy page).
+fn errors_of(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(body) => body
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+            .unwrap_or_default(),
+        Err(_) => text.trim().chars().take(200).collect(),
+    }
+}
+
+/// The error for a non-2xx answer.
+fn status_error(status: u16, text: &str) -> VerifyError {
+    let detail = errors_of(text);
+    if status >= 500 { VerifyError::Unavailable { status, detail } } else { VerifyError::Rejected { status, detail } }
 }
 
 fn url(addr: &str, path: &str) -> String {
@@ -68,7 +94,11 @@ fn send_error(e: &reqwest::Error) -> VerifyError {
     VerifyError::Unreachable(cause)
 }
 
-/// `GET /v1/auth/token/lookup-self` with the token (and namespace header when set).
+/// `GET /v1/auth/token/lookup-self` with the token (and `X-Vault-Namespace` when set).
+///
+/// Refuses a use-limited token ([`VerifyError::UseLimited`]). Bounded by the
+/// client's own timeout; a refused or timed-out connection is [`VerifyError::Unreachable`],
+/// a 403 [`VerifyError::Rejected`].
 pub async fn lookup_self(
     client: &reqwest::Client,
     addr: &str,
@@ -81,15 +111,17 @@ pub async fn lookup_self(
     }
     let resp = req.send().await.map_err(|e| send_error(&e))?;
     let status = resp.status().as_u16();
-    let body: Value = resp.json().await.map_err(|e| VerifyError::BadResponse(e.to_string()))?;
+    let text = resp.text().await.map_err(|e| send_error(&e))?;
     if status != 200 {
-        return Err(VerifyError::Rejected { status, detail: errors_of(&body) });
+        return Err(status_error(status, &text));
     }
-    let data = body.get("data").ok_or_else(|| VerifyError::BadResponse("no data".into()))?;
+    let body: Value = serde_json::from_str(&text).map_err(|e| VerifyError::BadResponse(e.to_string()))?;
+    let data = body.get("data").filter(|d| d.is_object()).ok_or_else(|| VerifyError::BadResponse("no data".into()))?;
     let num_uses = data.get("num_uses").and_then(Value::as_i64).unwrap_or(0);
-    if num_uses > 0 {
+    if num_uses != 0 {
         return Err(VerifyError::UseLimited(num_uses));
     }
+    let text_of = |key: &str| data.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(TokenInfo {
         ttl: Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
         policies: data
@@ -99,11 +131,14 @@ pub async fn lookup_self(
             .unwrap_or_default(),
         renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         num_uses,
-        accessor: data.get("accessor").and_then(Value::as_str).unwrap_or_default().to_string(),
+        accessor: text_of("accessor"),
+        token_type: text_of("type"),
+        entity_id: text_of("entity_id"),
+        display_name: text_of("display_name"),
     })
 }
 
-/// `POST /v1/auth/token/revoke-self`.
+/// `POST /v1/auth/token/revoke-self` (best effort: callers usually log a failure and move on).
 pub async fn revoke_self(
     client: &reqwest::Client,
     addr: &str,
@@ -119,7 +154,6 @@ pub async fn revoke_self(
     if (200..300).contains(&status) {
         Ok(())
     } else {
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        Err(VerifyError::Rejected { status, detail: errors_of(&body) })
+        Err(status_error(status, &resp.text().await.unwrap_or_default()))
     }
 }

@@ -284,26 +284,151 @@ async fn at_most_max_concurrent_agents_run_at_once() {
         root.path(),
         "counting-agent",
         &format!(
-            "echo start >> {l}\nsleep 0.4\necho end >> {l}\ncfg=${{2#-config=}}\nprintf tok > \"$(dirname \"$cfg\")/token\"",
+            "echo start >> {l}\nsleep 0.5\necho end >> {l}\ncfg=${{2#-config=}}\nprintf tok > \"$(dirname \"$cfg\")/token\"",
             l = log.display()
         ),
     );
-    let (spec, _) = spec(root.path(), bin);
+    let (spec, runs) = spec(root.path(), bin);
     let runner = Runner::new(2);
+    assert_eq!(runner.max_concurrent(), 2);
+    let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..6 {
+    for _ in 0..4 {
         let (runner, spec) = (runner.clone(), spec.clone());
         set.spawn(async move { runner.run(&spec, |_| String::new()).await.map(|_| ()) });
     }
     while let Some(r) = bounded(set.join_next()).await {
         r.expect("joined").expect("token");
     }
-    let (mut now, mut max) = (0i32, 0i32);
+    let took = started.elapsed();
+    let (mut now, mut max, mut starts) = (0i32, 0i32, 0);
     for line in std::fs::read_to_string(&log).expect("log").lines() {
-        now += if line == "start" { 1 } else { -1 };
+        if line == "start" {
+            now += 1;
+            starts += 1;
+        } else {
+            now -= 1;
+        }
         max = max.max(now);
     }
+    assert_eq!(starts, 4);
     assert_eq!(max, 2, "two at a time");
+    assert!(took >= Duration::from_millis(950), "four half-second runs two at a time: {took:?}");
+    assert_eq!(runner.running(), 0);
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn a_config_the_agent_refuses_is_reported_with_the_agents_own_words() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (spec, runs) = spec(root.path(), bao_bin());
+    // The real agent prints start-up errors on stdout, not stderr.
+    let err =
+        bounded(Runner::new(1).run(&spec, |_| "auto_auth {\n  method \"jwt\" {\n".into())).await.expect_err("refused");
+    match &err {
+        RunnerError::ConfigRejected { detail } => {
+            assert!(detail.contains("error loading configuration"), "{detail}")
+        }
+        other => panic!("expected ConfigRejected, got {other:?}"),
+    }
+    let err = bounded(Runner::new(1).run(&spec, |sink| {
+        format!(
+            "vault {{\n  address = \"http://127.0.0.1:1\"\n}}\nauto_auth {{\n  method \"jwt\" {{\n    config = {{\n      path = \"/nonexistent\"\n      role = \"app\"\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = \"{}\"\n      mode = \"0600\"\n    }}\n  }}\n}}\n",
+            sink.display()
+        )
+    }))
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(&err, RunnerError::ConfigRejected { detail } if detail.contains("could not parse 'mode' as integer")),
+        "{err:?}"
+    );
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn agent_output_is_bounded_keeps_its_end_and_is_scrubbed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // 2 MB of noise on both streams (more than a pipe holds), a token-like string, then the real error.
+    let bin = script(
+        root.path(),
+        "noisy-agent",
+        "i=0\nwhile [ $i -lt 20000 ]; do echo \"noise line $i ..............................................................................\"; i=$((i+1)); done\n\
+         i=0\nwhile [ $i -lt 20000 ]; do echo \"noise line $i ..............................................................................\" >&2; i=$((i+1)); done\n\
+         echo 'leaked s.AbCdEfGhIjKlMnOpQrStUvWx and nonce = \"n0nce-value\"' >&2\n\
+         echo '* role \"r\" could not be found' >&2\nexit 1",
+    );
+    let (mut spec, runs) = spec(root.path(), bin);
+    spec.output_limit = 4096;
+    let err = bounded(Runner::new(1).run(&spec, |_| String::new())).await.expect_err("fails");
+    match &err {
+        RunnerError::LoginRejected { reason, cause } => {
+            assert_eq!(*cause, Some(KnownCause::RoleNotFound));
+            assert!(reason.contains("role \"r\""), "{reason}");
+        }
+        other => panic!("expected LoginRejected, got {other:?}"),
+    }
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("AbCdEfGhIjKl") && !text.contains("n0nce-value"), "{text}");
+    assert_eq!(leftovers(&runs), 0);
+
+    // The same scrubbing applies to the diagnostics of a successful run.
+    let bin = script(
+        root.path(),
+        "chatty-agent",
+        "echo 'token s.AbCdEfGhIjKlMnOpQrStUvWx written' >&2\ncfg=${2#-config=}\nprintf 's.AbCdEfGhIjKlMnOpQrStUvWx' > \"$(dirname \"$cfg\")/token\"",
+    );
+    spec.binary = bin;
+    let run = bounded(Runner::new(1).run(&spec, |_| String::new())).await.expect("token");
+    assert_eq!(run.token.expose_secret(), "s.AbCdEfGhIjKlMnOpQrStUvWx");
+    assert_eq!(run.diagnostics, "token [redacted] written");
+}
+
+#[tokio::test]
+async fn a_panicking_renderer_leaves_no_directory() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (spec, runs) = spec(root.path(), bao_bin());
+    let joined =
+        tokio::spawn(
+            async move { Runner::new(1).run(&spec, |_| -> String { panic!("renderer bug") }).await.map(|_| ()) },
+        )
+        .await;
+    assert!(joined.is_err_and(|e| e.is_panic()));
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn a_login_in_a_namespace_is_verified_with_the_namespace_header() {
+    let bao = OpenBao::start().await.expect("openbao");
+    bao.create_namespace("team-a").await.expect("namespace");
+    let issuer = bao.setup_jwt(Some("team-a"), "jwt", "app", "app-read", POLICY, 600).await.expect("jwt");
+    let root = tempfile::tempdir().expect("tempdir");
+    let jwt = issuer.write_jwt_file(root.path(), "host").expect("jwt file");
+    let (spec, runs) = spec(root.path(), bao_bin());
+    let run = bounded(Runner::new(1).run(&spec, |sink| {
+        jwt_config(&bao.addr, &jwt, "app", sink)
+            .replace("mount_path = \"auth/jwt\"", "mount_path = \"auth/jwt\"\n    namespace = \"team-a\"")
+    }))
+    .await
+    .expect("login in the namespace");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let info = verify::lookup_self(&http, &bao.addr, Some("team-a"), &run.token).await.expect("verified");
+    assert!(info.policies.contains(&"app-read".to_string()), "{info:?}");
+    assert!(info.ttl > Duration::ZERO && info.ttl <= Duration::from_secs(600));
+    assert_eq!(info.token_type, "service");
+    assert_eq!(leftovers(&runs), 0);
+}
+
+#[tokio::test]
+async fn lookup_self_against_a_closed_port_is_unreachable_within_the_clients_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+    let token = SecretString::from("s.AbCdEfGhIjKlMnOpQrStUvWx");
+    let err = bounded(verify::lookup_self(&http, &format!("http://127.0.0.1:{port}"), None, &token))
+        .await
+        .expect_err("unreachable");
+    assert!(matches!(err, VerifyError::Unreachable(_)), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("AbCdEf"), "no token in the error");
 }
 
 #[tokio::test]
@@ -323,15 +448,27 @@ async fn fifty_real_runs_in_a_row_leave_no_directory_and_no_process() {
 #[tokio::test]
 async fn a_use_limited_token_is_refused_by_verification() {
     let bao = OpenBao::start().await.expect("openbao");
-    let created =
-        bao.api("POST", "auth/token/create", None, Some(json!({"num_uses": 3, "ttl": "1h"}))).await.expect("token");
-    let token = SecretString::from(created["auth"]["client_token"].as_str().expect("token").to_string());
-    let err = verify::lookup_self(&reqwest::Client::new(), &bao.addr, None, &token).await.expect_err("refused");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let create = |uses: u32| {
+        let bao = &bao;
+        async move {
+            let created = bao
+                .api("POST", "auth/token/create", None, Some(json!({"num_uses": uses, "ttl": "1h"})))
+                .await
+                .expect("token");
+            SecretString::from(created["auth"]["client_token"].as_str().expect("token").to_string())
+        }
+    };
     // lookup-self itself spends one of the three uses.
-    assert!(matches!(err, VerifyError::UseLimited(n) if n > 0), "{err:?}");
-    let err =
-        verify::lookup_self(&reqwest::Client::new(), &bao.addr, None, &SecretString::from("s.invalidinvalidinvalid1"))
-            .await
-            .expect_err("bad token");
+    let err = verify::lookup_self(&http, &bao.addr, None, &create(3).await).await.expect_err("refused");
+    assert!(matches!(err, VerifyError::UseLimited(2)), "{err:?}");
+    // With a single use, lookup-self spends it and Vault reports num_uses = -1.
+    let err = verify::lookup_self(&http, &bao.addr, None, &create(1).await).await.expect_err("refused");
+    assert!(matches!(err, VerifyError::UseLimited(-1)), "{err:?}");
+    let info = verify::lookup_self(&http, &bao.addr, None, &create(0).await).await.expect("unlimited is fine");
+    assert_eq!(info.num_uses, 0);
+    let err = verify::lookup_self(&http, &bao.addr, None, &SecretString::from("s.invalidinvalidinvalid1"))
+        .await
+        .expect_err("bad token");
     assert!(matches!(err, VerifyError::Rejected { status: 403, .. }), "{err:?}");
 }

@@ -156,12 +156,13 @@ impl OpenBao {
             {
                 return Ok(bao);
             }
-            if Instant::now() > deadline {
+            // A lost bind race ends the server at once: retry without waiting out the deadline.
+            let exited = bao.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
                 let err = std::fs::read_to_string(bao.dir.path().join("server.err")).unwrap_or_default();
-                bail!(
-                    "openbao did not become healthy within 10 s: {}",
-                    err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
-                );
+                let what = exited
+                    .map_or_else(|| "did not become healthy within 10 s".to_string(), |s| format!("exited ({s})"));
+                bail!("openbao {what}: {}", err.lines().rev().take(5).collect::<Vec<_>>().join(" | "));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -355,10 +356,14 @@ impl JwtIssuer {
         Ok(format!("{signing_input}.{}", base64url(&sig)))
     }
 
-    /// Write a fresh JWT for `sub` to a new file in `dir` and return its path.
+    /// Write a fresh JWT for `sub` to a new file (0600, unique name) in `dir` and return its path.
+    /// The agent deletes the file after reading it unless `remove_jwt_after_reading = false`.
     pub fn write_jwt_file(&self, dir: &Path, sub: &str) -> anyhow::Result<PathBuf> {
-        let path = dir.join(format!("jwt-{sub}"));
-        std::fs::write(&path, self.mint(sub)?)?;
+        use std::io::Write;
+        let safe: String = sub.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let mut file = tempfile::Builder::new().prefix(&format!("jwt-{safe}-")).tempfile_in(dir)?;
+        file.write_all(self.mint(sub)?.as_bytes())?;
+        let (_, path) = file.keep()?;
         Ok(path)
     }
 }
