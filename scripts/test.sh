@@ -10,6 +10,8 @@ export BAO_BIN="$root/tools/bin/bao"
 # CI must not silently skip the PostgreSQL half of the store suite.
 if [ "${CI:-}" = "true" ]; then export AUTH_SERVICE_TEST_REQUIRE_POSTGRES=1; fi
 export CARGO_TERM_COLOR=never
+echo "== deploy files (systemd, Kubernetes, compose, Containerfile)"
+bash scripts/check-deploy.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -38,9 +38,12 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
 
 mod classify;
+pub mod http;
+mod scrub;
 pub mod verify;
 
-pub use classify::{KnownCause, classify, scrub};
+pub use classify::{KnownCause, classify};
+pub use scrub::scrub;
 
 /// Name of the config file inside the run directory.
 const CONFIG_FILE: &str = "agent.hcl";
@@ -287,11 +290,15 @@ impl RunnerError {
     }
 }
 
+/// Called with how long a run waited for its slot.
+pub type QueueObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// Runs agents, at most `max_concurrent` at once. Cheap to clone (clones share the limit).
 #[derive(Clone)]
 pub struct Runner {
     slots: Arc<Semaphore>,
     max: usize,
+    queue_observer: Option<QueueObserver>,
 }
 
 /// Removes the run directory and kills the process group when dropped.
@@ -394,7 +401,13 @@ impl Runner {
     /// A runner allowing `max_concurrent` agents at once (at least 1).
     pub fn new(max_concurrent: usize) -> Self {
         let max = max_concurrent.max(1);
-        Self { slots: Arc::new(Semaphore::new(max)), max }
+        Self { slots: Arc::new(Semaphore::new(max)), max, queue_observer: None }
+    }
+
+    /// Report every run's wait for a slot to `observer` (for a metric).
+    pub fn with_queue_observer(mut self, observer: QueueObserver) -> Self {
+        self.queue_observer = Some(observer);
+        self
     }
 
     /// How many agents may run at once.
@@ -413,7 +426,11 @@ impl Runner {
     /// bound it with the caller's own timeout if needed). Dropping the future
     /// at any point kills the agent's process group and removes its directory.
     pub async fn run(&self, spec: &RunSpec, render: impl FnOnce(&Path) -> String) -> Result<AgentRun, RunnerError> {
+        let queued = Instant::now();
         let _slot = self.slots.acquire().await.map_err(|_| RunnerError::Io("runner closed".into()))?;
+        if let Some(observe) = &self.queue_observer {
+            observe(queued.elapsed());
+        }
         let root = spec.temp_root.clone().unwrap_or_else(std::env::temp_dir);
         let dir = tempfile::Builder::new()
             .prefix("agent-run-")

@@ -59,21 +59,9 @@ pub enum VerifyError {
     BadResponse(String),
 }
 
-/// Vault's `errors` array, or the start of a body that is not Vault JSON (a proxy page).
-fn errors_of(text: &str) -> String {
-    match serde_json::from_str::<Value>(text) {
-        Ok(body) => body
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-            .unwrap_or_default(),
-        Err(_) => text.trim().chars().take(200).collect(),
-    }
-}
-
 /// The error for a non-2xx answer.
 fn status_error(status: u16, text: &str) -> VerifyError {
-    let detail = errors_of(text);
+    let detail = crate::http::vault_errors_text(text);
     if status >= 500 { VerifyError::Unavailable { status, detail } } else { VerifyError::Rejected { status, detail } }
 }
 
@@ -82,16 +70,7 @@ fn url(addr: &str, path: &str) -> String {
 }
 
 fn send_error(e: &reqwest::Error) -> VerifyError {
-    let mut cause = e.to_string();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    if e.is_timeout() {
-        cause = "timed out".into();
-    }
-    VerifyError::Unreachable(cause)
+    VerifyError::Unreachable(crate::http::root_cause(e))
 }
 
 /// `GET /v1/auth/token/lookup-self` with the token (and `X-Vault-Namespace` when set).

@@ -86,7 +86,7 @@ async fn a_real_agent_run_returns_a_token_that_lookup_self_verifies_and_leaves_n
     let run = bounded(runner.run(&spec, |sink| jwt_config(&bed.bao.addr, &bed.jwt, "app", sink))).await.expect("login");
     assert!(!run.token.expose_secret().is_empty());
     assert!(!format!("{run:?}").contains(run.token.expose_secret()), "Debug hides the token");
-    let http = reqwest::Client::new();
+    let http = agent_runner::http::client_builder().build().expect("client");
     let info = verify::lookup_self(&http, &bed.bao.addr, None, &run.token).await.expect("verified");
     assert!(info.policies.contains(&"app-read".to_string()));
     assert!(info.ttl > Duration::from_secs(3000));
@@ -411,7 +411,7 @@ async fn a_login_in_a_namespace_is_verified_with_the_namespace_header() {
     }))
     .await
     .expect("login in the namespace");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let http = agent_runner::http::client_builder().timeout(Duration::from_secs(5)).build().expect("client");
     let info = verify::lookup_self(&http, &bao.addr, Some("team-a"), &run.token).await.expect("verified");
     assert!(info.policies.contains(&"app-read".to_string()), "{info:?}");
     assert!(info.ttl > Duration::ZERO && info.ttl <= Duration::from_secs(600));
@@ -422,7 +422,7 @@ async fn a_login_in_a_namespace_is_verified_with_the_namespace_header() {
 #[tokio::test]
 async fn lookup_self_against_a_closed_port_is_unreachable_within_the_clients_timeout() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+    let http = agent_runner::http::client_builder().timeout(Duration::from_secs(2)).build().expect("client");
     let token = SecretString::from("s.AbCdEfGhIjKlMnOpQrStUvWx");
     let err = bounded(verify::lookup_self(&http, &format!("http://127.0.0.1:{port}"), None, &token))
         .await
@@ -448,7 +448,7 @@ async fn fifty_real_runs_in_a_row_leave_no_directory_and_no_process() {
 #[tokio::test]
 async fn a_use_limited_token_is_refused_by_verification() {
     let bao = OpenBao::start().await.expect("openbao");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let http = agent_runner::http::client_builder().timeout(Duration::from_secs(5)).build().expect("client");
     let create = |uses: u32| {
         let bao = &bao;
         async move {

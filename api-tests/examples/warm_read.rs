@@ -64,7 +64,7 @@ async fn main() {
     let t = app.tenant("bench").await;
     let jwt = app.jwt_file(&issuer, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(4).build().expect("client");
+    let http = api_tests::http_client_builder().pool_max_idle_per_host(4).build().expect("client");
 
     // Cold logins: one agent spawn + lookup-self each.
     let mut cold = Vec::new();

@@ -22,6 +22,15 @@ pub fn bao_bin() -> PathBuf {
     if local.exists() { local } else { PathBuf::from("bao") }
 }
 
+/// A reqwest client builder for the tests, with rustls' `ring` provider
+/// installed (the workspace builds reqwest without a default provider).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -131,7 +140,7 @@ impl OpenBao {
             child: Some(child),
             dir,
             audit: audit_path,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            http: crate::http_client_builder().timeout(Duration::from_secs(10)).build()?,
         };
         if tls {
             // The CA appears once the server has started.
@@ -144,9 +153,9 @@ impl OpenBao {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            bao.http = reqwest::Client::builder()
+            bao.http = crate::http_client_builder()
                 .timeout(Duration::from_secs(10))
-                .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?)
+                .tls_certs_merge([reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?])
                 .build()?;
         }
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,6 +1,9 @@
 //! Settings: an optional TOML file (`--config FILE`) and `AUTH_SERVICE_*`
-//! environment variables; the environment wins. Every value is typed and checked
-//! at start-up, and an error names the key (or variable) to fix.
+//! environment variables, layered by `figment` into one typed serde struct; the
+//! environment wins. Integers are integers (`max_concurrent_agents = 4`),
+//! durations are strings like `"30s"`, lists are TOML arrays or comma lists.
+//! Unknown file keys are refused. Every value is checked at start-up, and an
+//! error names the key (or variable) to fix.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,13 +11,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::domain::{MethodType, ValidationPolicy};
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
@@ -88,26 +95,84 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The TOML file's shape: the same keys as the variables, lower-case, without the prefix.
-#[derive(Debug, Default, Deserialize)]
+/// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
+const KEYS: [&str; 16] = [
+    "listen",
+    "database_url",
+    "agent_bin",
+    "allowed_methods",
+    "jwt_allowed_dirs",
+    "operator_key",
+    "agent_timeout",
+    "max_concurrent_agents",
+    "agent_temp_dir",
+    "vault_timeout",
+    "vault_ca_cert",
+    "token_max_cache_ttl",
+    "login_backoff_initial",
+    "login_backoff_max",
+    "ec2_metadata_endpoint",
+    "log_format",
+];
+
+/// Keys whose environment value is read as a number rather than text.
+const NUMERIC_KEYS: [&str; 1] = ["max_concurrent_agents"];
+
+/// The layered settings before the checks: every key optional, unknown keys refused.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileSettings {
+struct Raw {
     listen: Option<String>,
     database_url: Option<String>,
-    agent_bin: Option<String>,
-    allowed_methods: Option<String>,
-    jwt_allowed_dirs: Option<String>,
+    agent_bin: Option<PathBuf>,
+    allowed_methods: Option<List>,
+    jwt_allowed_dirs: Option<List>,
     operator_key: Option<String>,
-    agent_timeout: Option<String>,
-    max_concurrent_agents: Option<String>,
+    agent_timeout: Option<Dur>,
+    max_concurrent_agents: Option<u64>,
     agent_temp_dir: Option<String>,
-    vault_timeout: Option<String>,
+    vault_timeout: Option<Dur>,
     vault_ca_cert: Option<String>,
-    token_max_cache_ttl: Option<String>,
-    login_backoff_initial: Option<String>,
-    login_backoff_max: Option<String>,
+    token_max_cache_ttl: Option<Dur>,
+    login_backoff_initial: Option<Dur>,
+    login_backoff_max: Option<Dur>,
     ec2_metadata_endpoint: Option<String>,
-    log_format: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+/// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
+struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("a duration is a string like \"30s\" or \"5m\""))?;
+        let value = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not a duration ({e}); use e.g. \"30s\" or \"5m\""))
+        })?;
+        if value.is_zero() {
+            return Err(serde::de::Error::custom("must be longer than zero"));
+        }
+        Ok(Dur(value))
+    }
+}
+
+/// A list: a TOML array, or one string of comma-separated items.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum List {
+    Many(Vec<String>),
+    One(String),
+}
+
+impl List {
+    fn items(&self) -> Vec<String> {
+        let split = |s: &str| s.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect::<Vec<_>>();
+        match self {
+            List::Many(v) => v.iter().flat_map(|s| split(s)).collect(),
+            List::One(s) => split(s),
+        }
+    }
 }
 
 /// A settings error, naming the key.
@@ -115,29 +180,39 @@ struct FileSettings {
 #[error("{0}")]
 pub struct SettingsError(pub String);
 
-struct Source<'a> {
-    file: FileSettings,
-    env: &'a dyn Fn(&str) -> Option<String>,
-}
+/// The `AUTH_SERVICE_*` variables as a figment layer (read through a lookup, so
+/// tests need not touch the process environment).
+struct Environment(Dict);
 
-impl Source<'_> {
-    /// The value of `key`: the variable `AUTH_SERVICE_<KEY>` first, then the file.
-    fn get(&self, key: &str, file_value: &Option<String>) -> Option<(String, String)> {
-        let var = format!("AUTH_SERVICE_{}", key.to_ascii_uppercase());
-        if let Some(v) = (self.env)(&var) {
-            return Some((var, v));
+impl Environment {
+    fn read(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let mut dict = Dict::new();
+        for key in KEYS {
+            if let Some(v) = env(&var_name(key)) {
+                let value = if NUMERIC_KEYS.contains(&key) {
+                    v.trim().parse::<u64>().map_or_else(|_| Value::from(v.clone()), Value::from)
+                } else {
+                    Value::from(v)
+                };
+                dict.insert(key.to_string(), value);
+            }
         }
-        file_value.clone().map(|v| (format!("{key} (config file)"), v))
+        Self(dict)
     }
 }
 
-fn parse_duration(name: &str, value: &str) -> Result<Duration, SettingsError> {
-    let d = humantime::parse_duration(value.trim())
-        .map_err(|e| SettingsError(format!("{name}: {value:?} is not a duration ({e}); use e.g. \"30s\" or \"5m\"")))?;
-    if d.is_zero() {
-        return Err(SettingsError(format!("{name}: must be longer than zero")));
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("AUTH_SERVICE_* environment variables")
     }
-    Ok(d)
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+fn var_name(key: &str) -> String {
+    format!("AUTH_SERVICE_{}", key.to_ascii_uppercase())
 }
 
 /// A CA bundle path: absolute, safe to write into the agent's HCL, and a readable PEM bundle.
@@ -170,122 +245,120 @@ impl Settings {
 
     /// Load with an explicit environment lookup (tests).
     pub fn load_with(config_file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let file = match config_file {
-            None => FileSettings::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| SettingsError(format!("config file {}: {e}", path.display())))?;
-                toml::from_str(&text).map_err(|e| SettingsError(format!("config file {}: {e}", path.display())))?
-            }
+        let environment = Environment::read(env);
+        // Where a key's value came from, for messages.
+        let name = |key: &str| {
+            if environment.0.contains_key(key) { var_name(key) } else { format!("{key} (config file)") }
         };
-        let src = Source { file, env };
-        let f = &src.file;
+        let mut layers = Figment::new();
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| SettingsError(format!("config file {}: {e}", path.display())))?;
+            layers = layers.merge(Toml::string(&text));
+        }
+        let raw: Raw = layers.merge(&environment).extract().map_err(|errors| {
+            let file = config_file.map(|p| p.display().to_string()).unwrap_or_default();
+            SettingsError(
+                errors
+                    .into_iter()
+                    .map(|e| match e.path.last() {
+                        Some(key) if KEYS.contains(&key.as_str()) => format!("{}: {}", name(key), e.kind),
+                        _ => format!("config file {file}: {}", e.kind),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        Self::check(raw, &name, env)
+    }
 
-        let listen = match src.get("listen", &f.listen) {
+    fn check(
+        raw: Raw,
+        name: &dyn Fn(&str) -> String,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let listen = match raw.listen {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some((name, v)) => v.trim().parse().map_err(|_| {
-                SettingsError(format!("{name}: {v:?} is not an address; use HOST:PORT like 127.0.0.1:8080"))
+            Some(v) => v.trim().parse().map_err(|_| {
+                SettingsError(format!("{}: {v:?} is not an address; use HOST:PORT like 127.0.0.1:8080", name("listen")))
             })?,
         };
-        let database_url = src
-            .get("database_url", &f.database_url)
-            .map(|(_, v)| v)
-            .unwrap_or_else(|| "sqlite://./data/auth-service.db".to_string());
+        let database_url = raw.database_url.unwrap_or_else(|| "sqlite://./data/auth-service.db".to_string());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
             return Err(SettingsError(format!(
-                "AUTH_SERVICE_DATABASE_URL: {} is neither sqlite://... nor postgres://...",
+                "{}: {} is neither sqlite://... nor postgres://...",
+                name("database_url"),
                 redact_url(&database_url)
             )));
         }
-        let agent_bin =
-            PathBuf::from(src.get("agent_bin", &f.agent_bin).map(|(_, v)| v).unwrap_or_else(|| "vault".into()));
-        let allowed_methods = match src.get("allowed_methods", &f.allowed_methods) {
+        let agent_bin = raw.agent_bin.unwrap_or_else(|| PathBuf::from("vault"));
+        let allowed_methods = match raw.allowed_methods {
             None => BTreeSet::from([MethodType::Aws]),
-            Some((name, v)) => {
-                ValidationPolicy::parse_allowed_methods(&v).map_err(|e| SettingsError(format!("{name}: {e}")))?
-            }
+            Some(list) => ValidationPolicy::parse_allowed_methods(&list.items().join(","))
+                .map_err(|e| SettingsError(format!("{}: {e}", name("allowed_methods"))))?,
         };
-        let jwt_allowed_dirs = match src.get("jwt_allowed_dirs", &f.jwt_allowed_dirs) {
-            None => Vec::new(),
-            Some((name, v)) => {
-                let mut dirs = Vec::new();
-                for d in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-                    let p = PathBuf::from(d);
-                    if !p.is_absolute() {
-                        return Err(SettingsError(format!("{name}: {d:?} must be an absolute folder path")));
-                    }
-                    dirs.push(p);
-                }
-                dirs
+        let mut jwt_allowed_dirs = Vec::new();
+        for d in raw.jwt_allowed_dirs.map(|l| l.items()).unwrap_or_default() {
+            let p = PathBuf::from(&d);
+            if !p.is_absolute() {
+                return Err(SettingsError(format!(
+                    "{}: {d:?} must be an absolute folder path",
+                    name("jwt_allowed_dirs")
+                )));
             }
-        };
-        let operator_key = match src.get("operator_key", &f.operator_key) {
-            None => None,
-            Some((name, v)) => {
-                let v = v.trim().to_string();
-                if v.len() < 32 {
-                    return Err(SettingsError(format!("{name}: the operator key must be at least 32 characters")));
-                }
-                Some(SecretString::from(v))
-            }
-        };
-        let dur = |key: &str, fv: &Option<String>, default: Duration| -> Result<Duration, SettingsError> {
-            match src.get(key, fv) {
-                None => Ok(default),
-                Some((name, v)) => parse_duration(&name, &v),
-            }
-        };
-        let agent_timeout = dur("agent_timeout", &f.agent_timeout, Duration::from_secs(30))?;
-        let vault_timeout = dur("vault_timeout", &f.vault_timeout, Duration::from_secs(10))?;
-        let token_max_cache_ttl = dur("token_max_cache_ttl", &f.token_max_cache_ttl, Duration::from_secs(3600))?;
-        let login_backoff_initial = dur("login_backoff_initial", &f.login_backoff_initial, Duration::from_secs(5))?;
-        let login_backoff_max = dur("login_backoff_max", &f.login_backoff_max, Duration::from_secs(300))?;
-        if login_backoff_max < login_backoff_initial {
-            return Err(SettingsError(
-                "AUTH_SERVICE_LOGIN_BACKOFF_MAX must not be shorter than AUTH_SERVICE_LOGIN_BACKOFF_INITIAL".into(),
-            ));
+            jwt_allowed_dirs.push(p);
         }
-        let max_concurrent_agents = match src.get("max_concurrent_agents", &f.max_concurrent_agents) {
-            None => 4,
-            Some((name, v)) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=256).contains(&n) => n,
-                _ => return Err(SettingsError(format!("{name}: {v:?} must be a whole number from 1 to 256"))),
-            },
-        };
-        let agent_temp_dir = match src.get("agent_temp_dir", &f.agent_temp_dir) {
+        let operator_key = match raw.operator_key.map(|v| v.trim().to_string()) {
             None => None,
-            Some((name, v)) => {
-                // Run folders end up in the agent's HCL config: keep the path plain.
-                if crate::domain::method_block::hcl_unsafe(&v).is_some() || !Path::new(&v).is_absolute() {
-                    return Err(SettingsError(format!(
-                        "{name}: must be an absolute path without quotes, backslashes, '${{' or '%{{'"
-                    )));
-                }
-                Some(PathBuf::from(v))
+            Some(v) if v.len() < 32 => {
+                return Err(SettingsError(format!(
+                    "{}: the operator key must be at least 32 characters",
+                    name("operator_key")
+                )));
+            }
+            Some(v) => Some(SecretString::from(v)),
+        };
+        let dur = |d: Option<Dur>, default: u64| d.map_or(Duration::from_secs(default), |d| d.0);
+        let login_backoff_initial = dur(raw.login_backoff_initial, 5);
+        let login_backoff_max = dur(raw.login_backoff_max, 300);
+        if login_backoff_max < login_backoff_initial {
+            return Err(SettingsError(format!(
+                "{} must not be shorter than {}",
+                name("login_backoff_max"),
+                name("login_backoff_initial")
+            )));
+        }
+        let max_concurrent_agents = match raw.max_concurrent_agents {
+            None => 4,
+            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(4),
+            Some(n) => {
+                return Err(SettingsError(format!(
+                    "{}: {n} must be a whole number from 1 to 256",
+                    name("max_concurrent_agents")
+                )));
             }
         };
-        let vault_ca_cert = match src.get("vault_ca_cert", &f.vault_ca_cert) {
+        let agent_temp_dir = match raw.agent_temp_dir {
             None => None,
-            Some((name, v)) => Some(check_ca_bundle(&name, &v)?),
+            // Run folders end up in the agent's HCL config: keep the path plain.
+            Some(v) if crate::domain::method_block::hcl_unsafe(&v).is_some() || !Path::new(&v).is_absolute() => {
+                return Err(SettingsError(format!(
+                    "{}: must be an absolute path without quotes, backslashes, '${{' or '%{{'",
+                    name("agent_temp_dir")
+                )));
+            }
+            Some(v) => Some(PathBuf::from(v)),
         };
-        let ec2_metadata_endpoint = src
-            .get("ec2_metadata_endpoint", &f.ec2_metadata_endpoint)
-            .map(|(_, v)| v)
+        let vault_ca_cert = raw.vault_ca_cert.map(|v| check_ca_bundle(&name("vault_ca_cert"), &v)).transpose()?;
+        let ec2_metadata_endpoint = raw
+            .ec2_metadata_endpoint
             .or_else(|| env("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
             .unwrap_or_else(|| "http://169.254.169.254".to_string())
             .trim_end_matches('/')
             .to_string();
-        let log_format = match src.get("log_format", &f.log_format) {
-            None => LogFormat::Pretty,
-            Some((name, v)) => match v.trim() {
-                "pretty" => LogFormat::Pretty,
-                "json" => LogFormat::Json,
-                other => return Err(SettingsError(format!("{name}: {other:?} is neither \"pretty\" nor \"json\""))),
-            },
-        };
         Ok(Settings {
             listen,
             database_url,
@@ -293,16 +366,16 @@ impl Settings {
             allowed_methods,
             jwt_allowed_dirs,
             operator_key,
-            agent_timeout,
+            agent_timeout: dur(raw.agent_timeout, 30),
             max_concurrent_agents,
             agent_temp_dir,
-            vault_timeout,
+            vault_timeout: dur(raw.vault_timeout, 10),
             vault_ca_cert,
-            token_max_cache_ttl,
+            token_max_cache_ttl: dur(raw.token_max_cache_ttl, 3600),
             login_backoff_initial,
             login_backoff_max,
             ec2_metadata_endpoint,
-            log_format,
+            log_format: raw.log_format.unwrap_or(LogFormat::Pretty),
         })
     }
 
@@ -382,6 +455,8 @@ mod tests {
             ("AUTH_SERVICE_LOG_FORMAT", "xml"),
             ("AUTH_SERVICE_DATABASE_URL", "mysql://x"),
             ("AUTH_SERVICE_MAX_CONCURRENT_AGENTS", "0"),
+            ("AUTH_SERVICE_MAX_CONCURRENT_AGENTS", "lots"),
+            ("AUTH_SERVICE_LOGIN_BACKOFF_INITIAL", "0s"),
             ("AUTH_SERVICE_JWT_ALLOWED_DIRS", "relative/dir"),
             ("AUTH_SERVICE_AGENT_TEMP_DIR", "/tmp/a\"b"),
             ("AUTH_SERVICE_AGENT_TEMP_DIR", "relative"),
@@ -392,6 +467,46 @@ mod tests {
             let err = load(&[(var, value)]).expect_err(var);
             assert!(err.0.contains(var), "{var}: {}", err.0);
         }
+    }
+
+    #[test]
+    fn integers_in_the_file_are_integers_and_durations_are_strings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "max_concurrent_agents = 4\nagent_timeout = \"45s\"\nallowed_methods = [\"aws\", \"jwt\"]\njwt_allowed_dirs = [\"/srv/jwt\"]\n",
+        )
+        .expect("write");
+        let s = Settings::load_with(Some(&file), &|_| None).expect("loads");
+        assert_eq!(s.max_concurrent_agents, 4);
+        assert_eq!(s.agent_timeout, Duration::from_secs(45));
+        assert_eq!(s.allowed_methods, BTreeSet::from([MethodType::Aws, MethodType::Jwt]));
+        assert_eq!(s.jwt_allowed_dirs, vec![PathBuf::from("/srv/jwt")]);
+    }
+
+    #[test]
+    fn a_duration_written_as_a_number_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "agent_timeout = 30\n").expect("write");
+        let err = Settings::load_with(Some(&file), &|_| None).expect_err("refused");
+        assert!(err.0.contains("agent_timeout (config file)") && err.0.contains("30s"), "{}", err.0);
+    }
+
+    #[test]
+    fn a_wrong_type_in_the_file_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "max_concurrent_agents = \"many\"\n").expect("write");
+        let err = Settings::load_with(Some(&file), &|_| None).expect_err("refused");
+        assert!(err.0.contains("max_concurrent_agents (config file)"), "{}", err.0);
+    }
+
+    #[test]
+    fn unrelated_auth_service_variables_are_ignored() {
+        let s = load(&[("AUTH_SERVICE_TEST_REQUIRE_POSTGRES", "1")]).expect("loads");
+        assert_eq!(s.max_concurrent_agents, 4);
     }
 
     #[test]

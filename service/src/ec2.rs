@@ -29,7 +29,7 @@ pub struct InstanceIdentity {
 impl InstanceIdentity {
     /// IMDS at `endpoint` (like `http://169.254.169.254`).
     pub fn new(endpoint: String) -> Self {
-        let http = reqwest::Client::builder()
+        let http = agent_runner::http::client_builder()
             .connect_timeout(Duration::from_millis(700))
             .timeout(Duration::from_millis(1500))
             .no_proxy()
@@ -52,41 +52,34 @@ impl InstanceIdentity {
             .header("X-aws-ec2-metadata-token-ttl-seconds", "60")
             .send()
             .await
-            .map_err(|e| fail(format!("instance metadata at {} did not answer: {}", self.endpoint, root_cause(&e))))?;
+            .map_err(|e| {
+                fail(format!(
+                    "instance metadata at {} did not answer: {}",
+                    self.endpoint,
+                    agent_runner::http::root_cause(&e)
+                ))
+            })?;
         if !token.status().is_success() {
             return Err(fail(format!("instance metadata refused a session token: HTTP {}", token.status())));
         }
-        let token = SecretString::from(token.text().await.map_err(|e| fail(root_cause(&e)))?);
+        let token = SecretString::from(token.text().await.map_err(|e| fail(agent_runner::http::root_cause(&e)))?);
         let id = self
             .http
             .get(format!("{}/latest/meta-data/instance-id", self.endpoint))
             .header("X-aws-ec2-metadata-token", token.expose_secret())
             .send()
             .await
-            .map_err(|e| fail(root_cause(&e)))?;
+            .map_err(|e| fail(agent_runner::http::root_cause(&e)))?;
         if !id.status().is_success() {
             return Err(fail(format!("instance-id request got HTTP {}", id.status())));
         }
-        let id = id.text().await.map_err(|e| fail(root_cause(&e)))?.trim().to_string();
+        let id = id.text().await.map_err(|e| fail(agent_runner::http::root_cause(&e)))?.trim().to_string();
         let plausible = id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !plausible {
             return Err(fail("instance metadata returned an implausible instance id".into()));
         }
         Ok(id)
     }
-}
-
-fn root_cause(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    let mut cause = e.to_string();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    cause
 }
 
 /// The nonce key of a login.

@@ -5,8 +5,8 @@
 //! validated against the JSON schemas in `schemas/` ([`domain::method_block`]),
 //! and [`agent_config`] assembles the full agent configuration around it. When a
 //! connector asks for a secret ([`routes::secrets`]), [`tokens`] runs one
-//! short-lived agent through the `agent-runner` crate (one per profile however
-//! many requests wait), verifies and caches the token it wrote, and [`vault`]
+//! short-lived agent through the `agent-runner` crate ([`login`]: one per
+//! profile however many requests wait), verifies and caches the token it wrote, and [`vault`]
 //! reads the secret with it. EC2 logins carry a nonce persisted per host and
 //! mount ([`ec2`]). Storage is SQLite or PostgreSQL behind one [`store::Store`].
 
@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod ec2;
 pub mod error;
+pub mod login;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

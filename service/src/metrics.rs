@@ -1,113 +1,172 @@
-//! Prometheus metrics, kept in atomics and rendered as text format by hand
-//! (a handful of series does not justify an exporter crate on the build).
+//! Prometheus metrics through `prometheus-client`: one registry, typed
+//! families, exposed in the OpenMetrics text format at `/metrics`.
+//!
+//! The contract's names are kept (`auth_service_agent_spawns_total{outcome}`,
+//! `auth_service_agent_spawn_seconds`, `auth_service_token_cache_hits_total`,
+//! `auth_service_token_cache_misses_total`, `auth_service_secret_reads_total{outcome}`),
+//! plus HTTP metrics by route pattern (never the raw path: no tenant or
+//! secret path ends up in a label), the wait for an agent slot, and cache sizes.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the agent spawn histogram.
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds (seconds) of the agent spawn and queue histograms.
 const SPAWN_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
-/// All service metrics.
-#[derive(Default)]
-pub struct Metrics {
-    spawns: Mutex<BTreeMap<&'static str, u64>>,
-    spawn_buckets: [AtomicU64; SPAWN_BUCKETS.len()],
-    spawn_count: AtomicU64,
-    spawn_sum_micros: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    secret_reads: Mutex<BTreeMap<&'static str, u64>>,
+/// Upper bounds (seconds) of the HTTP duration histogram.
+const HTTP_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
 }
 
-fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, label: &'static str) {
-    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
-    *m.entry(label).or_default() += 1;
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheName {
+    cache: &'static str,
+}
+
+/// All service metrics.
+pub struct Metrics {
+    registry: Registry,
+    spawns: Family<Outcome, Counter>,
+    spawn_seconds: Histogram,
+    queue_wait_seconds: Histogram,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    secret_reads: Family<Outcome, Counter>,
+    http_requests: Family<RouteStatus, Counter>,
+    http_seconds: Family<Route, Histogram>,
+    cache_entries: Family<CacheName, Gauge>,
+}
+
+fn http_histogram() -> Histogram {
+    Histogram::new(HTTP_BUCKETS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // Known label values start at 0, so every contract series is there from the first scrape.
+        let spawns = Family::<Outcome, Counter>::default();
+        spawns.get_or_create(&Outcome { outcome: "success" }).inc_by(0);
+        registry.register("auth_service_agent_spawns", "Agent processes run, by outcome", spawns.clone());
+        let spawn_seconds = Histogram::new(SPAWN_BUCKETS);
+        registry.register("auth_service_agent_spawn_seconds", "Time from agent spawn to exit", spawn_seconds.clone());
+        let queue_wait_seconds = Histogram::new(SPAWN_BUCKETS);
+        registry.register(
+            "auth_service_agent_queue_wait_seconds",
+            "Time an agent run waited for a free slot",
+            queue_wait_seconds.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "auth_service_token_cache_hits",
+            "Secret reads served with a cached token",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register("auth_service_token_cache_misses", "Secret reads that needed a login", cache_misses.clone());
+        let secret_reads = Family::<Outcome, Counter>::default();
+        secret_reads.get_or_create(&Outcome { outcome: "ok" }).inc_by(0);
+        registry.register("auth_service_secret_reads", "Secret reads, by outcome", secret_reads.clone());
+        let http_requests = Family::<RouteStatus, Counter>::default();
+        registry.register(
+            "auth_service_http_requests",
+            "HTTP requests, by route pattern and status",
+            http_requests.clone(),
+        );
+        let http_seconds = Family::<Route, Histogram>::new_with_constructor(http_histogram as fn() -> Histogram);
+        registry.register(
+            "auth_service_http_request_duration_seconds",
+            "HTTP request time, by route pattern",
+            http_seconds.clone(),
+        );
+        let cache_entries = Family::<CacheName, Gauge>::default();
+        registry.register(
+            "auth_service_cache_entries",
+            "Entries in the service's in-memory caches",
+            cache_entries.clone(),
+        );
+        Self {
+            registry,
+            spawns,
+            spawn_seconds,
+            queue_wait_seconds,
+            cache_hits,
+            cache_misses,
+            secret_reads,
+            http_requests,
+            http_seconds,
+            cache_entries,
+        }
+    }
 }
 
 impl Metrics {
     /// One agent run ended with `outcome` (`success` or a runner error kind) after `elapsed`.
     pub fn agent_spawn(&self, outcome: &'static str, elapsed: Duration) {
-        bump(&self.spawns, outcome);
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in SPAWN_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.spawn_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.spawn_count.fetch_add(1, Ordering::Relaxed);
-        self.spawn_sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.spawns.get_or_create(&Outcome { outcome }).inc();
+        self.spawn_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// An agent run waited `waited` for its slot.
+    pub fn agent_queue_wait(&self, waited: Duration) {
+        self.queue_wait_seconds.observe(waited.as_secs_f64());
     }
 
     /// A token was served from the cache.
     pub fn cache_hit(&self) {
-        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.cache_hits.inc();
     }
 
     /// A token had to be obtained (or waited for).
     pub fn cache_miss(&self) {
-        self.cache_misses.fetch_add(1, Ordering::Relaxed);
+        self.cache_misses.inc();
     }
 
     /// A secret read ended with `outcome`.
     pub fn secret_read(&self, outcome: &'static str) {
-        bump(&self.secret_reads, outcome);
+        self.secret_reads.get_or_create(&Outcome { outcome }).inc();
     }
 
-    /// Total agent spawns (all outcomes).
-    pub fn spawns_total(&self) -> u64 {
-        self.spawn_count.load(Ordering::Relaxed)
+    /// An HTTP request matched `route` (the pattern, or `unmatched`) and answered `status` after `elapsed`.
+    pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
+        self.http_requests.get_or_create(&RouteStatus { route: route.to_string(), status }).inc();
+        self.http_seconds.get_or_create(&Route { route: route.to_string() }).observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
+    /// The current size of the in-memory cache `cache`.
+    pub fn cache_size(&self, cache: &'static str, entries: u64) {
+        self.cache_entries.get_or_create(&CacheName { cache }).set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// The exposition, in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let labeled =
-            |out: &mut String, name: &str, help: &str, label: &str, map: &Mutex<BTreeMap<&'static str, u64>>| {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                let m = map.lock().unwrap_or_else(|p| p.into_inner());
-                for (value, count) in m.iter() {
-                    let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
-                }
-            };
-        labeled(
-            &mut out,
-            "auth_service_agent_spawns_total",
-            "Agent processes run, by outcome.",
-            "outcome",
-            &self.spawns,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP auth_service_agent_spawn_seconds Time from agent spawn to exit.\n# TYPE auth_service_agent_spawn_seconds histogram"
-        );
-        for (i, bound) in SPAWN_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "auth_service_agent_spawn_seconds_bucket{{le=\"{bound}\"}} {}",
-                self.spawn_buckets[i].load(Ordering::Relaxed)
-            );
+        let mut out = String::with_capacity(4096);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "could not encode the metrics");
         }
-        let count = self.spawn_count.load(Ordering::Relaxed);
-        let sum = self.spawn_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "auth_service_agent_spawn_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "auth_service_agent_spawn_seconds_sum {sum}");
-        let _ = writeln!(out, "auth_service_agent_spawn_seconds_count {count}");
-        for (name, help, v) in [
-            ("auth_service_token_cache_hits_total", "Secret reads served with a cached token.", &self.cache_hits),
-            ("auth_service_token_cache_misses_total", "Secret reads that needed a login.", &self.cache_misses),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
-        }
-        labeled(
-            &mut out,
-            "auth_service_secret_reads_total",
-            "Secret reads, by outcome.",
-            "outcome",
-            &self.secret_reads,
-        );
         out
     }
 }
@@ -128,11 +187,46 @@ mod tests {
         let text = m.render();
         assert!(text.contains("auth_service_agent_spawns_total{outcome=\"success\"} 1"), "{text}");
         assert!(text.contains("auth_service_agent_spawns_total{outcome=\"login_rejected\"} 1"));
-        assert!(text.contains("auth_service_agent_spawn_seconds_bucket{le=\"0.25\"} 1"));
+        assert!(text.contains("auth_service_agent_spawn_seconds_bucket{le=\"0.25\"} 1"), "{text}");
         assert!(text.contains("auth_service_agent_spawn_seconds_bucket{le=\"2.5\"} 2"));
         assert!(text.contains("auth_service_agent_spawn_seconds_count 2"));
         assert!(text.contains("auth_service_token_cache_hits_total 1"));
         assert!(text.contains("auth_service_token_cache_misses_total 2"));
         assert!(text.contains("auth_service_secret_reads_total{outcome=\"ok\"} 1"));
+    }
+
+    #[test]
+    fn every_contract_series_is_exposed_before_anything_happened() {
+        let text = Metrics::default().render();
+        for name in [
+            "auth_service_agent_spawns_total{outcome=\"success\"} 0",
+            "auth_service_agent_spawn_seconds_count 0",
+            "auth_service_token_cache_hits_total 0",
+            "auth_service_token_cache_misses_total 0",
+            "auth_service_secret_reads_total{outcome=\"ok\"} 0",
+        ] {
+            assert!(text.contains(name), "{name} in {text}");
+        }
+    }
+
+    #[test]
+    fn http_requests_are_counted_by_route_pattern_and_status() {
+        let m = Metrics::default();
+        m.http_request("/v1/tenants/{tenant}/profiles", 200, Duration::from_millis(3));
+        m.http_request("/v1/tenants/{tenant}/profiles", 200, Duration::from_millis(4));
+        m.agent_queue_wait(Duration::from_millis(20));
+        m.cache_size("tokens", 7);
+        let text = m.render();
+        assert!(
+            text.contains("auth_service_http_requests_total{route=\"/v1/tenants/{tenant}/profiles\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "auth_service_http_request_duration_seconds_count{route=\"/v1/tenants/{tenant}/profiles\"} 2"
+            )
+        );
+        assert!(text.contains("auth_service_agent_queue_wait_seconds_count 1"));
+        assert!(text.contains("auth_service_cache_entries{cache=\"tokens\"} 7"));
     }
 }

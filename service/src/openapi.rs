@@ -40,7 +40,7 @@ impl Modify for BearerAuth {
 /// The full document, without starting a server.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) =
-        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::startup::api_routes).split_for_parts();
+        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::api_routes).split_for_parts();
     api
 }
 

@@ -9,41 +9,19 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
-use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::{Settings, redact_url};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
-use crate::routes::{api_keys, health, profiles, secrets, tenants};
+use crate::routes::api_routes;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::Tokens;
 
 /// Largest JSON body accepted (a profile is a few hundred bytes; the method block alone may be 64 KiB).
 pub const MAX_BODY_BYTES: usize = 96 * 1024;
-
-/// Every documented route.
-pub fn api_routes(cfg: &mut ServiceConfig) {
-    cfg.service(tenants::create_tenant)
-        .service(tenants::list_tenants)
-        .service(api_keys::create_key)
-        .service(api_keys::list_keys)
-        .service(api_keys::delete_key)
-        .service(profiles::create_profile)
-        .service(profiles::list_profiles)
-        .service(profiles::get_profile)
-        .service(profiles::replace_profile)
-        .service(profiles::delete_profile)
-        .service(profiles::test_profile)
-        .service(profiles::get_nonce)
-        .service(profiles::reset_nonce)
-        .service(secrets::read_secret)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics);
-}
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -58,11 +36,12 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))?;
-        let mut http =
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(settings.vault_timeout);
+        let mut http = agent_runner::http::client_builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(settings.vault_timeout);
         if let Some(ca) = &settings.vault_ca_cert {
             for cert in crate::config::ca_certificates(ca).with_context(|| format!("reading {}", ca.display()))? {
-                http = http.add_root_certificate(cert);
+                http = http.tls_certs_merge([cert]);
             }
         }
         let http = http.build().context("building the HTTP client")?;
@@ -79,7 +58,9 @@ impl Application {
             agent_check: tokio::sync::Mutex::new(None),
         });
         let app_state = state.clone();
+        let doc = crate::openapi::document();
         let server = HttpServer::new(move || {
+            let metrics = app_state.metrics.clone();
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
@@ -89,24 +70,27 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .configure(api_routes)
                 .split_for_parts();
-            let doc = crate::openapi::document();
             app.service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", doc)
+                    .url("/openapi.json", doc.clone())
                     .config(Config::default().validator_url("none")),
             )
             .service(web::redirect("/docs", "/docs/"))
             .default_service(web::to(not_found))
-            .wrap_fn(|req, srv| {
-                // Access log: method, path (no query string), status, time.
+            .wrap_fn(move |req, srv| {
+                // Access log (method, path without the query string, status, time) and HTTP metrics by route pattern.
                 let started = std::time::Instant::now();
                 let method = req.method().to_string();
                 let path = req.path().to_string();
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let metrics = metrics.clone();
                 let fut = actix_web::dev::Service::call(srv, req);
                 async move {
                     let res = fut.await?;
+                    let status = res.status().as_u16();
+                    metrics.http_request(&route, status, started.elapsed());
                     tracing::info!(
-                        %method, %path, status = res.status().as_u16(),
+                        %method, %path, status,
                         ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "request"
                     );

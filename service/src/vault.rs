@@ -35,13 +35,10 @@ pub enum VaultError {
     BadResponse(String),
 }
 
-/// Join Vault's `errors` array into one line.
+/// Vault's `errors` array joined into one line, or "no error text".
 pub fn vault_errors(body: &Value) -> String {
-    body.get("errors")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "no error text".into())
+    let text = agent_runner::http::vault_errors(body);
+    if text.is_empty() { "no error text".into() } else { text }
 }
 
 /// Read `GET /v1/<path>?<query>` with `token` in `namespace`.
@@ -83,13 +80,7 @@ fn map_send_error(address: &VaultAddress, timeout: Duration, e: &reqwest::Error)
         VaultError::Timeout(address.to_string(), timeout)
     } else {
         // reqwest's chain names the cause (connection refused, DNS, TLS) without the URL's query.
-        let mut cause = String::new();
-        let mut source: Option<&dyn std::error::Error> = Some(e);
-        while let Some(s) = source {
-            cause = s.to_string();
-            source = s.source();
-        }
-        VaultError::Unreachable(address.to_string(), cause)
+        VaultError::Unreachable(address.to_string(), agent_runner::http::root_cause(e))
     }
 }
 

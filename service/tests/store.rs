@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use api_tests::Postgres;
+use auth_service::domain::{ProfileName, TenantId};
 use auth_service::store::{NewApiKey, NewProfile, NonceKey, Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -30,6 +31,7 @@ macro_rules! checks {
 
 checks!(
     migrations_are_idempotent,
+    a_database_of_the_first_migration_scheme_is_upgraded_in_place,
     tenants_are_created_listed_and_unique,
     api_keys_are_scoped_to_their_tenant,
     profiles_have_revisions_and_tenant_isolation,
@@ -38,9 +40,17 @@ checks!(
     nonces_are_per_key_and_survive_profile_deletion,
 );
 
+fn t(id: &str) -> TenantId {
+    TenantId::parse(id).expect("tenant id")
+}
+
+fn n(name: &str) -> ProfileName {
+    ProfileName::parse(name).expect("profile name")
+}
+
 fn profile(name: &str) -> NewProfile {
     NewProfile {
-        name: name.into(),
+        name: n(name),
         vault_address: "https://vault.example.com".into(),
         namespace: Some("team-a".into()),
         method: json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}),
@@ -67,7 +77,7 @@ async fn connect(url: &str) -> Store {
 
 async fn migrations_are_idempotent(url: String) {
     let store = connect(&url).await;
-    store.create_tenant("a", "A").await.expect("tenant");
+    store.create_tenant(&t("a"), "A").await.expect("tenant");
     store.close().await;
     // Connecting again runs the migrations again: no-ops that keep the data.
     let again = connect(&url).await;
@@ -79,75 +89,124 @@ async fn migrations_are_idempotent(url: String) {
     assert_eq!(b.expect("replica b").list_tenants().await.expect("list").len(), 1);
 }
 
+/// Build a database exactly as the first, hand-rolled migration scheme left it.
+async fn legacy_database(url: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let (raw_url, dir) = match url.strip_prefix("sqlite://") {
+        Some(path) => (format!("sqlite://{path}?mode=rwc"), "sqlite"),
+        None => (url.to_string(), "postgres"),
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().expect("parent")).expect("folder");
+    }
+    let pool = sqlx::AnyPool::connect(&raw_url).await.expect("raw connect");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+    for file in ["0001_init.sql", "0002_ec2_nonces.sql"] {
+        let sql = std::fs::read_to_string(root.join(file)).expect("migration file");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("legacy migration");
+    }
+    pool.execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .await
+        .expect("legacy table");
+    pool.execute(
+        "INSERT INTO schema_migrations VALUES (1, '2026-11-01T00:00:00Z'), (2, '2026-11-01T00:00:00Z'); \
+         INSERT INTO tenants (id, name, created_at) VALUES ('old', 'Old', '2026-11-01T00:00:00Z')",
+    )
+    .await
+    .expect("legacy rows");
+    pool.close().await;
+}
+
+async fn a_database_of_the_first_migration_scheme_is_upgraded_in_place(url: String) {
+    legacy_database(&url).await;
+    // Two replicas adopt it at once; the data stays and nothing runs twice.
+    let (a, b) = tokio::join!(Store::connect(&url), Store::connect(&url));
+    let store = a.expect("adopted");
+    b.expect("adopted by the second replica too");
+    let tenants = store.list_tenants().await.expect("list");
+    assert_eq!(tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["old"]);
+    store.create_profile(&t("old"), &profile("p")).await.expect("schema usable");
+    store.close().await;
+    // Checksums recorded by the adoption match the embedded files: a plain restart passes sqlx's check.
+    let again = connect(&url).await;
+    assert_eq!(again.list_tenants().await.expect("list").len(), 1);
+}
+
 async fn tenants_are_created_listed_and_unique(url: String) {
     let store = connect(&url).await;
-    store.create_tenant("b", "B").await.expect("b");
-    store.create_tenant("a", "A").await.expect("a");
-    assert!(matches!(store.create_tenant("a", "again").await, Err(StoreError::Conflict(_))));
+    store.create_tenant(&t("b"), "B").await.expect("b");
+    store.create_tenant(&t("a"), "A").await.expect("a");
+    assert!(matches!(store.create_tenant(&t("a"), "again").await, Err(StoreError::Conflict(_))));
     let ids: Vec<String> = store.list_tenants().await.expect("list").into_iter().map(|t| t.id).collect();
     assert_eq!(ids, ["a", "b"]);
-    assert!(store.tenant_exists("a").await.expect("exists"));
-    assert!(!store.tenant_exists("zz").await.expect("exists"));
+    assert!(store.tenant_exists(&t("a")).await.expect("exists"));
+    assert!(!store.tenant_exists(&t("zz")).await.expect("exists"));
 }
 
 async fn api_keys_are_scoped_to_their_tenant(url: String) {
     let store = connect(&url).await;
-    store.create_tenant("a", "A").await.expect("a");
-    store.create_tenant("b", "B").await.expect("b");
-    store.insert_api_key("a", &key("k1")).await.expect("key");
-    assert!(matches!(store.insert_api_key("nope", &key("k2")).await, Err(StoreError::NotFound(_))));
-    assert_eq!(store.list_api_keys("a").await.expect("list").len(), 1);
-    assert!(store.list_api_keys("b").await.expect("list").is_empty(), "b sees none of a's keys");
-    assert!(!store.delete_api_key("b", "k1").await.expect("delete"), "b cannot delete a's key");
+    store.create_tenant(&t("a"), "A").await.expect("a");
+    store.create_tenant(&t("b"), "B").await.expect("b");
+    store.insert_api_key(&t("a"), &key("k1")).await.expect("key");
+    assert!(matches!(store.insert_api_key(&t("nope"), &key("k2")).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.list_api_keys(&t("a")).await.expect("list").len(), 1);
+    assert!(store.list_api_keys(&t("b")).await.expect("list").is_empty(), "b sees none of a's keys");
+    assert!(!store.delete_api_key(&t("b"), "k1").await.expect("delete"), "b cannot delete a's key");
     let auth = store.api_key_for_auth("k1").await.expect("auth").expect("found");
     assert_eq!(auth.tenant_id, "a");
     assert_eq!(auth.secret_sha256, [7u8; 32]);
     assert_eq!(auth.scopes, ["admin", "read"]);
     assert!(!format!("{auth:?}").contains("secret_sha256"));
-    assert!(store.delete_api_key("a", "k1").await.expect("delete"));
+    assert!(store.delete_api_key(&t("a"), "k1").await.expect("delete"));
     assert!(store.api_key_for_auth("k1").await.expect("auth").is_none());
 }
 
 async fn profiles_have_revisions_and_tenant_isolation(url: String) {
     let store = connect(&url).await;
-    store.create_tenant("a", "A").await.expect("a");
-    store.create_tenant("b", "B").await.expect("b");
-    let p = store.create_profile("a", &profile("p")).await.expect("create");
+    store.create_tenant(&t("a"), "A").await.expect("a");
+    store.create_tenant(&t("b"), "B").await.expect("b");
+    let p = store.create_profile(&t("a"), &profile("p")).await.expect("create");
     assert_eq!(p.revision, 1);
     assert_eq!(p.namespace.as_deref(), Some("team-a"));
-    assert!(matches!(store.create_profile("a", &profile("p")).await, Err(StoreError::Conflict(_))));
-    store.create_profile("b", &profile("p")).await.expect("same name in another tenant");
-    assert!(store.get_profile("b", "q").await.expect("get").is_none());
+    assert!(matches!(store.create_profile(&t("a"), &profile("p")).await, Err(StoreError::Conflict(_))));
+    store.create_profile(&t("b"), &profile("p")).await.expect("same name in another tenant");
+    assert!(store.get_profile(&t("b"), &n("q")).await.expect("get").is_none());
 
     let mut changed = profile("p");
     changed.namespace = None;
     changed.test_secret_path = Some("secret/data/x".into());
-    let r = store.replace_profile("a", "p", &changed).await.expect("replace").expect("exists");
+    let r = store.replace_profile(&t("a"), &n("p"), &changed).await.expect("replace").expect("exists");
     assert_eq!(r.revision, 2);
     assert_eq!(r.created_at, p.created_at);
     assert_eq!(r.namespace, None);
     assert_eq!(r.test_secret_path.as_deref(), Some("secret/data/x"));
-    assert_eq!(store.get_profile("b", "p").await.expect("get").expect("b's").revision, 1, "b's profile untouched");
-    assert!(store.replace_profile("a", "missing", &changed).await.expect("replace").is_none());
+    assert_eq!(
+        store.get_profile(&t("b"), &n("p")).await.expect("get").expect("b's").revision,
+        1,
+        "b's profile untouched"
+    );
+    assert!(store.replace_profile(&t("a"), &n("missing"), &changed).await.expect("replace").is_none());
 
     // Concurrent replaces each get their own revision.
-    let (x, y) = tokio::join!(store.replace_profile("a", "p", &changed), store.replace_profile("a", "p", &changed));
+    let (a, p) = (t("a"), n("p"));
+    let (x, y) = tokio::join!(store.replace_profile(&a, &p, &changed), store.replace_profile(&a, &p, &changed));
     let mut revs = [x.expect("x").expect("row").revision, y.expect("y").expect("row").revision];
     revs.sort();
     assert_eq!(revs, [3, 4]);
 
-    assert_eq!(store.list_profiles("a").await.expect("list").len(), 1);
-    assert!(store.delete_profile("b", "missing").await.expect("delete").is_none());
-    let gone = store.delete_profile("a", "p").await.expect("delete").expect("row");
+    assert_eq!(store.list_profiles(&t("a")).await.expect("list").len(), 1);
+    assert!(store.delete_profile(&t("b"), &n("missing")).await.expect("delete").is_none());
+    let gone = store.delete_profile(&t("a"), &n("p")).await.expect("delete").expect("row");
     assert_eq!(gone.revision, 4);
-    assert!(store.get_profile("a", "p").await.expect("get").is_none());
-    assert!(store.get_profile("b", "p").await.expect("get").is_some());
+    assert!(store.get_profile(&t("a"), &n("p")).await.expect("get").is_none());
+    assert!(store.get_profile(&t("b"), &n("p")).await.expect("get").is_some());
 }
 
 async fn a_profile_for_a_missing_tenant_is_refused_without_a_row(url: String) {
     let store = connect(&url).await;
-    assert!(matches!(store.create_profile("ghost", &profile("p")).await, Err(StoreError::NotFound(_))));
-    assert!(store.list_profiles("ghost").await.expect("list").is_empty());
+    assert!(matches!(store.create_profile(&t("ghost"), &profile("p")).await, Err(StoreError::NotFound(_))));
+    assert!(store.list_profiles(&t("ghost")).await.expect("list").is_empty());
 }
 
 async fn concurrent_first_nonces_agree_on_one_row(url: String) {
@@ -170,8 +229,8 @@ async fn concurrent_first_nonces_agree_on_one_row(url: String) {
 
 async fn nonces_are_per_key_and_survive_profile_deletion(url: String) {
     let store = connect(&url).await;
-    store.create_tenant("a", "A").await.expect("a");
-    store.create_profile("a", &profile("p")).await.expect("profile");
+    store.create_tenant(&t("a"), "A").await.expect("a");
+    store.create_profile(&t("a"), &profile("p")).await.expect("profile");
     let main = store.nonce_get_or_create(&nonce_key("auth/aws"), &SecretString::from("one")).await.expect("n");
     let other = store.nonce_get_or_create(&nonce_key("auth/aws-other"), &SecretString::from("two")).await.expect("n");
     assert_eq!(main.value.expose_secret(), "one");
@@ -184,7 +243,7 @@ async fn nonces_are_per_key_and_survive_profile_deletion(url: String) {
         "two",
         "a reset touches only its key"
     );
-    store.delete_profile("a", "p").await.expect("delete");
+    store.delete_profile(&t("a"), &n("p")).await.expect("delete");
     assert!(store.nonce_get(&nonce_key("auth/aws")).await.expect("get").is_some(), "nonces belong to host and mount");
     assert!(!format!("{reset:?}").contains("three"), "Debug hides the nonce");
 }
@@ -206,7 +265,7 @@ async fn the_same_contract_holds_on_postgresql() {
     // Replicas starting together on a fresh database agree on one schema.
     let url = pg.create_database("replicas").expect("database");
     let (a, b, c) = tokio::join!(Store::connect(&url), Store::connect(&url), Store::connect(&url));
-    a.expect("replica a").create_tenant("t", "T").await.expect("tenant");
+    a.expect("replica a").create_tenant(&t("t"), "T").await.expect("tenant");
     assert_eq!(b.expect("replica b").list_tenants().await.expect("list").len(), 1);
     c.expect("replica c");
 }
@@ -215,6 +274,6 @@ async fn the_same_contract_holds_on_postgresql() {
 async fn reconnecting_to_an_sqlite_file_keeps_its_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/db.sqlite", dir.path().display());
-    Store::connect(&url).await.expect("first").create_tenant("a", "A").await.expect("tenant");
+    Store::connect(&url).await.expect("first").create_tenant(&t("a"), "A").await.expect("tenant");
     assert_eq!(Store::connect(&url).await.expect("second").list_tenants().await.expect("list").len(), 1);
 }

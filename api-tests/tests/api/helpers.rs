@@ -97,7 +97,7 @@ impl App {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        let http = api_tests::http_client_builder().timeout(Duration::from_secs(60)).build().expect("client");
         App { base, operator_key, http, dir, jwt_dir, log_path, child: Some(child) }
     }
 

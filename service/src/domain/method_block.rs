@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use jsonschema::error::ValidationErrorKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The AWS method block schema, embedded at build time.
@@ -290,7 +290,7 @@ pub fn validate_value(value: &Value, policy: &ValidationPolicy) -> Result<Method
         dedupe(&mut errors);
         return Err(errors);
     }
-    Ok(build(method_type, value))
+    build(method_type, value).map_err(|e| vec![FieldError::new("", e)])
 }
 
 fn enabled_list(policy: &ValidationPolicy) -> String {
@@ -555,38 +555,82 @@ fn dedupe(errors: &mut Vec<FieldError>) {
     errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
 }
 
-fn build(method_type: MethodType, v: &Value) -> MethodBlock {
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let default_mount = format!("auth/{}", method_type.as_str());
-    let mount_path = s("/mount_path").unwrap_or(default_mount).trim_end_matches('/').to_string();
-    let role = s("/config/role").unwrap_or_default();
-    let method = match method_type {
-        MethodType::Aws if s("/config/type").as_deref() == Some("ec2") => Method::AwsEc2 { role },
-        MethodType::Aws => Method::AwsIam {
-            role,
-            region: s("/config/region"),
-            header_value: s("/config/header_value"),
-            credential_poll_interval: v.pointer("/config/credential_poll_interval").and_then(Value::as_u64),
-        },
-        MethodType::Jwt => Method::Jwt {
-            path: s("/config/path").unwrap_or_default(),
-            role,
-            remove_jwt_after_reading: v.pointer("/config/remove_jwt_after_reading").and_then(Value::as_bool),
-            remove_jwt_follows_symlinks: v.pointer("/config/remove_jwt_follows_symlinks").and_then(Value::as_bool),
-        },
-    };
-    MethodBlock {
-        mount_path,
-        namespace: s("/namespace").map(|n| n.trim_end_matches('/').to_string()),
-        min_backoff: s("/min_backoff"),
-        max_backoff: s("/max_backoff"),
-        method,
+/// The block's shape for the one typed extraction, after the schema passed
+/// (unknown keys were refused by the schema already).
+#[derive(Deserialize)]
+struct Envelope<C> {
+    mount_path: Option<String>,
+    namespace: Option<String>,
+    min_backoff: Option<String>,
+    max_backoff: Option<String>,
+    config: C,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AwsKind {
+    Iam,
+    Ec2,
+}
+
+#[derive(Deserialize)]
+struct AwsConfig {
+    #[serde(rename = "type")]
+    kind: AwsKind,
+    #[serde(default)]
+    role: String,
+    region: Option<String>,
+    header_value: Option<String>,
+    credential_poll_interval: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct JwtConfig {
+    path: String,
+    role: String,
+    remove_jwt_after_reading: Option<bool>,
+    remove_jwt_follows_symlinks: Option<bool>,
+}
+
+impl<C> Envelope<C> {
+    fn into_block(self, method_type: MethodType, method: impl FnOnce(C) -> Method) -> MethodBlock {
+        let mount = self.mount_path.unwrap_or_else(|| format!("auth/{}", method_type.as_str()));
+        MethodBlock {
+            mount_path: mount.trim_end_matches('/').to_string(),
+            namespace: self.namespace.map(|n| n.trim_end_matches('/').to_string()),
+            min_backoff: self.min_backoff,
+            max_backoff: self.max_backoff,
+            method: method(self.config),
+        }
     }
 }
 
-/// The embedded schema document for a method type, as JSON (for the API and docs).
-pub fn schema_json(t: MethodType) -> &'static Value {
-    &t.validator().json
+/// Parse a schema-valid block into its typed form, once.
+fn build(method_type: MethodType, v: &Value) -> Result<MethodBlock, String> {
+    let fail = |e: serde_json::Error| format!("the method block does not fit its schema's shape: {e}");
+    Ok(match method_type {
+        MethodType::Aws => {
+            let envelope: Envelope<AwsConfig> = serde_json::from_value(v.clone()).map_err(fail)?;
+            envelope.into_block(method_type, |c| match c.kind {
+                AwsKind::Ec2 => Method::AwsEc2 { role: c.role },
+                AwsKind::Iam => Method::AwsIam {
+                    role: c.role,
+                    region: c.region,
+                    header_value: c.header_value,
+                    credential_poll_interval: c.credential_poll_interval,
+                },
+            })
+        }
+        MethodType::Jwt => {
+            let envelope: Envelope<JwtConfig> = serde_json::from_value(v.clone()).map_err(fail)?;
+            envelope.into_block(method_type, |c| Method::Jwt {
+                path: c.path,
+                role: c.role,
+                remove_jwt_after_reading: c.remove_jwt_after_reading,
+                remove_jwt_follows_symlinks: c.remove_jwt_follows_symlinks,
+            })
+        }
+    })
 }
 
 /// Check a namespace given outside a method block (a profile's, or `render --namespace`)

@@ -6,5 +6,6 @@ pub mod secret_path;
 pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, ValidationPolicy};
-pub use names::{Name, NameKind};
+pub use names::{ProfileName, TenantId};
+pub use secret_path::SecretPath;
 pub use vault_address::VaultAddress;

@@ -3,8 +3,30 @@
 /// First segments that are not secret reads.
 const REFUSED_PREFIXES: [&str; 3] = ["sys", "auth", "identity"];
 
-/// Check a secret path like `secret/data/app/db`; the error says what is wrong.
-pub fn check_secret_path(path: &str) -> Result<(), String> {
+/// A Vault path that is safe to read as a secret, like `secret/data/app/db`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretPath(String);
+
+impl SecretPath {
+    /// Parse; the error says what is wrong.
+    pub fn parse(path: &str) -> Result<Self, String> {
+        check(path)?;
+        Ok(Self(path.to_string()))
+    }
+
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("the secret path is empty; use a path like secret/data/app/db".into());
     }
@@ -36,7 +58,7 @@ mod tests {
     #[test]
     fn ordinary_secret_paths_pass() {
         for ok in ["secret/data/app/db", "kv/app", "aws/sts/deploy-role", "aws/creds/my-role", "database/creds/ro"] {
-            assert!(check_secret_path(ok).is_ok(), "{ok}");
+            assert!(SecretPath::parse(ok).is_ok(), "{ok}");
         }
     }
 
@@ -57,7 +79,7 @@ mod tests {
             "secret/%2e%2e",
             "secret/x?y",
         ] {
-            assert!(check_secret_path(bad).is_err(), "{bad}");
+            assert!(SecretPath::parse(bad).is_err(), "{bad}");
         }
     }
 }

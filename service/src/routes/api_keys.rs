@@ -83,7 +83,7 @@ pub async fn create_key(
     if body.scopes.is_empty() {
         return Err(ApiError::field("/scopes", "give at least one scope: \"admin\" or \"read\""));
     }
-    if !state.store.tenant_exists(tenant.as_str()).await? {
+    if !state.store.tenant_exists(&tenant).await? {
         return Err(ApiError::NotFound(format!("no tenant {tenant}")));
     }
     let mut scopes: Vec<Scope> = body.scopes.clone();
@@ -93,7 +93,7 @@ pub async fn create_key(
     let row = state
         .store
         .insert_api_key(
-            tenant.as_str(),
+            &tenant,
             &NewApiKey {
                 id: generated.id.clone(),
                 name: name.to_string(),
@@ -119,10 +119,10 @@ pub async fn list_keys(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&path)?;
     caller.require_operator_or_admin(tenant.as_str())?;
-    if !state.store.tenant_exists(tenant.as_str()).await? {
+    if !state.store.tenant_exists(&tenant).await? {
         return Err(ApiError::NotFound(format!("no tenant {tenant}")));
     }
-    let api_keys = state.store.list_api_keys(tenant.as_str()).await?.into_iter().map(ApiKeyInfo::from).collect();
+    let api_keys = state.store.list_api_keys(&tenant).await?.into_iter().map(ApiKeyInfo::from).collect();
     Ok(HttpResponse::Ok().json(ApiKeyList { api_keys }))
 }
 
@@ -139,7 +139,7 @@ pub async fn delete_key(
     let (tenant, id) = path.into_inner();
     let tenant = tenant_id(&tenant)?;
     caller.require_operator_or_admin(tenant.as_str())?;
-    if state.store.delete_api_key(tenant.as_str(), &id).await? {
+    if state.store.delete_api_key(&tenant, &id).await? {
         tracing::info!(tenant = %tenant, key_id = %id, by = %caller.label(), "api key revoked");
         Ok(HttpResponse::NoContent().finish())
     } else {

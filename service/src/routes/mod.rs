@@ -1,29 +1,59 @@
 //! HTTP handlers, one file per resource.
 
 pub mod api_keys;
+pub mod ec2_nonce;
 pub mod health;
 pub mod profiles;
 pub mod secrets;
 pub mod tenants;
+pub mod test_connection;
+
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Caller, Scope};
-use crate::domain::{Name, NameKind};
+use crate::domain::{ProfileName, TenantId};
 use crate::error::ApiError;
 
 /// Parse a tenant id from the path: a malformed one cannot exist, so 404.
-pub fn tenant_id(raw: &str) -> Result<Name, ApiError> {
-    Name::parse(raw, NameKind::Tenant).map_err(|_| ApiError::NotFound("no such tenant".into()))
+pub fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw).map_err(|_| ApiError::NotFound("no such tenant".into()))
 }
 
 /// Parse a profile name from the path: a malformed one cannot exist, so 404.
-pub fn profile_name(raw: &str) -> Result<Name, ApiError> {
-    Name::parse(raw, NameKind::Profile).map_err(|_| ApiError::NotFound("no such profile".into()))
+pub fn profile_name(raw: &str) -> Result<ProfileName, ApiError> {
+    ProfileName::parse(raw).map_err(|_| ApiError::NotFound("no such profile".into()))
 }
 
 /// Parse `{tenant}/profiles/{name}` and check that `caller` may act there with `scope`
 /// (another tenant's key: 404 before anything else is looked at).
-pub fn profile_target(caller: &Caller, tenant: &str, name: &str, scope: Scope) -> Result<(Name, Name), ApiError> {
+pub fn profile_target(
+    caller: &Caller,
+    tenant: &str,
+    name: &str,
+    scope: Scope,
+) -> Result<(TenantId, ProfileName), ApiError> {
     let tenant = tenant_id(tenant)?;
     caller.require(tenant.as_str(), scope)?;
     Ok((tenant, profile_name(name)?))
+}
+
+/// Every documented route (the OpenAPI document and the server both take them from here).
+pub fn api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(tenants::create_tenant)
+        .service(tenants::list_tenants)
+        .service(api_keys::create_key)
+        .service(api_keys::list_keys)
+        .service(api_keys::delete_key)
+        .service(profiles::create_profile)
+        .service(profiles::list_profiles)
+        .service(profiles::get_profile)
+        .service(profiles::replace_profile)
+        .service(profiles::delete_profile)
+        .service(test_connection::test_profile)
+        .service(ec2_nonce::get_nonce)
+        .service(ec2_nonce::reset_nonce)
+        .service(secrets::read_secret)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics);
 }

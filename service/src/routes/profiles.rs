@@ -1,7 +1,7 @@
-//! `/v1/tenants/{tenant}/profiles`: auth profiles, test connection, EC2 nonce.
+//! `/v1/tenants/{tenant}/profiles`: create, list, read, replace and delete auth profiles.
+//! Test connection and EC2 nonces have their own rooms ([`super::test_connection`], [`super::ec2_nonce`]).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -12,14 +12,11 @@ use super::{profile_target, tenant_id};
 use crate::agent_config;
 use crate::auth::{Caller, Scope};
 use crate::domain::method_block::{self, FieldError};
-use crate::domain::secret_path::check_secret_path;
-use crate::domain::{Name, NameKind, VaultAddress};
-use crate::ec2;
+use crate::domain::{ProfileName, SecretPath, TenantId, VaultAddress};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::{NewProfile, ProfileRow, StoreError};
-use crate::tokens::{CACHE_MARGIN, ProfileLogin, Step};
-use crate::vault::{self, ReadOutcome};
+use crate::tokens::ProfileLogin;
 
 /// An auth profile as sent by an admin.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,7 +86,7 @@ pub struct ProfileList {
 }
 
 /// Validate a profile body: every problem at once, each with its pointer.
-fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<NewProfile, ApiError> {
+fn validate_input(state: &AppState, input: &ProfileInput, name: &ProfileName) -> Result<NewProfile, ApiError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let address = match VaultAddress::parse(&input.vault_address) {
         Ok(a) => Some(a),
@@ -116,7 +113,7 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<
         }
     }
     if let Some(p) = &input.test_secret_path
-        && let Err(e) = check_secret_path(p)
+        && let Err(e) = SecretPath::parse(p)
     {
         errors.push(FieldError::new("/test_secret_path", e));
     }
@@ -125,7 +122,7 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<
         return Err(ApiError::Validation { detail, errors });
     }
     Ok(NewProfile {
-        name: name.to_string(),
+        name: name.clone(),
         vault_address: address.map(|a| a.as_str().to_string()).unwrap_or_default(),
         namespace: namespace.map(|n| n.trim_end_matches('/').to_string()),
         method: input.method.clone(),
@@ -133,16 +130,17 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &str) -> Result<
     })
 }
 
-async fn load(state: &AppState, tenant: &Name, name: &Name) -> Result<ProfileRow, ApiError> {
-    state
-        .store
-        .get_profile(tenant.as_str(), name.as_str())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))
+/// Load a stored profile of `tenant` (404 when there is none).
+pub async fn load(state: &AppState, tenant: &TenantId, name: &ProfileName) -> Result<ProfileRow, ApiError> {
+    state.store.get_profile(tenant, name).await?.ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))
 }
 
 /// Load a profile and parse it for login.
-pub async fn load_login(state: &AppState, tenant: &Name, name: &Name) -> Result<Arc<ProfileLogin>, ApiError> {
+pub async fn load_login(
+    state: &AppState,
+    tenant: &TenantId,
+    name: &ProfileName,
+) -> Result<Arc<ProfileLogin>, ApiError> {
     let row = load(state, tenant, name).await?;
     state.tokens.parse(&row, &state.policy).await.map_err(|e| ApiError::Unavailable {
         detail: e,
@@ -166,9 +164,9 @@ pub async fn create_profile(
     let tenant = tenant_id(&path)?;
     caller.require(tenant.as_str(), Scope::Admin)?;
     let raw_name = body.name.as_deref().ok_or_else(|| ApiError::field("/name", "required: the profile name"))?;
-    let name = Name::parse(raw_name, NameKind::Profile).map_err(|e| ApiError::field("/name", e))?;
-    let new = validate_input(&state, &body, name.as_str())?;
-    let row = state.store.create_profile(tenant.as_str(), &new).await.map_err(|e| match e {
+    let name = ProfileName::parse(raw_name).map_err(|e| ApiError::field("/name", e))?;
+    let new = validate_input(&state, &body, &name)?;
+    let row = state.store.create_profile(&tenant, &new).await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::Conflict(format!("profile {name} already exists; use PUT to replace it")),
         other => other.into(),
     })?;
@@ -187,7 +185,7 @@ pub async fn list_profiles(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&path)?;
     caller.require(tenant.as_str(), Scope::Admin)?;
-    let profiles = state.store.list_profiles(tenant.as_str()).await?.into_iter().map(Profile::from).collect();
+    let profiles = state.store.list_profiles(&tenant).await?.into_iter().map(Profile::from).collect();
     Ok(HttpResponse::Ok().json(ProfileList { profiles }))
 }
 
@@ -227,11 +225,11 @@ pub async fn replace_profile(
             format!("must be {name:?} (the name in the path) or left out; profiles cannot be renamed"),
         ));
     }
-    let new = validate_input(&state, &body, name.as_str())?;
+    let new = validate_input(&state, &body, &name)?;
     let old = load(&state, &tenant, &name).await?;
     let row = state
         .store
-        .replace_profile(tenant.as_str(), name.as_str(), &new)
+        .replace_profile(&tenant, &name, &new)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
     if let Ok(old_login) = ProfileLogin::from_row(&old, &state.policy) {
@@ -255,7 +253,7 @@ pub async fn delete_profile(
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     let row = state
         .store
-        .delete_profile(tenant.as_str(), name.as_str())
+        .delete_profile(&tenant, &name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
     if let Ok(login) = ProfileLogin::from_row(&row, &state.policy) {
@@ -263,274 +261,4 @@ pub async fn delete_profile(
     }
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile deleted");
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// One step of a test-connection report.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TestStep {
-    /// `agent_login`, `verify_token` or `read_test_secret`.
-    pub step: &'static str,
-    /// Whether it passed.
-    pub ok: bool,
-    /// Time spent.
-    pub duration_ms: u64,
-    /// What happened.
-    pub detail: String,
-}
-
-/// Facts about the token a test obtained (never the token).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenSummary {
-    /// Seconds left.
-    pub ttl_seconds: u64,
-    /// Policies.
-    pub policies: Vec<String>,
-    /// Whether it can be renewed.
-    pub renewable: bool,
-}
-
-/// The test-connection report.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TestReport {
-    /// Whether every step passed.
-    pub ok: bool,
-    /// Steps in order.
-    pub steps: Vec<TestStep>,
-    /// The token's facts, on success.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<TokenSummary>,
-    /// What to do, when the service knows.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Things that work now but will bite later.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Test connection (tenant admin): a fresh agent login (ignoring cache and back-off),
-/// token verification and the optional test secret read. Always 200; the outcome is in the body.
-#[utoipa::path(tag = "profiles", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = TestReport), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-#[post("/v1/tenants/{tenant}/profiles/{name}/test")]
-pub async fn test_profile(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant, name) = path.into_inner();
-    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
-    // The profile exists, so the answer is a 200 report even when the stored
-    // method block is no longer accepted (for example, its type was disabled).
-    let row = load(&state, &tenant, &name).await?;
-    let mut steps = Vec::new();
-    let mut warnings = Vec::new();
-    let login = match state.tokens.parse(&row, &state.policy).await {
-        Ok(login) => login,
-        Err(detail) => {
-            steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail });
-            let hint = Some("replace the profile with a method block this service accepts".to_string());
-            return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
-        }
-    };
-    let fresh = match state.tokens.login(&login).await {
-        Ok(fresh) => fresh,
-        Err(failure) => {
-            let step = match failure.step {
-                Step::AgentLogin => "agent_login",
-                Step::VerifyToken => {
-                    steps.push(TestStep {
-                        step: "agent_login",
-                        ok: true,
-                        duration_ms: failure.login_elapsed.map_or(0, ms),
-                        detail: "the agent wrote a token".into(),
-                    });
-                    "verify_token"
-                }
-            };
-            steps.push(TestStep { step, ok: false, duration_ms: ms(failure.elapsed), detail: failure.detail });
-            return Ok(HttpResponse::Ok().json(TestReport {
-                ok: false,
-                steps,
-                token: None,
-                hint: failure.hint,
-                warnings,
-            }));
-        }
-    };
-    steps.push(TestStep {
-        step: "agent_login",
-        ok: true,
-        duration_ms: ms(fresh.login_elapsed),
-        detail: format!("logged in with {} at {}", login.block.method_type().as_str(), login.block.mount_path),
-    });
-    steps.push(TestStep {
-        step: "verify_token",
-        ok: true,
-        duration_ms: ms(fresh.verify_elapsed),
-        detail: format!(
-            "token valid for {} s with policies [{}]",
-            fresh.info.ttl.as_secs(),
-            fresh.info.policies.join(", ")
-        ),
-    });
-    if !fresh.info.ttl.is_zero() && fresh.info.ttl <= CACHE_MARGIN {
-        warnings.push(format!(
-            "the token TTL ({} s) is at or under {} s, so tokens cannot be cached and every secret read starts an agent; raise token_ttl on the role",
-            fresh.info.ttl.as_secs(),
-            CACHE_MARGIN.as_secs()
-        ));
-    }
-    if fresh.info.ttl.is_zero() {
-        warnings.push(
-            "the token never expires; the service caches it for its configured maximum and then logs in again".into(),
-        );
-    }
-    let mut ok = true;
-    let mut hint = None;
-    if let Some(secret_path) = &login.test_secret_path {
-        let started = Instant::now();
-        let outcome = vault::read(
-            state.tokens.http(),
-            &login.address,
-            login.namespace.as_deref(),
-            &fresh.token,
-            secret_path,
-            "",
-            state.tokens.vault_timeout(),
-        )
-        .await;
-        let (step_ok, detail) = match outcome {
-            Ok(ReadOutcome::Found(_)) => (true, format!("read {secret_path}")),
-            Ok(ReadOutcome::NotFound) => {
-                hint = Some(format!(
-                    "nothing at {secret_path}: check the path (KV v2 paths look like secret/data/<path>) and the namespace"
-                ));
-                (false, format!("{secret_path} not found"))
-            }
-            Ok(ReadOutcome::Forbidden(e)) => {
-                hint = Some(format!(
-                    "the token's policies [{}] do not grant read on {secret_path}; add a policy with path \"{secret_path}\" {{ capabilities = [\"read\"] }}",
-                    fresh.info.policies.join(", ")
-                ));
-                (false, format!("permission denied: {e}"))
-            }
-            Ok(ReadOutcome::Other(status, e)) => (false, format!("Vault answered HTTP {status}: {e}")),
-            Err(e) => (false, e.to_string()),
-        };
-        ok = step_ok;
-        steps.push(TestStep { step: "read_test_secret", ok: step_ok, duration_ms: ms(started.elapsed()), detail });
-    }
-    let token = TokenSummary {
-        ttl_seconds: fresh.info.ttl.as_secs(),
-        policies: fresh.info.policies.clone(),
-        renewable: fresh.info.renewable,
-    };
-    state.tokens.store_fresh(&login, &fresh).await;
-    tracing::info!(tenant = %tenant, profile = %name, ok, "test connection");
-    Ok(HttpResponse::Ok().json(TestReport { ok, steps, token: Some(token), hint, warnings }))
-}
-
-/// What the service holds for a profile's EC2 login key (never the nonce).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NonceInfo {
-    /// Whether a nonce exists for this host, Vault, namespace and mount.
-    pub exists: bool,
-    /// This host's instance id.
-    pub instance_id: String,
-    /// The Vault address, namespace and mount the nonce belongs to.
-    pub vault_address: String,
-    /// Namespace ("" for none).
-    pub namespace: String,
-    /// Mount path.
-    pub mount_path: String,
-    /// RFC 3339 creation time of the current nonce.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// Short non-reversible fingerprint to tell nonces apart.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-    /// How many times it was reset.
-    pub reset_count: i64,
-    /// The Vault command that clears this instance's access-list entry.
-    pub vault_command: String,
-}
-
-async fn nonce_context(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    name: &str,
-) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
-    let (tenant, name) = profile_target(caller, tenant, name, Scope::Admin)?;
-    let login = load_login(state, &tenant, &name).await?;
-    if !login.block.is_ec2() {
-        return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
-    }
-    let instance = state.tokens.identity().instance_id().await.map_err(|e| ApiError::Unavailable {
-        detail: e,
-        hint: Some("ec2 nonces belong to an EC2 instance; this host has none".into()),
-        retry_after: None,
-    })?;
-    let key = ec2::nonce_key(&login.address, login.namespace.as_deref(), &login.block.mount_path, &instance);
-    Ok((login, key))
-}
-
-fn nonce_info(login: &ProfileLogin, key: &crate::store::NonceKey, row: Option<&crate::store::NonceRow>) -> NonceInfo {
-    NonceInfo {
-        exists: row.is_some(),
-        instance_id: key.instance_id.clone(),
-        vault_address: key.vault_address.clone(),
-        namespace: key.namespace.clone(),
-        mount_path: key.mount_path.clone(),
-        created_at: row.map(|r| r.created_at.clone()),
-        fingerprint: row.map(|r| ec2::fingerprint(&r.value)),
-        reset_count: row.map_or(0, |r| r.reset_count),
-        vault_command: format!("vault delete {}/identity-accesslist/{}", login.block.mount_path, key.instance_id),
-    }
-}
-
-/// Show the EC2 nonce state of a profile's login key (tenant admin); never the value.
-#[utoipa::path(tag = "profiles", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
-#[get("/v1/tenants/{tenant}/profiles/{name}/ec2-nonce")]
-pub async fn get_nonce(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant, name) = path.into_inner();
-    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
-    let row = state.store.nonce_get(&key).await?;
-    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, row.as_ref())))
-}
-
-/// Start over with a new EC2 nonce (tenant admin), after the Vault admin deleted
-/// this instance's identity access-list entry. Applies to every profile that
-/// logs in to the same Vault, namespace and mount from this host.
-#[utoipa::path(tag = "profiles", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
-#[post("/v1/tenants/{tenant}/profiles/{name}/ec2-nonce/reset")]
-pub async fn reset_nonce(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant, name) = path.into_inner();
-    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
-    let row = state.store.nonce_reset(&key, &ec2::new_nonce()).await?;
-    state.tokens.forget(&login).await;
-    tracing::warn!(
-        tenant = %login.tenant, profile = %login.name, by = %caller.label(),
-        vault_address = %key.vault_address, namespace = %key.namespace, mount_path = %key.mount_path,
-        instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
-        "audit: ec2 nonce reset"
-    );
-    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, Some(&row))))
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use super::profile_target;
 use crate::auth::{Caller, Scope};
-use crate::domain::secret_path::check_secret_path;
+use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::{ApiError, Problem};
 use crate::routes::profiles::load_login;
 use crate::state::AppState;
@@ -62,12 +62,12 @@ pub async fn read_secret(
 
 async fn read(
     state: &AppState,
-    tenant: &crate::domain::Name,
-    name: &crate::domain::Name,
+    tenant: &TenantId,
+    name: &ProfileName,
     secret_path: &str,
     query: &str,
 ) -> Result<HttpResponse, ApiError> {
-    check_secret_path(secret_path).map_err(|e| ApiError::field("/path", e))?;
+    let secret_path = SecretPath::parse(secret_path).map_err(|e| ApiError::field("/path", e))?;
     if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
     }
@@ -81,7 +81,7 @@ async fn read(
             &login.address,
             login.namespace.as_deref(),
             &token.token,
-            secret_path,
+            secret_path.as_str(),
             query,
             state.tokens.vault_timeout(),
         )

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::domain::{Name, NameKind};
+use crate::domain::TenantId;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::TenantRow;
@@ -57,12 +57,12 @@ pub async fn create_tenant(
     body: web::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let id = Name::parse(&body.id, NameKind::Tenant).map_err(|e| ApiError::field("/id", e))?;
+    let id = TenantId::parse(&body.id).map_err(|e| ApiError::field("/id", e))?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError::field("/name", "1 to 200 printable characters"));
     }
-    let row = state.store.create_tenant(id.as_str(), name).await.map_err(|e| match e {
+    let row = state.store.create_tenant(&id, name).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!("tenant {id} already exists")),
         other => other.into(),
     })?;

@@ -4,17 +4,27 @@
 //! embedded default) and PostgreSQL (several replicas) with runtime queries
 //! that both dialects accept (`$1` placeholders, TEXT and BIGINT columns,
 //! `ON CONFLICT`, `RETURNING`). Migrations are embedded per dialect
-//! (`service/migrations/{sqlite,postgres}`) and applied at connect time in
-//! order, each in its own transaction, recorded in `schema_migrations`. Every
+//! (`service/migrations/{sqlite,postgres}`) and applied at connect time by
+//! sqlx's own [`Migrator`] (checksums, `_sqlx_migrations`, PostgreSQL's advisory
+//! lock so replicas starting together take turns). A database made by the
+//! first, hand-rolled scheme (`schema_migrations`) is adopted in place. Every
 //! method on tenant data takes the tenant first.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+use sqlx::migrate::{Migrate, Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row, SqlSafeStr};
 
 use crate::config::redact_url;
+use crate::domain::ProfileName;
+
+mod nonces;
+mod profiles;
+mod tenants;
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +35,34 @@ pub enum Dialect {
     Postgres,
 }
 
-/// Embedded migrations: (version, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str); 2] = [
-    (1, include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/postgres/0001_init.sql")),
+/// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
+const MIGRATIONS: [(i64, &str, &str, &str); 2] = [
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
     (
         2,
+        "ec2 nonces",
         include_str!("../../migrations/sqlite/0002_ec2_nonces.sql"),
         include_str!("../../migrations/postgres/0002_ec2_nonces.sql"),
     ),
 ];
+
+/// sqlx's migrator over the embedded migrations of `dialect`.
+pub fn migrator(dialect: Dialect) -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sqlite, postgres)| {
+                let sql = if dialect == Dialect::Sqlite { sqlite } else { postgres };
+                Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
+}
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +156,7 @@ impl std::fmt::Debug for ApiKeyAuth {
 #[derive(Debug, Clone)]
 pub struct NewProfile {
     /// Name.
-    pub name: String,
+    pub name: ProfileName,
     /// Normalized Vault address.
     pub vault_address: String,
     /// Namespace.
@@ -276,44 +305,59 @@ impl Store {
         Ok(store)
     }
 
-    /// The dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // SQLite has no advisory lock: stores opened together in one process take
+        // turns here (a deferred transaction that must upgrade its lock gets
+        // "database is locked" at once, whatever the busy timeout).
+        static SQLITE_MIGRATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = if self.dialect == Dialect::Sqlite { Some(SQLITE_MIGRATIONS.lock().await) } else { None };
+        let migrator = migrator(self.dialect);
+        self.adopt_legacy_migrations(&migrator).await?;
+        migrator.run(&self.pool).await.map_err(|e| StoreError::Database(format!("migration: {e}")))?;
+        Ok(())
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// A database made by the first scheme recorded its versions in
+    /// `schema_migrations`: record them (with today's checksums, which match the
+    /// unchanged files) in sqlx's table and drop the old one. Idempotent, and safe
+    /// for replicas starting together (advisory lock on PostgreSQL, `ON CONFLICT`).
+    async fn adopt_legacy_migrations(&self, migrator: &Migrator) -> Result<(), StoreError> {
         let e = |e: sqlx::Error| map_err(e, "migration");
-        for (version, sqlite, postgres) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.map_err(e)?;
-            if self.dialect == Dialect::Postgres {
-                // Replicas starting at once take turns (the lock ends with the transaction).
-                tx.execute("SELECT pg_advisory_xact_lock(7461626)").await.map_err(e)?;
-            }
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        if self.dialect == Dialect::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7461626)").await.map_err(e)?;
+        }
+        let legacy_exists: i64 = if self.dialect == Dialect::Sqlite {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+        } else {
+            sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'")
+        }
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+        if legacy_exists == 0 {
+            return tx.commit().await.map_err(e);
+        }
+        tx.ensure_migrations_table("_sqlx_migrations")
+            .await
+            .map_err(|e| StoreError::Database(format!("migration: {e}")))?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *tx).await.map_err(e)?;
+        for m in migrator.iter().filter(|m| applied.contains(&m.version)) {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES ($1, $2, TRUE, $3, 0) ON CONFLICT (version) DO NOTHING",
             )
+            .bind(m.version)
+            .bind(m.description.to_string())
+            .bind(m.checksum.to_vec())
+            .execute(&mut *tx)
             .await
             .map_err(e)?;
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(e)?;
-            if done.is_some() {
-                tx.commit().await.map_err(e)?;
-                continue;
-            }
-            let sql = if self.dialect == Dialect::Sqlite { sqlite } else { postgres };
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(e)?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(now())
-                .execute(&mut *tx)
-                .await
-                .map_err(e)?;
-            tx.commit().await.map_err(e)?;
-            tracing::info!(version, "database migration applied");
         }
+        tx.execute("DROP TABLE schema_migrations").await.map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        tracing::info!(versions = ?applied, "adopted the first migration scheme's history into _sqlx_migrations");
         Ok(())
     }
 
@@ -325,282 +369,5 @@ impl Store {
     /// Close the pool.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// Create a tenant; Conflict if the id exists.
-    #[tracing::instrument(skip_all, fields(tenant = %id))]
-    pub async fn create_tenant(&self, id: &str, name: &str) -> Result<TenantRow, StoreError> {
-        let created_at = now();
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(&created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err(e, &format!("tenant {id}")))?;
-        Ok(TenantRow { id: id.to_string(), name: name.to_string(), created_at })
-    }
-
-    /// All tenants, ordered by id.
-    pub async fn list_tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "tenants"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(TenantRow {
-                    id: r.try_get("id").map_err(|e| StoreError::Database(e.to_string()))?,
-                    name: r.try_get("name").map_err(|e| StoreError::Database(e.to_string()))?,
-                    created_at: r.try_get("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
-                })
-            })
-            .collect()
-    }
-
-    /// Whether the tenant exists.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
-        let row: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
-            .bind(tenant)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "tenant"))?;
-        Ok(row.is_some())
-    }
-
-    /// Store a key of `tenant` (NotFound when the tenant does not exist).
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn insert_api_key(&self, tenant: &str, key: &NewApiKey) -> Result<ApiKeyRow, StoreError> {
-        let created_at = now();
-        let scopes = key.scopes.join(",");
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, scopes, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key.id)
-        .bind(tenant)
-        .bind(&key.name)
-        .bind(&scopes)
-        .bind(hex::encode(key.secret_sha256))
-        .bind(&created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, &format!("tenant {tenant}")))?;
-        Ok(ApiKeyRow {
-            id: key.id.clone(),
-            tenant_id: tenant.to_string(),
-            name: key.name.clone(),
-            scopes: key.scopes.clone(),
-            created_at,
-        })
-    }
-
-    /// The keys of `tenant`, oldest first.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, name, scopes, created_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "api keys"))?;
-        rows.iter()
-            .map(|r| {
-                let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-                Ok(ApiKeyRow {
-                    id: g("id")?,
-                    tenant_id: g("tenant_id")?,
-                    name: g("name")?,
-                    scopes: scopes_from(&g("scopes")?),
-                    created_at: g("created_at")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Delete a key of `tenant`; false when `tenant` has no such key.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn delete_api_key(&self, tenant: &str, key_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(key_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "api key"))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Authentication lookup by key id: the one lookup not scoped by tenant,
-    /// because the key id is what identifies the tenant.
-    pub async fn api_key_for_auth(&self, key_id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
-        let row = sqlx::query("SELECT id, tenant_id, scopes, secret_sha256 FROM api_keys WHERE id = $1")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "api key"))?;
-        let Some(r) = row else { return Ok(None) };
-        let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-        let mut hash = [0u8; 32];
-        hex::decode_to_slice(g("secret_sha256")?, &mut hash).map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(Some(ApiKeyAuth {
-            tenant_id: g("tenant_id")?,
-            key_id: g("id")?,
-            scopes: scopes_from(&g("scopes")?),
-            secret_sha256: hash,
-        }))
-    }
-
-    /// Create a profile at revision 1 (Conflict when the name exists, NotFound without the tenant).
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %p.name))]
-    pub async fn create_profile(&self, tenant: &str, p: &NewProfile) -> Result<ProfileRow, StoreError> {
-        let ts = now();
-        let q = format!(
-            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING {PROFILE_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(q))
-            .bind(tenant)
-            .bind(&p.name)
-            .bind(&p.vault_address)
-            .bind(p.namespace.clone())
-            .bind(p.method.to_string())
-            .bind(p.test_secret_path.clone())
-            .bind(&ts)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| map_err(e, &format!("profile {} of tenant {tenant}", p.name)))?;
-        profile(&row)
-    }
-
-    /// The profiles of `tenant`, by name.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    pub async fn list_profiles(&self, tenant: &str) -> Result<Vec<ProfileRow>, StoreError> {
-        let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 ORDER BY name");
-        let rows = sqlx::query(AssertSqlSafe(q))
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "profiles"))?;
-        rows.iter().map(profile).collect()
-    }
-
-    /// One profile of `tenant`.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
-    pub async fn get_profile(&self, tenant: &str, name: &str) -> Result<Option<ProfileRow>, StoreError> {
-        let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND name = $2");
-        let row = sqlx::query(AssertSqlSafe(q))
-            .bind(tenant)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "profile"))?;
-        row.as_ref().map(profile).transpose()
-    }
-
-    /// Replace every field of a profile of `tenant`; revision +1 in the same statement.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
-    pub async fn replace_profile(
-        &self,
-        tenant: &str,
-        name: &str,
-        p: &NewProfile,
-    ) -> Result<Option<ProfileRow>, StoreError> {
-        let q = format!(
-            "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
-             revision = revision + 1, updated_at = $7 WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(q))
-            .bind(tenant)
-            .bind(name)
-            .bind(&p.vault_address)
-            .bind(p.namespace.clone())
-            .bind(p.method.to_string())
-            .bind(p.test_secret_path.clone())
-            .bind(now())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "profile"))?;
-        row.as_ref().map(profile).transpose()
-    }
-
-    /// Delete a profile of `tenant`, returning it. Nonces stay (they belong to host and mount).
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
-    pub async fn delete_profile(&self, tenant: &str, name: &str) -> Result<Option<ProfileRow>, StoreError> {
-        let q = format!("DELETE FROM profiles WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}");
-        let row = sqlx::query(AssertSqlSafe(q))
-            .bind(tenant)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "profile"))?;
-        row.as_ref().map(profile).transpose()
-    }
-
-    /// The nonce for `key`, inserting `candidate` when there is none yet. The
-    /// unique key makes racing first logins end up with one stored value.
-    pub async fn nonce_get_or_create(&self, key: &NonceKey, candidate: &SecretString) -> Result<NonceRow, StoreError> {
-        bind_key(
-            sqlx::query(
-                "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0) \
-                 ON CONFLICT (vault_address, namespace, mount_path, instance_id) DO NOTHING",
-            ),
-            key,
-        )
-        .bind(candidate.expose_secret())
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "ec2 nonce"))?;
-        self.nonce_get(key).await?.ok_or_else(|| StoreError::Database("the ec2 nonce vanished after insert".into()))
-    }
-
-    /// The nonce for `key`, if any.
-    pub async fn nonce_get(&self, key: &NonceKey) -> Result<Option<NonceRow>, StoreError> {
-        let row = bind_key(
-            sqlx::query(
-                "SELECT nonce, created_at, reset_count FROM ec2_nonces \
-                 WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
-            ),
-            key,
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "ec2 nonce"))?;
-        row.as_ref().map(nonce).transpose()
-    }
-
-    /// Replace the nonce for `key` (or create it), counting resets.
-    pub async fn nonce_reset(&self, key: &NonceKey, new_value: &SecretString) -> Result<NonceRow, StoreError> {
-        bind_key(
-            sqlx::query(
-                "INSERT INTO ec2_nonces (vault_address, namespace, mount_path, instance_id, nonce, created_at, reset_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 1) \
-                 ON CONFLICT (vault_address, namespace, mount_path, instance_id) \
-                 DO UPDATE SET nonce = excluded.nonce, created_at = excluded.created_at, reset_count = ec2_nonces.reset_count + 1",
-            ),
-            key,
-        )
-        .bind(new_value.expose_secret())
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "ec2 nonce"))?;
-        self.nonce_get(key).await?.ok_or_else(|| StoreError::Database("the ec2 nonce vanished after reset".into()))
-    }
-
-    /// How many nonce rows exist for a key (tests and diagnostics).
-    pub async fn nonce_rows(&self, key: &NonceKey) -> Result<i64, StoreError> {
-        let row = bind_key(
-            sqlx::query(
-                "SELECT COUNT(*) AS n FROM ec2_nonces \
-                 WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
-            ),
-            key,
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "ec2 nonce"))?;
-        row.try_get::<i64, _>("n").map_err(|e| StoreError::Database(e.to_string()))
     }
 }

@@ -1,0 +1,316 @@
+//! Logging in: one agent run for a parsed profile (rendering the config into
+//! the runner's private directory, with the persisted nonce for ec2), then
+//! `lookup-self` on the token it wrote. Failures come back in words for an
+//! admin ([`LoginFailure`], with hints naming the mount, role and instance).
+//! Caching tokens and backing off are [`crate::tokens`]' job.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_runner::verify::{self, TokenInfo};
+use agent_runner::{KnownCause, RunSpec, Runner, RunnerError};
+use secrecy::SecretString;
+
+use crate::agent_config::{self, AgentConfigInput};
+use crate::config::Settings;
+use crate::domain::{MethodBlock, ProfileName, TenantId, ValidationPolicy, VaultAddress, method_block};
+use crate::ec2::{self, InstanceIdentity};
+use crate::metrics::Metrics;
+use crate::store::{ProfileRow, Store};
+
+/// Names one stored profile content: tenant, name, revision, and a digest of
+/// the row's content and creation time. It keys the token and parsed-profile
+/// caches: a replaced profile logs in again, and a profile deleted and created
+/// again (revision 1 again), possibly through another replica, never reuses the
+/// old profile's token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProfileKey {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Profile name.
+    pub name: ProfileName,
+    /// Revision.
+    pub revision: i64,
+    /// Content digest.
+    pub fingerprint: [u8; 16],
+}
+
+impl ProfileKey {
+    /// The key of a stored row.
+    pub fn of(row: &ProfileRow) -> Result<Self, String> {
+        Ok(Self {
+            tenant: TenantId::parse(&row.tenant_id)?,
+            name: ProfileName::parse(&row.name)?,
+            revision: row.revision,
+            fingerprint: row_fingerprint(row),
+        })
+    }
+}
+
+/// Everything a login needs from a stored profile.
+#[derive(Debug, Clone)]
+pub struct ProfileLogin {
+    /// Which stored profile content this is (tenant, name, revision, content digest).
+    pub key: ProfileKey,
+    /// Vault address.
+    pub address: VaultAddress,
+    /// The namespace of the login and of every read.
+    pub namespace: Option<String>,
+    /// The validated method block.
+    pub block: MethodBlock,
+    /// Optional secret read by test connection.
+    pub test_secret_path: Option<String>,
+}
+
+impl ProfileLogin {
+    /// Re-parse a stored profile (stored profiles were validated on write; a
+    /// policy change since then, like a disabled method type, shows here).
+    pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, String> {
+        let block = method_block::validate_value(&row.method, policy).map_err(|errors| {
+            let first = errors.first().map(|e| format!("{}: {}", e.pointer, e.message)).unwrap_or_default();
+            format!("the stored method block is no longer accepted by this service ({first}); replace the profile")
+        })?;
+        let address = VaultAddress::parse(&row.vault_address).map_err(|e| format!("vault_address: {e}"))?;
+        let namespace = agent_config::effective_namespace(&block, row.namespace.as_deref())
+            .map_err(|e| e.to_string())?
+            .map(str::to_string);
+        Ok(Self {
+            key: ProfileKey::of(row)?,
+            address,
+            namespace,
+            block,
+            test_secret_path: row.test_secret_path.clone(),
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.key.tenant
+    }
+
+    /// The profile name.
+    pub fn name(&self) -> &ProfileName {
+        &self.key.name
+    }
+}
+
+/// A verified token.
+pub struct FreshToken {
+    /// The token.
+    pub token: SecretString,
+    /// What `lookup-self` said.
+    pub info: TokenInfo,
+    /// Agent run time.
+    pub login_elapsed: Duration,
+    /// `lookup-self` time.
+    pub verify_elapsed: Duration,
+}
+
+/// Which step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Running the agent.
+    AgentLogin,
+    /// `lookup-self`.
+    VerifyToken,
+}
+
+/// A failed login, in words for an admin.
+#[derive(Debug, Clone)]
+pub struct LoginFailure {
+    /// The failing step.
+    pub step: Step,
+    /// What happened (agent output scrubbed of anything token-like).
+    pub detail: String,
+    /// What to do.
+    pub hint: Option<String>,
+    /// Time spent in the failing step.
+    pub elapsed: Duration,
+    /// Time the agent took, when the failing step came after it.
+    pub login_elapsed: Option<Duration>,
+}
+
+/// Digest of what a login depends on in a stored profile.
+fn row_fingerprint(row: &ProfileRow) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        row.vault_address.as_str(),
+        row.namespace.as_deref().unwrap_or(""),
+        &row.method.to_string(),
+        row.test_secret_path.as_deref().unwrap_or(""),
+        &row.created_at,
+        &row.revision.to_string(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// Runs logins: one agent run, then `lookup-self` on the token it wrote.
+pub struct Login {
+    runner: Runner,
+    spec: RunSpec,
+    http: reqwest::Client,
+    store: Store,
+    ca_cert: Option<std::path::PathBuf>,
+    identity: InstanceIdentity,
+    metrics: Arc<Metrics>,
+}
+
+impl Login {
+    /// Build from the settings.
+    pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        let mut spec =
+            RunSpec { binary: settings.agent_bin.clone(), timeout: settings.agent_timeout, ..RunSpec::default() };
+        spec.temp_root = settings.agent_temp_dir.clone();
+        let observer = metrics.clone();
+        Self {
+            runner: Runner::new(settings.max_concurrent_agents)
+                .with_queue_observer(Arc::new(move |waited| observer.agent_queue_wait(waited))),
+            spec,
+            http,
+            store,
+            ca_cert: settings.vault_ca_cert.clone(),
+            identity: InstanceIdentity::new(settings.ec2_metadata_endpoint.clone()),
+            metrics,
+        }
+    }
+
+    /// The HTTP client for Vault calls.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The host's EC2 identity reader.
+    pub fn identity(&self) -> &InstanceIdentity {
+        &self.identity
+    }
+
+    /// Run one agent for `p` and verify its token. Ignores cache and back-off.
+    #[tracing::instrument(skip_all, fields(tenant = %p.tenant(), profile = %p.name()))]
+    pub async fn login(&self, p: &ProfileLogin) -> Result<FreshToken, LoginFailure> {
+        let started = Instant::now();
+        let fail_login = |detail: String, hint: Option<String>| LoginFailure {
+            step: Step::AgentLogin,
+            detail,
+            hint,
+            elapsed: started.elapsed(),
+            login_elapsed: None,
+        };
+        let (nonce, instance) = if p.block.is_ec2() {
+            let instance = self.identity.instance_id().await.map_err(|e| {
+                fail_login(
+                    e,
+                    Some("ec2 logins only work on an EC2 instance; on other hosts use config.type \"iam\"".into()),
+                )
+            })?;
+            let key = ec2::nonce_key(&p.address, p.namespace.as_deref(), &p.block.mount_path, &instance);
+            let row = ec2::nonce_for(&self.store, &key).await.map_err(|e| {
+                tracing::error!(error = %e, "could not read or create the ec2 nonce");
+                fail_login("the service could not load its ec2 nonce from the database".into(), None)
+            })?;
+            (Some(row.value), Some(instance))
+        } else {
+            (None, None)
+        };
+        // Render once up front so a config problem is reported as such, not as an agent failure.
+        let probe = AgentConfigInput {
+            vault_address: &p.address,
+            namespace: p.namespace.as_deref(),
+            sink_path: std::path::Path::new("/probe/token"),
+            nonce: nonce.as_ref(),
+            ca_cert: self.ca_cert.as_deref(),
+        };
+        agent_config::render(&p.block, &probe).map_err(|e| fail_login(e.to_string(), None))?;
+
+        let render = |sink: &std::path::Path| {
+            let input = AgentConfigInput {
+                vault_address: &p.address,
+                namespace: p.namespace.as_deref(),
+                sink_path: sink,
+                nonce: nonce.as_ref(),
+                ca_cert: self.ca_cert.as_deref(),
+            };
+            agent_config::render(&p.block, &input).unwrap_or_default()
+        };
+        let run = self.runner.run(&self.spec, render).await;
+        let login_elapsed = started.elapsed();
+        let run = match run {
+            Ok(run) => {
+                self.metrics.agent_spawn("success", login_elapsed);
+                run
+            }
+            Err(e) => {
+                self.metrics.agent_spawn(e.kind(), login_elapsed);
+                tracing::warn!(outcome = e.kind(), error = %e, "agent login failed");
+                return Err(fail_login(e.to_string(), runner_hint(&e, &p.block, instance.as_deref())));
+            }
+        };
+        let verify_started = Instant::now();
+        match verify::lookup_self(&self.http, p.address.as_str(), p.namespace.as_deref(), &run.token).await {
+            Ok(info) => {
+                Ok(FreshToken { token: run.token, info, login_elapsed, verify_elapsed: verify_started.elapsed() })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "token verification failed");
+                Err(LoginFailure {
+                    step: Step::VerifyToken,
+                    detail: e.to_string(),
+                    hint: Some("the agent got a token that Vault does not accept for lookup-self; check the namespace and that the role issues normal (not use-limited) tokens".into()),
+                    elapsed: verify_started.elapsed(),
+                    login_elapsed: Some(login_elapsed),
+                })
+            }
+        }
+    }
+}
+
+/// The admin-facing hint for an agent failure, made concrete with the
+/// profile's mount, role and (for ec2) this host's instance id.
+pub fn runner_hint(e: &RunnerError, block: &MethodBlock, instance_id: Option<&str>) -> Option<String> {
+    let mount = &block.mount_path;
+    match e {
+        RunnerError::LoginRejected { cause: Some(KnownCause::RoleNotFound), .. } => Some(format!(
+            "The role \"{}\" does not exist on {mount}. Create it, or fix config.role / mount_path.",
+            block.role()
+        )),
+        RunnerError::LoginRejected { cause: Some(KnownCause::NonceMismatch), .. } => Some(format!(
+            "Vault remembers another nonce for this instance on {mount}. Ask the Vault admin to run: vault delete {mount}/identity-accesslist/{}; then POST .../ec2-nonce/reset on this profile.",
+            instance_id.unwrap_or("<instance_id>")
+        )),
+        other => other.hint().map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::method_block::validate_value;
+
+    fn block(v: serde_json::Value) -> MethodBlock {
+        validate_value(&v, &ValidationPolicy::default()).expect("valid")
+    }
+
+    #[test]
+    fn hints_name_the_mount_the_role_and_the_instance() {
+        let ec2 = block(
+            serde_json::json!({"type": "aws", "mount_path": "auth/aws-prod", "config": {"type": "ec2", "role": "dev"}}),
+        );
+        let mismatch = RunnerError::LoginRejected {
+            reason: "client nonce mismatch".into(),
+            cause: Some(KnownCause::NonceMismatch),
+        };
+        let hint = runner_hint(&mismatch, &ec2, Some("i-0abc")).expect("hint");
+        assert!(hint.contains("vault delete auth/aws-prod/identity-accesslist/i-0abc"), "{hint}");
+        let missing = RunnerError::LoginRejected { reason: "x".into(), cause: Some(KnownCause::RoleNotFound) };
+        let hint = runner_hint(&missing, &ec2, None).expect("hint");
+        assert!(hint.contains("\"dev\" does not exist on auth/aws-prod"), "{hint}");
+        let timeout = RunnerError::TimedOut { after: Duration::from_secs(30), detail: String::new() };
+        assert!(runner_hint(&timeout, &ec2, None).is_some_and(|h| h.contains("reachable")));
+    }
+}

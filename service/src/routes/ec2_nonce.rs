@@ -1,0 +1,116 @@
+//! `/v1/tenants/{tenant}/profiles/{name}/ec2-nonce`: what the service holds for
+//! a profile's EC2 login (never the nonce itself), and starting over with a new one.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::profile_target;
+use super::profiles::load_login;
+use crate::auth::{Caller, Scope};
+use crate::ec2;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::tokens::ProfileLogin;
+
+/// What the service holds for a profile's EC2 login key (never the nonce).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NonceInfo {
+    /// Whether a nonce exists for this host, Vault, namespace and mount.
+    pub exists: bool,
+    /// This host's instance id.
+    pub instance_id: String,
+    /// The Vault address, namespace and mount the nonce belongs to.
+    pub vault_address: String,
+    /// Namespace ("" for none).
+    pub namespace: String,
+    /// Mount path.
+    pub mount_path: String,
+    /// RFC 3339 creation time of the current nonce.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Short non-reversible fingerprint to tell nonces apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// How many times it was reset.
+    pub reset_count: i64,
+    /// The Vault command that clears this instance's access-list entry.
+    pub vault_command: String,
+}
+
+async fn nonce_context(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &str,
+    name: &str,
+) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
+    let (tenant, name) = profile_target(caller, tenant, name, Scope::Admin)?;
+    let login = load_login(state, &tenant, &name).await?;
+    if !login.block.is_ec2() {
+        return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
+    }
+    let instance = state.tokens.identity().instance_id().await.map_err(|e| ApiError::Unavailable {
+        detail: e,
+        hint: Some("ec2 nonces belong to an EC2 instance; this host has none".into()),
+        retry_after: None,
+    })?;
+    let key = ec2::nonce_key(&login.address, login.namespace.as_deref(), &login.block.mount_path, &instance);
+    Ok((login, key))
+}
+
+fn nonce_info(login: &ProfileLogin, key: &crate::store::NonceKey, row: Option<&crate::store::NonceRow>) -> NonceInfo {
+    NonceInfo {
+        exists: row.is_some(),
+        instance_id: key.instance_id.clone(),
+        vault_address: key.vault_address.clone(),
+        namespace: key.namespace.clone(),
+        mount_path: key.mount_path.clone(),
+        created_at: row.map(|r| r.created_at.clone()),
+        fingerprint: row.map(|r| ec2::fingerprint(&r.value)),
+        reset_count: row.map_or(0, |r| r.reset_count),
+        vault_command: format!("vault delete {}/identity-accesslist/{}", login.block.mount_path, key.instance_id),
+    }
+}
+
+/// Show the EC2 nonce state of a profile's login key (tenant admin); never the value.
+#[utoipa::path(tag = "profiles", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+#[get("/v1/tenants/{tenant}/profiles/{name}/ec2-nonce")]
+pub async fn get_nonce(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
+    let row = state.store.nonce_get(&key).await?;
+    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, row.as_ref())))
+}
+
+/// Start over with a new EC2 nonce (tenant admin), after the Vault admin deleted
+/// this instance's identity access-list entry. Applies to every profile that
+/// logs in to the same Vault, namespace and mount from this host.
+#[utoipa::path(tag = "profiles", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/{name}/ec2-nonce/reset")]
+pub async fn reset_nonce(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
+    let row = state.store.nonce_reset(&key, &ec2::new_nonce()).await?;
+    state.tokens.forget(&login).await;
+    tracing::warn!(
+        tenant = %login.tenant(), profile = %login.name(), by = %caller.label(),
+        vault_address = %key.vault_address, namespace = %key.namespace, mount_path = %key.mount_path,
+        instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
+        "audit: ec2 nonce reset"
+    );
+    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, Some(&row))))
+}

@@ -1,0 +1,187 @@
+//! `POST /v1/tenants/{tenant}/profiles/{name}/test`: run the whole chain
+//! (agent login, token verification, test secret read) and explain the outcome
+//! in words an admin can act on.
+
+use std::time::Instant;
+
+use actix_web::{HttpResponse, post, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::profile_target;
+use super::profiles::load;
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::tokens::{CACHE_MARGIN, Step};
+use crate::vault::{self, ReadOutcome};
+
+/// One step of a test-connection report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestStep {
+    /// `agent_login`, `verify_token` or `read_test_secret`.
+    pub step: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Time spent.
+    pub duration_ms: u64,
+    /// What happened.
+    pub detail: String,
+}
+
+/// Facts about the token a test obtained (never the token).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSummary {
+    /// Seconds left.
+    pub ttl_seconds: u64,
+    /// Policies.
+    pub policies: Vec<String>,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+}
+
+/// The test-connection report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestReport {
+    /// Whether every step passed.
+    pub ok: bool,
+    /// Steps in order.
+    pub steps: Vec<TestStep>,
+    /// The token's facts, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenSummary>,
+    /// What to do, when the service knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Things that work now but will bite later.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Test connection (tenant admin): a fresh agent login (ignoring cache and back-off),
+/// token verification and the optional test secret read. Always 200; the outcome is in the body.
+#[utoipa::path(tag = "profiles", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 200, body = TestReport), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/{name}/test")]
+pub async fn test_profile(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
+    // The profile exists, so the answer is a 200 report even when the stored
+    // method block is no longer accepted (for example, its type was disabled).
+    let row = load(&state, &tenant, &name).await?;
+    let mut steps = Vec::new();
+    let mut warnings = Vec::new();
+    let login = match state.tokens.parse(&row, &state.policy).await {
+        Ok(login) => login,
+        Err(detail) => {
+            steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail });
+            let hint = Some("replace the profile with a method block this service accepts".to_string());
+            return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
+        }
+    };
+    let fresh = match state.tokens.login(&login).await {
+        Ok(fresh) => fresh,
+        Err(failure) => {
+            let step = match failure.step {
+                Step::AgentLogin => "agent_login",
+                Step::VerifyToken => {
+                    steps.push(TestStep {
+                        step: "agent_login",
+                        ok: true,
+                        duration_ms: failure.login_elapsed.map_or(0, ms),
+                        detail: "the agent wrote a token".into(),
+                    });
+                    "verify_token"
+                }
+            };
+            steps.push(TestStep { step, ok: false, duration_ms: ms(failure.elapsed), detail: failure.detail });
+            return Ok(HttpResponse::Ok().json(TestReport {
+                ok: false,
+                steps,
+                token: None,
+                hint: failure.hint,
+                warnings,
+            }));
+        }
+    };
+    steps.push(TestStep {
+        step: "agent_login",
+        ok: true,
+        duration_ms: ms(fresh.login_elapsed),
+        detail: format!("logged in with {} at {}", login.block.method_type().as_str(), login.block.mount_path),
+    });
+    steps.push(TestStep {
+        step: "verify_token",
+        ok: true,
+        duration_ms: ms(fresh.verify_elapsed),
+        detail: format!(
+            "token valid for {} s with policies [{}]",
+            fresh.info.ttl.as_secs(),
+            fresh.info.policies.join(", ")
+        ),
+    });
+    if !fresh.info.ttl.is_zero() && fresh.info.ttl <= CACHE_MARGIN {
+        warnings.push(format!(
+            "the token TTL ({} s) is at or under {} s, so tokens cannot be cached and every secret read starts an agent; raise token_ttl on the role",
+            fresh.info.ttl.as_secs(),
+            CACHE_MARGIN.as_secs()
+        ));
+    }
+    if fresh.info.ttl.is_zero() {
+        warnings.push(
+            "the token never expires; the service caches it for its configured maximum and then logs in again".into(),
+        );
+    }
+    let mut ok = true;
+    let mut hint = None;
+    if let Some(secret_path) = &login.test_secret_path {
+        let started = Instant::now();
+        let outcome = vault::read(
+            state.tokens.http(),
+            &login.address,
+            login.namespace.as_deref(),
+            &fresh.token,
+            secret_path,
+            "",
+            state.tokens.vault_timeout(),
+        )
+        .await;
+        let (step_ok, detail) = match outcome {
+            Ok(ReadOutcome::Found(_)) => (true, format!("read {secret_path}")),
+            Ok(ReadOutcome::NotFound) => {
+                hint = Some(format!(
+                    "nothing at {secret_path}: check the path (KV v2 paths look like secret/data/<path>) and the namespace"
+                ));
+                (false, format!("{secret_path} not found"))
+            }
+            Ok(ReadOutcome::Forbidden(e)) => {
+                hint = Some(format!(
+                    "the token's policies [{}] do not grant read on {secret_path}; add a policy with path \"{secret_path}\" {{ capabilities = [\"read\"] }}",
+                    fresh.info.policies.join(", ")
+                ));
+                (false, format!("permission denied: {e}"))
+            }
+            Ok(ReadOutcome::Other(status, e)) => (false, format!("Vault answered HTTP {status}: {e}")),
+            Err(e) => (false, e.to_string()),
+        };
+        ok = step_ok;
+        steps.push(TestStep { step: "read_test_secret", ok: step_ok, duration_ms: ms(started.elapsed()), detail });
+    }
+    let token = TokenSummary {
+        ttl_seconds: fresh.info.ttl.as_secs(),
+        policies: fresh.info.policies.clone(),
+        renewable: fresh.info.renewable,
+    };
+    state.tokens.store_fresh(&login, &fresh).await;
+    tracing::info!(tenant = %tenant, profile = %name, ok, "test connection");
+    Ok(HttpResponse::Ok().json(TestReport { ok, steps, token: Some(token), hint, warnings }))
+}

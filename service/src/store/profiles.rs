@@ -1,0 +1,95 @@
+//! Auth profiles, per tenant, with revisions.
+
+use super::*;
+use crate::domain::{ProfileName, TenantId};
+
+impl Store {
+    /// Create a profile at revision 1 (Conflict when the name exists, NotFound without the tenant).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %p.name))]
+    pub async fn create_profile(&self, tenant: &TenantId, p: &NewProfile) -> Result<ProfileRow, StoreError> {
+        let ts = now();
+        let q = format!(
+            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING {PROFILE_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(p.name.as_str())
+            .bind(&p.vault_address)
+            .bind(p.namespace.clone())
+            .bind(p.method.to_string())
+            .bind(p.test_secret_path.clone())
+            .bind(&ts)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(e, &format!("profile {} of tenant {tenant}", p.name)))?;
+        profile(&row)
+    }
+
+    /// The profiles of `tenant`, by name.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn list_profiles(&self, tenant: &TenantId) -> Result<Vec<ProfileRow>, StoreError> {
+        let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 ORDER BY name");
+        let rows = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "profiles"))?;
+        rows.iter().map(profile).collect()
+    }
+
+    /// One profile of `tenant`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
+    pub async fn get_profile(&self, tenant: &TenantId, name: &ProfileName) -> Result<Option<ProfileRow>, StoreError> {
+        let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND name = $2");
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "profile"))?;
+        row.as_ref().map(profile).transpose()
+    }
+
+    /// Replace every field of a profile of `tenant`; revision +1 in the same statement.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
+    pub async fn replace_profile(
+        &self,
+        tenant: &TenantId,
+        name: &ProfileName,
+        p: &NewProfile,
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        let q = format!(
+            "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
+             revision = revision + 1, updated_at = $7 WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .bind(&p.vault_address)
+            .bind(p.namespace.clone())
+            .bind(p.method.to_string())
+            .bind(p.test_secret_path.clone())
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "profile"))?;
+        row.as_ref().map(profile).transpose()
+    }
+
+    /// Delete a profile of `tenant`, returning it. Nonces stay (they belong to host and mount).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
+    pub async fn delete_profile(
+        &self,
+        tenant: &TenantId,
+        name: &ProfileName,
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        let q = format!("DELETE FROM profiles WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}");
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "profile"))?;
+        row.as_ref().map(profile).transpose()
+    }
+}
