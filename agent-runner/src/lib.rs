@@ -23,7 +23,6 @@
 //! The crate knows nothing of HTTP services, tenants or storage, and does not
 //! care whether the binary is HashiCorp's `vault` or OpenBao's `bao`.
 
-use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -38,113 +37,21 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
 
 mod classify;
+mod env;
+mod error;
 pub mod http;
 mod scrub;
 pub mod verify;
 
 pub use classify::{KnownCause, classify};
+pub use env::EnvPolicy;
+pub use error::RunnerError;
 pub use scrub::scrub;
 
 /// Name of the config file inside the run directory.
 const CONFIG_FILE: &str = "agent.hcl";
 /// Name of the sink file inside the run directory.
 const SINK_FILE: &str = "token";
-
-/// Which parent environment variables reach the agent: an explicit allowlist,
-/// never `VAULT_*` or `BAO_*` (they would override the config's address,
-/// namespace or token), plus variables the caller sets explicitly.
-#[derive(Debug, Clone)]
-pub struct EnvPolicy {
-    /// Exact variable names passed on when set.
-    pub pass: Vec<String>,
-    /// Prefixes of variable names passed on (default: `AWS_EC2_METADATA_`).
-    pub pass_prefixes: Vec<String>,
-    /// Prefixes never passed on, even when listed above or in `extra`.
-    pub deny_prefixes: Vec<String>,
-    /// Variables the caller sets explicitly.
-    pub extra: Vec<(String, String)>,
-}
-
-/// What an AWS login needs from the host: the SDK's credential chain
-/// (environment, shared files and profile, web identity, ECS container
-/// credentials), region, STS endpoint settings and the CA bundle.
-const AWS_VARIABLES: [&str; 25] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SDK_LOAD_CONFIG",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_STS_REGIONAL_ENDPOINTS",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_USE_DUALSTACK_ENDPOINT",
-    "AWS_CA_BUNDLE",
-    "AWS_METADATA_SERVICE_TIMEOUT",
-    "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
-];
-
-/// What any agent needs from the host: `PATH`, `HOME` (shared AWS files), the
-/// time zone, the system CA locations and the egress proxy the host uses.
-const HOST_VARIABLES: [&str; 11] = [
-    "PATH",
-    "HOME",
-    "TZ",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
-impl Default for EnvPolicy {
-    fn default() -> Self {
-        Self {
-            pass: HOST_VARIABLES.iter().chain(AWS_VARIABLES.iter()).map(|v| (*v).to_string()).collect(),
-            pass_prefixes: vec!["AWS_EC2_METADATA_".into()],
-            deny_prefixes: vec!["VAULT_".into(), "BAO_".into()],
-            extra: Vec::new(),
-        }
-    }
-}
-
-impl EnvPolicy {
-    /// The environment the child gets, from `parent`.
-    pub fn child_env(&self, parent: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
-        let denied = |k: &str| self.deny_prefixes.iter().any(|p| k.starts_with(p.as_str()));
-        let mut out: Vec<(OsString, OsString)> = parent
-            .into_iter()
-            .filter(|(k, _)| {
-                let Some(k) = k.to_str() else { return false };
-                !denied(k)
-                    && !self.extra.iter().any(|(e, _)| e == k)
-                    && (self.pass.iter().any(|p| p == k)
-                        || self.pass_prefixes.iter().any(|p| k.starts_with(p.as_str())))
-            })
-            .collect();
-        for (k, v) in &self.extra {
-            if !denied(k) {
-                out.push((k.into(), v.into()));
-            }
-        }
-        out
-    }
-}
 
 /// Everything about one run, as plain data.
 #[derive(Debug, Clone)]
@@ -189,104 +96,6 @@ pub struct AgentRun {
 impl std::fmt::Debug for AgentRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentRun").field("elapsed", &self.elapsed).finish_non_exhaustive()
-    }
-}
-
-/// Why a run did not produce a token.
-#[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
-    /// The binary does not exist.
-    #[error("the agent binary {binary} was not found")]
-    BinaryMissing {
-        /// The binary.
-        binary: String,
-    },
-    /// The binary exists but cannot be executed.
-    #[error("the agent binary {binary} is not executable: {detail}")]
-    NotExecutable {
-        /// The binary.
-        binary: String,
-        /// Why.
-        detail: String,
-    },
-    /// The agent refused its configuration.
-    #[error("the agent refused its configuration: {detail}")]
-    ConfigRejected {
-        /// Agent output.
-        detail: String,
-    },
-    /// The login failed: Vault refused it, or the agent could not make it (JWT file, AWS credentials).
-    #[error("the agent's login failed: {reason}")]
-    LoginRejected {
-        /// What Vault (or the agent) said, with the request Vault answered.
-        reason: String,
-        /// The recognised cause, if any.
-        cause: Option<KnownCause>,
-    },
-    /// Vault could not be reached.
-    #[error("Vault could not be reached: {detail}")]
-    VaultUnreachable {
-        /// What failed.
-        detail: String,
-    },
-    /// The agent did not exit in time.
-    #[error("the agent did not finish within {after:?} and was stopped; {detail}")]
-    TimedOut {
-        /// The deadline.
-        after: Duration,
-        /// What the agent last complained about.
-        detail: String,
-    },
-    /// The agent exited without writing a token.
-    #[error("the agent exited without a token: {detail}")]
-    NoToken {
-        /// Exit status and output.
-        detail: String,
-    },
-    /// A local I/O failure.
-    #[error("local I/O failure: {0}")]
-    Io(String),
-}
-
-impl RunnerError {
-    /// A short stable label (metrics, logs).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RunnerError::BinaryMissing { .. } => "binary_missing",
-            RunnerError::NotExecutable { .. } => "not_executable",
-            RunnerError::ConfigRejected { .. } => "config_rejected",
-            RunnerError::LoginRejected { .. } => "login_rejected",
-            RunnerError::VaultUnreachable { .. } => "vault_unreachable",
-            RunnerError::TimedOut { .. } => "timed_out",
-            RunnerError::NoToken { .. } => "no_token",
-            RunnerError::Io(_) => "io",
-        }
-    }
-
-    /// What an admin or operator should do.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            RunnerError::BinaryMissing { .. } | RunnerError::NotExecutable { .. } => {
-                Some("the operator must install the agent binary (vault or bao) and point AUTH_SERVICE_AGENT_BIN at it")
-            }
-            RunnerError::ConfigRejected { .. } => Some(
-                "the agent refused the configuration the service assembled; check the method block with `auth-service render`",
-            ),
-            RunnerError::LoginRejected { cause: Some(c), .. } => Some(c.hint()),
-            RunnerError::LoginRejected { cause: None, .. } => Some(
-                "Vault refused the login: check the role, the mount path and the role's bindings to this host's identity",
-            ),
-            RunnerError::VaultUnreachable { .. } => Some(
-                "check vault_address (scheme, host, port), DNS and firewalls between this host and Vault; for a Vault certificate from a private CA, the operator names the CA bundle in AUTH_SERVICE_VAULT_CA_CERT",
-            ),
-            RunnerError::TimedOut { .. } => Some(
-                "the agent kept retrying: check that Vault is reachable from this host, that the role exists on that mount, and the role's identity bindings",
-            ),
-            RunnerError::NoToken { .. } => Some(
-                "the agent exited without writing its sink: check that the binary is a Vault or OpenBao agent, and the agent's output",
-            ),
-            RunnerError::Io(_) => None,
-        }
     }
 }
 
@@ -542,6 +351,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
     use super::*;
 
     fn names(policy: &EnvPolicy, parent: &[(&str, &str)]) -> Vec<String> {

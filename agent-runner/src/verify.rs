@@ -18,12 +18,6 @@ pub struct TokenInfo {
     pub num_uses: i64,
     /// The token's accessor (not a secret: it cannot authenticate).
     pub accessor: String,
-    /// `service` or `batch`.
-    pub token_type: String,
-    /// The identity entity the login mapped to (empty if none).
-    pub entity_id: String,
-    /// The display name Vault derived from the login (for example `jwt-host`).
-    pub display_name: String,
 }
 
 /// Why a token could not be verified.
@@ -100,7 +94,6 @@ pub async fn lookup_self(
     if num_uses != 0 {
         return Err(VerifyError::UseLimited(num_uses));
     }
-    let text_of = |key: &str| data.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(TokenInfo {
         ttl: Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
         policies: data
@@ -110,10 +103,7 @@ pub async fn lookup_self(
             .unwrap_or_default(),
         renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         num_uses,
-        accessor: text_of("accessor"),
-        token_type: text_of("type"),
-        entity_id: text_of("entity_id"),
-        display_name: text_of("display_name"),
+        accessor: data.get("accessor").and_then(Value::as_str).unwrap_or_default().to_string(),
     })
 }
 

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::agent_config::{self, AgentConfigInput};
 use crate::domain::method_block::{self, FieldError, MAX_BLOCK_BYTES};
-use crate::domain::{MethodBlock, ValidationPolicy, VaultAddress};
+use crate::domain::{MethodBlock, Namespace, ValidationPolicy, VaultAddress};
 
 /// Exit code for an invalid block.
 pub const EXIT_INVALID: i32 = 1;
@@ -95,11 +95,10 @@ pub fn render(args: RenderArgs, policy: &ValidationPolicy, ca_cert: Option<&Path
         Ok(a) => a,
         Err(e) => return usage(format!("--vault-addr: {e}")),
     };
-    if let Some(ns) = &args.namespace
-        && let Err(errors) = method_block::validate_namespace(ns)
-    {
-        return usage(format!("--namespace: {errors}"));
-    }
+    let namespace = match args.namespace.as_deref().map(Namespace::parse).transpose() {
+        Ok(ns) => ns,
+        Err(e) => return usage(format!("--namespace: {e}")),
+    };
     let nonce = match args.nonce {
         Some(n) if n.is_empty() || n.len() > 128 => return usage("--nonce: 1 to 128 characters".into()),
         Some(n) => Some(SecretString::from(n)),
@@ -107,7 +106,7 @@ pub fn render(args: RenderArgs, policy: &ValidationPolicy, ca_cert: Option<&Path
     };
     let input = AgentConfigInput {
         vault_address: &address,
-        namespace: args.namespace.as_deref(),
+        namespace: namespace.as_ref().map(Namespace::as_str),
         sink_path: &args.sink_path,
         nonce: nonce.as_ref(),
         ca_cert,

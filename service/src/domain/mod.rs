@@ -5,7 +5,7 @@ pub mod names;
 pub mod secret_path;
 pub mod vault_address;
 
-pub use method_block::{FieldError, Method, MethodBlock, MethodType, ValidationPolicy};
+pub use method_block::{FieldError, Method, MethodBlock, MethodType, Namespace, ValidationPolicy};
 pub use names::{ProfileName, TenantId};
 pub use secret_path::SecretPath;
 pub use vault_address::VaultAddress;

@@ -76,10 +76,7 @@ pub async fn create_key(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&path)?;
     caller.require_operator_or_admin(tenant.as_str())?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::field("/name", "1 to 200 printable characters"));
-    }
+    let name = super::label(&body.name)?;
     if body.scopes.is_empty() {
         return Err(ApiError::field("/scopes", "give at least one scope: \"admin\" or \"read\""));
     }

@@ -24,6 +24,15 @@ pub fn profile_name(raw: &str) -> Result<ProfileName, ApiError> {
     ProfileName::parse(raw).map_err(|_| ApiError::NotFound("no such profile".into()))
 }
 
+/// A display label (a tenant's or a key's `/name`): trimmed, 1 to 200 printable characters.
+pub fn label(raw: &str) -> Result<&str, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::field("/name", "1 to 200 printable characters"));
+    }
+    Ok(name)
+}
+
 /// Parse `{tenant}/profiles/{name}` and check that `caller` may act there with `scope`
 /// (another tenant's key: 404 before anything else is looked at).
 pub fn profile_target(

@@ -12,7 +12,7 @@ use super::{profile_target, tenant_id};
 use crate::agent_config;
 use crate::auth::{Caller, Scope};
 use crate::domain::method_block::{self, FieldError};
-use crate::domain::{ProfileName, SecretPath, TenantId, VaultAddress};
+use crate::domain::{Namespace, ProfileName, SecretPath, TenantId, VaultAddress};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::{NewProfile, ProfileRow, StoreError};
@@ -95,12 +95,15 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &ProfileName) ->
             None
         }
     };
-    let namespace = input.namespace.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(ns) = namespace
-        && let Err(e) = method_block::validate_namespace(ns)
-    {
-        errors.push(FieldError::new("/namespace", e));
-    }
+    let namespace = match input.namespace.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Namespace::parse) {
+        Some(Ok(ns)) => Some(ns),
+        Some(Err(e)) => {
+            errors.push(FieldError::new("/namespace", e));
+            None
+        }
+        None => None,
+    };
+    let namespace = namespace.as_ref().map(Namespace::as_str);
     let method_json = serde_json::to_vec(&input.method).unwrap_or_default();
     match method_block::validate_bytes(&method_json, &state.policy) {
         Ok(block) => {

@@ -58,10 +58,7 @@ pub async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
     let id = TenantId::parse(&body.id).map_err(|e| ApiError::field("/id", e))?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::field("/name", "1 to 200 printable characters"));
-    }
+    let name = super::label(&body.name)?;
     let row = state.store.create_tenant(&id, name).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!("tenant {id} already exists")),
         other => other.into(),
