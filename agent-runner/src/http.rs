@@ -14,6 +14,54 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// A client builder for calls to a Vault that a tenant named: no redirects
+/// (a 3xx would carry `X-Vault-Token` to wherever it points), a connect timeout.
+pub fn vault_client_builder() -> reqwest::ClientBuilder {
+    client_builder().redirect(reqwest::redirect::Policy::none()).connect_timeout(std::time::Duration::from_secs(5))
+}
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the limit (reading stopped there).
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The transfer failed.
+    #[error("{0}")]
+    Transfer(String),
+}
+
+/// Read a response body, stopping with [`BodyError::TooLarge`] as soon as it
+/// passes `limit` bytes (a declared `Content-Length` over the limit fails at once).
+pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| BodyError::Transfer(root_cause(&e)))? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The host a redirect points to, for messages (never the whole URL: it may hold a query).
+pub fn redirect_target(resp: &reqwest::Response) -> String {
+    let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match reqwest::Url::parse(location).or_else(|_| resp.url().join(location)) {
+        Ok(url) => url.host_str().map_or_else(
+            || "an unknown host".into(),
+            |h| match url.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            },
+        ),
+        Err(_) => "an unknown host".into(),
+    }
+}
+
 /// Install rustls' `ring` provider as the process default (idempotent).
 pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {

@@ -48,10 +48,18 @@ pub enum VerifyError {
         "the token is use-limited (num_uses = {0}); auto-auth needs tokens without a use limit (set token_num_uses = 0 on the role)"
     )]
     UseLimited(i64),
-    /// The answer was not understood.
+    /// The answer was not understood (or was too large).
     #[error("unexpected lookup-self answer: {0}")]
     BadResponse(String),
+    /// Vault answered with a redirect, which the service never follows.
+    #[error(
+        "Vault answered with a redirect to {0}; the service does not follow redirects (set the profile's vault_address to the server that answers)"
+    )]
+    Redirected(String),
 }
+
+/// Largest token-call answer read (a lookup-self answer is a few KiB).
+pub const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 
 /// The error for a non-2xx answer.
 fn status_error(status: u16, text: &str) -> VerifyError {
@@ -84,7 +92,12 @@ pub async fn lookup_self(
     }
     let resp = req.send().await.map_err(|e| send_error(&e))?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.map_err(|e| send_error(&e))?;
+    if resp.status().is_redirection() {
+        return Err(VerifyError::Redirected(crate::http::redirect_target(&resp)));
+    }
+    let text =
+        crate::http::read_capped(resp, TOKEN_BODY_LIMIT).await.map_err(|e| VerifyError::BadResponse(e.to_string()))?;
+    let text = String::from_utf8_lossy(&text);
     if status != 200 {
         return Err(status_error(status, &text));
     }

@@ -2,7 +2,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -36,9 +35,8 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))?;
-        let mut http = agent_runner::http::client_builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(settings.vault_timeout);
+        // No redirects, a connect timeout: see agent_runner::http::vault_client_builder.
+        let mut http = agent_runner::http::vault_client_builder().timeout(settings.vault_timeout);
         if let Some(ca) = &settings.vault_ca_cert {
             for cert in crate::config::ca_certificates(ca).with_context(|| format!("reading {}", ca.display()))? {
                 http = http.tls_certs_merge([cert]);

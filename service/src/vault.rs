@@ -6,7 +6,12 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use agent_runner::http::BodyError;
+
 use crate::domain::VaultAddress;
+
+/// Largest secret-read answer read (beyond it the read is a 502).
+pub const SECRET_BODY_LIMIT: usize = 1024 * 1024;
 
 /// What Vault answered to a read.
 #[derive(Debug)]
@@ -33,6 +38,12 @@ pub enum VaultError {
     /// The answer was not JSON.
     #[error("Vault at {0} sent a response that is not JSON")]
     BadResponse(String),
+    /// Vault answered with a redirect, which is never followed.
+    #[error("Vault at {0} answered with a redirect to {1}; the service does not follow redirects")]
+    Redirected(String, String),
+    /// The answer is larger than the service reads.
+    #[error("Vault at {0} sent a response larger than {1} bytes")]
+    TooLarge(String, usize),
 }
 
 /// Vault's `errors` array joined into one line, or "no error text".
@@ -62,10 +73,14 @@ pub async fn read(
     }
     let resp = req.send().await.map_err(|e| map_send_error(address, timeout, &e))?;
     let status = resp.status();
-    let body: Value = match resp.bytes().await {
+    if status.is_redirection() {
+        return Err(VaultError::Redirected(address.to_string(), agent_runner::http::redirect_target(&resp)));
+    }
+    let body: Value = match agent_runner::http::read_capped(resp, SECRET_BODY_LIMIT).await {
         Ok(b) if b.is_empty() => Value::Null,
         Ok(b) => serde_json::from_slice(&b).map_err(|_| VaultError::BadResponse(address.to_string()))?,
-        Err(e) => return Err(map_send_error(address, timeout, &e)),
+        Err(BodyError::TooLarge(limit)) => return Err(VaultError::TooLarge(address.to_string(), limit)),
+        Err(BodyError::Transfer(cause)) => return Err(VaultError::Unreachable(address.to_string(), cause)),
     };
     Ok(match status {
         StatusCode::OK => ReadOutcome::Found(body),
