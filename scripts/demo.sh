@@ -37,13 +37,15 @@ now=$(date +%s)
 header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
 claims=$(printf '{"iss":"https://issuer.test","sub":"demo-host","aud":"bao-test","iat":%d,"nbf":%d,"exp":%d}' "$now" "$now" $((now+3600)) | b64url)
 sig=$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -sign "$work/jwt.key" | b64url)
-printf '%s.%s.%s' "$header" "$claims" "$sig" > "$work/identity/token"
+mkdir -p "$work/identity/demo"
+printf '%s.%s.%s' "$header" "$claims" "$sig" > "$work/identity/demo/token"
 
 sport=$(free_port)
 export AUTH_SERVICE_OPERATOR_KEY=$(openssl rand -hex 24)
 unset BAO_ADDR BAO_TOKEN
 AUTH_SERVICE_LISTEN="127.0.0.1:$sport" AUTH_SERVICE_DATABASE_URL="sqlite://$work/db/auth.db" \
 AUTH_SERVICE_AGENT_BIN="$bao" AUTH_SERVICE_ALLOWED_METHODS=aws,jwt AUTH_SERVICE_JWT_ALLOWED_DIRS="$work/identity" \
+AUTH_SERVICE_VAULT_ADDRESSES="http://127.0.0.1:$port" \
   "$root/target/debug/auth-service" serve >"$work/service.out" 2>"$work/service.log" &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening "$work/service.out" 2>/dev/null && break; sleep 0.1; done
@@ -54,7 +56,7 @@ call() { echo "+ curl -X $1 $S$2" >&2; curl -s -X "$1" "$S$2" -H "Authorization:
 call POST /v1/tenants "$AUTH_SERVICE_OPERATOR_KEY" '{"id":"demo","name":"Demo tenant"}'
 ADMIN=$(call POST /v1/tenants/demo/api-keys "$AUTH_SERVICE_OPERATOR_KEY" '{"name":"admin","scopes":["admin"]}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
 READ=$(call POST /v1/tenants/demo/api-keys "$ADMIN" '{"name":"connector","scopes":["read"]}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
-call POST /v1/tenants/demo/profiles "$ADMIN" "{\"name\":\"local\",\"vault_address\":\"http://127.0.0.1:$port\",\"method\":{\"type\":\"jwt\",\"config\":{\"path\":\"$work/identity/token\",\"role\":\"app\"}},\"test_secret_path\":\"secret/data/app/db\"}"
+call POST /v1/tenants/demo/profiles "$ADMIN" "{\"name\":\"local\",\"vault_address\":\"http://127.0.0.1:$port\",\"method\":{\"type\":\"jwt\",\"config\":{\"path\":\"$work/identity/demo/token\",\"role\":\"app\"}},\"test_secret_path\":\"secret/data/app/db\"}"
 call POST /v1/tenants/demo/profiles/local/test "$ADMIN"
 call GET /v1/tenants/demo/profiles/local/secrets/secret/data/app/db "$READ"
 echo "== metrics"

@@ -7,4 +7,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 SKIP_POSTGRES=1 bash scripts/install-tools.sh
 export AUTH_SERVICE_AGENT_BIN="${AUTH_SERVICE_AGENT_BIN:-$root/tools/bin/bao}"
+# A local run allows Vault servers on this machine only; production lists its own origins.
+export AUTH_SERVICE_VAULT_ADDRESSES="${AUTH_SERVICE_VAULT_ADDRESSES:-http://127.0.0.1:*,https://127.0.0.1:*,http://localhost:*,https://localhost:*}"
 exec cargo run --locked -p auth-service -- serve "$@"

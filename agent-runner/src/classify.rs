@@ -24,6 +24,12 @@ pub enum KnownCause {
     NonceMismatch,
     /// Vault's own AWS identity lacks `iam:GetRole`.
     MissingIamPermission,
+    /// Vault's own AWS identity lacks what the `ec2` method needs on the server
+    /// side (`ec2:DescribeInstances`, `iam:GetInstanceProfile`).
+    Ec2ServerPermission,
+    /// AccessDenied on `iam:GetRole` for a role bound with a wildcard
+    /// `bound_iam_principal_arn` (Vault resolves the caller's role to match it).
+    WildcardPrincipalGetRole,
     /// A policy does not allow what was asked.
     PermissionDenied,
     /// The agent found no AWS credentials on this host.
@@ -57,6 +63,12 @@ impl KnownCause {
             }
             KnownCause::MissingIamPermission => {
                 "Vault's own AWS identity cannot resolve the role ARN: grant it iam:GetRole (and iam:GetUser)."
+            }
+            KnownCause::Ec2ServerPermission => {
+                "Vault's own AWS identity (the server side of the aws auth method) lacks ec2:DescribeInstances or iam:GetInstanceProfile: grant both to the credentials configured in auth/aws/config/client (or Vault's instance role)."
+            }
+            KnownCause::WildcardPrincipalGetRole => {
+                "The Vault role binds bound_iam_principal_arn with a wildcard, so Vault must look the caller's role up with iam:GetRole, which its AWS identity may not do: grant iam:GetRole on those roles to the credentials in auth/aws/config/client, or bind the exact role ARN."
             }
             KnownCause::PermissionDenied => {
                 "A Vault policy does not allow this: grant the needed capability on that path."
@@ -93,6 +105,10 @@ impl KnownCause {
             Some(KnownCause::PrincipalMismatch)
         } else if has("x-vault-aws-iam-server-id") || has("missing header") {
             Some(KnownCause::HeaderMismatch)
+        } else if has("ec2:describeinstances") || has("iam:getinstanceprofile") {
+            Some(KnownCause::Ec2ServerPermission)
+        } else if has("iam:getrole") && (has("accessdenied") || has("not authorized")) {
+            Some(KnownCause::WildcardPrincipalGetRole)
         } else if has("unable to resolve arn") || has("error looking up full arn") {
             Some(KnownCause::MissingIamPermission)
         } else if !has("unknown auth method")
@@ -402,6 +418,20 @@ error creating file sink: could not parse 'mode' as integer"#;
             ("Error creating aws auth method: NoCredentialProviders", KnownCause::AwsCredentialsMissing),
         ] {
             assert_eq!(classify(text), Some(cause), "{text}");
+        }
+    }
+
+    #[test]
+    fn aws_server_side_permission_errors_have_their_own_hints() {
+        let ec2 = "* error fetching description for instance ID \"i-0abc\": UnauthorizedOperation: You are not authorized to perform: ec2:DescribeInstances";
+        assert_eq!(classify(ec2), Some(KnownCause::Ec2ServerPermission));
+        let profile =
+            "* AccessDenied: User: arn:aws:iam::123:user/vault is not authorized to perform: iam:GetInstanceProfile";
+        assert_eq!(classify(profile), Some(KnownCause::Ec2ServerPermission));
+        let get_role = "* AccessDenied: User: arn:aws:iam::123:user/vault is not authorized to perform: iam:GetRole on resource: role app";
+        assert_eq!(classify(get_role), Some(KnownCause::WildcardPrincipalGetRole));
+        for cause in [KnownCause::Ec2ServerPermission, KnownCause::WildcardPrincipalGetRole] {
+            assert!(cause.hint().contains("auth/aws/config/client"), "{cause:?}");
         }
     }
 

@@ -76,6 +76,17 @@ impl Default for EnvPolicy {
 }
 
 impl EnvPolicy {
+    /// Only the host basics (`PATH`, `HOME`, time zone, CA locations, proxy)
+    /// and `extra`: nothing of the host's AWS configuration reaches the child.
+    pub fn isolated(extra: Vec<(String, String)>) -> Self {
+        Self {
+            pass: HOST_VARIABLES.iter().map(|v| (*v).to_string()).collect(),
+            pass_prefixes: Vec::new(),
+            deny_prefixes: vec!["VAULT_".into(), "BAO_".into()],
+            extra,
+        }
+    }
+
     /// The environment the child gets, from `parent`.
     pub fn child_env(&self, parent: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
         let denied = |k: &str| self.deny_prefixes.iter().any(|p| k.starts_with(p.as_str()));

@@ -18,7 +18,25 @@ pub struct TokenInfo {
     pub num_uses: i64,
     /// The token's accessor (not a secret: it cannot authenticate).
     pub accessor: String,
+    /// Who logged in: the login path (`auth_path`) and the identity fields of
+    /// the token's `meta` that name a principal (role, canonical ARN, account
+    /// id, ...). Never token material.
+    pub identity: Vec<(String, String)>,
 }
+
+/// `meta` keys that describe who logged in (AWS, JWT and common methods).
+const IDENTITY_META: [&str; 10] = [
+    "role",
+    "role_name",
+    "role_id",
+    "canonical_arn",
+    "client_arn",
+    "account_id",
+    "inferred_entity_type",
+    "inferred_aws_region",
+    "instance_id",
+    "region",
+];
 
 /// Why a token could not be verified.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +135,23 @@ pub async fn lookup_self(
         renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         num_uses,
         accessor: data.get("accessor").and_then(Value::as_str).unwrap_or_default().to_string(),
+        identity: identity_of(data),
     })
+}
+
+fn identity_of(data: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(path) = data.get("path").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+        out.push(("auth_path".to_string(), path.to_string()));
+    }
+    if let Some(meta) = data.get("meta").and_then(Value::as_object) {
+        for key in IDENTITY_META {
+            if let Some(v) = meta.get(key).and_then(Value::as_str).filter(|v| !v.is_empty() && v.len() <= 512) {
+                out.push((key.to_string(), crate::scrub(v)));
+            }
+        }
+    }
+    out
 }
 
 /// `POST /v1/auth/token/revoke-self` (best effort: callers usually log a failure and move on).

@@ -62,7 +62,7 @@ async fn main() {
     let (bao, issuer) = helpers::bao_with_jwt(3600).await;
     let app = helpers::App::spawn().await;
     let t = app.tenant("bench").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let http = api_tests::http_client_builder().pool_max_idle_per_host(4).build().expect("client");
 

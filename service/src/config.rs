@@ -17,7 +17,17 @@ use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{MethodType, ValidationPolicy};
+use crate::domain::{MethodType, OriginPattern, ValidationPolicy};
+
+/// Whose AWS identity an `iam` login uses (`AUTH_SERVICE_AWS_IDENTITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AwsIdentityMode {
+    /// Each tenant's own role, assumed with the tenant's external id (the default).
+    PerTenantRole,
+    /// The host's credential chain, for single-tenant installs.
+    Host,
+}
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -64,6 +74,12 @@ pub struct Settings {
     pub ec2_metadata_endpoint: String,
     /// Log format (`AUTH_SERVICE_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Vault origins profiles may name (`AUTH_SERVICE_VAULT_ADDRESSES`); none: no profile can be saved.
+    pub vault_addresses: Vec<OriginPattern>,
+    /// Whose AWS identity `iam` logins use (`AUTH_SERVICE_AWS_IDENTITY`).
+    pub aws_identity: AwsIdentityMode,
+    /// STS endpoint override (`AUTH_SERVICE_AWS_STS_ENDPOINT`).
+    pub aws_sts_endpoint: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -80,6 +96,9 @@ impl fmt::Debug for Settings {
             .field("vault_timeout", &self.vault_timeout)
             .field("vault_ca_cert", &self.vault_ca_cert)
             .field("log_format", &self.log_format)
+            .field("vault_addresses", &self.vault_addresses.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .field("aws_identity", &self.aws_identity)
+            .field("aws_sts_endpoint", &self.aws_sts_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +115,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 19] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -113,6 +132,9 @@ const KEYS: [&str; 16] = [
     "login_backoff_max",
     "ec2_metadata_endpoint",
     "log_format",
+    "vault_addresses",
+    "aws_identity",
+    "aws_sts_endpoint",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
@@ -138,6 +160,9 @@ struct Raw {
     login_backoff_max: Option<Dur>,
     ec2_metadata_endpoint: Option<String>,
     log_format: Option<LogFormat>,
+    vault_addresses: Option<List>,
+    aws_identity: Option<AwsIdentityMode>,
+    aws_sts_endpoint: Option<String>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
@@ -359,7 +384,25 @@ impl Settings {
             .unwrap_or_else(|| "http://169.254.169.254".to_string())
             .trim_end_matches('/')
             .to_string();
+        let mut vault_addresses = Vec::new();
+        for item in raw.vault_addresses.map(|l| l.items()).unwrap_or_default() {
+            vault_addresses.push(
+                OriginPattern::parse(&item).map_err(|e| SettingsError(format!("{}: {e}", name("vault_addresses"))))?,
+            );
+        }
+        let aws_sts_endpoint = match raw.aws_sts_endpoint.map(|v| v.trim().trim_end_matches('/').to_string()) {
+            Some(v) if !(v.starts_with("https://") || v.starts_with("http://")) => {
+                return Err(SettingsError(format!(
+                    "{}: {v:?} must be an http(s) URL like https://sts.eu-west-1.amazonaws.com",
+                    name("aws_sts_endpoint")
+                )));
+            }
+            other => other.filter(|v| !v.is_empty()),
+        };
         Ok(Settings {
+            vault_addresses,
+            aws_identity: raw.aws_identity.unwrap_or(AwsIdentityMode::PerTenantRole),
+            aws_sts_endpoint,
             listen,
             database_url,
             agent_bin,
@@ -417,6 +460,8 @@ mod tests {
         assert_eq!(s.agent_timeout, Duration::from_secs(30));
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(s.operator_key.is_none());
+        assert!(s.vault_addresses.is_empty(), "no profile can be saved until the operator lists origins");
+        assert_eq!(s.aws_identity, AwsIdentityMode::PerTenantRole);
     }
 
     #[test]
@@ -463,6 +508,9 @@ mod tests {
             ("AUTH_SERVICE_VAULT_CA_CERT", "/nonexistent/ca.pem"),
             ("AUTH_SERVICE_VAULT_CA_CERT", "/etc/hostname"),
             ("AUTH_SERVICE_VAULT_CA_CERT", "relative.pem"),
+            ("AUTH_SERVICE_VAULT_ADDRESSES", "vault.example.com"),
+            ("AUTH_SERVICE_AWS_IDENTITY", "instance"),
+            ("AUTH_SERVICE_AWS_STS_ENDPOINT", "sts.amazonaws.com"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert!(err.0.contains(var), "{var}: {}", err.0);

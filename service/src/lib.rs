@@ -12,6 +12,7 @@
 
 pub mod agent_config;
 pub mod auth;
+pub mod aws_identity;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -26,4 +27,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod trust;
 pub mod vault;

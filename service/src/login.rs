@@ -12,8 +12,9 @@ use agent_runner::{KnownCause, RunSpec, Runner, RunnerError};
 use secrecy::SecretString;
 
 use crate::agent_config::{self, AgentConfigInput};
-use crate::config::Settings;
-use crate::domain::{MethodBlock, ProfileName, TenantId, ValidationPolicy, VaultAddress, method_block};
+use crate::aws_identity::AwsIdentity;
+use crate::config::{AwsIdentityMode, Settings};
+use crate::domain::{Method, MethodBlock, ProfileName, TenantId, ValidationPolicy, VaultAddress, method_block};
 use crate::ec2::{self, InstanceIdentity};
 use crate::metrics::Metrics;
 use crate::store::{ProfileRow, Store};
@@ -60,6 +61,8 @@ pub struct ProfileLogin {
     pub block: MethodBlock,
     /// Optional secret read by test connection.
     pub test_secret_path: Option<String>,
+    /// The tenant's AWS role for `iam` logins.
+    pub aws_role_arn: Option<String>,
 }
 
 impl ProfileLogin {
@@ -80,6 +83,7 @@ impl ProfileLogin {
             namespace,
             block,
             test_secret_path: row.test_secret_path.clone(),
+            aws_role_arn: row.aws_role_arn.clone(),
         })
     }
 
@@ -104,11 +108,24 @@ pub struct FreshToken {
     pub login_elapsed: Duration,
     /// `lookup-self` time.
     pub verify_elapsed: Duration,
+    /// The AssumeRole step, for `iam` logins in `per-tenant-role` mode.
+    pub assumed: Option<Assumed>,
+}
+
+/// A successful AssumeRole before a login.
+#[derive(Debug, Clone)]
+pub struct Assumed {
+    /// Time it took (0 when the credentials came from the cache).
+    pub elapsed: Duration,
+    /// What was assumed, for the test report (no credentials).
+    pub detail: String,
 }
 
 /// Which step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// STS AssumeRole with the tenant's external id.
+    AssumeRole,
     /// Running the agent.
     AgentLogin,
     /// `lookup-self`.
@@ -128,6 +145,8 @@ pub struct LoginFailure {
     pub elapsed: Duration,
     /// Time the agent took, when the failing step came after it.
     pub login_elapsed: Option<Duration>,
+    /// The AssumeRole step that succeeded before the failing one, if any.
+    pub assumed: Option<Assumed>,
 }
 
 /// Digest of what a login depends on in a stored profile.
@@ -139,6 +158,7 @@ fn row_fingerprint(row: &ProfileRow) -> [u8; 16] {
         row.namespace.as_deref().unwrap_or(""),
         &row.method.to_string(),
         row.test_secret_path.as_deref().unwrap_or(""),
+        row.aws_role_arn.as_deref().unwrap_or(""),
         &row.created_at,
         &row.revision.to_string(),
     ] {
@@ -160,6 +180,8 @@ pub struct Login {
     ca_cert: Option<std::path::PathBuf>,
     identity: InstanceIdentity,
     metrics: Arc<Metrics>,
+    aws: AwsIdentity,
+    aws_mode: AwsIdentityMode,
 }
 
 impl Login {
@@ -178,6 +200,8 @@ impl Login {
             ca_cert: settings.vault_ca_cert.clone(),
             identity: InstanceIdentity::new(settings.ec2_metadata_endpoint.clone()),
             metrics,
+            aws: AwsIdentity::new(settings.aws_sts_endpoint.clone()),
+            aws_mode: settings.aws_identity,
         }
     }
 
@@ -191,9 +215,72 @@ impl Login {
         &self.identity
     }
 
+    /// The run spec of a login: for `iam` in `per-tenant-role` mode, the agent's
+    /// environment holds only the tenant role's temporary credentials; a `jwt`
+    /// login gets nothing of the host's AWS configuration; otherwise the
+    /// host's (the `host` mode, and `ec2`, which uses the instance's identity).
+    async fn run_spec(&self, p: &ProfileLogin) -> Result<(RunSpec, Option<Assumed>), LoginFailure> {
+        let mut spec = self.spec.clone();
+        match (&p.block.method, self.aws_mode) {
+            (Method::AwsIam { region, .. }, AwsIdentityMode::PerTenantRole) => {
+                let started = Instant::now();
+                let fail = |detail: String, hint: String| LoginFailure {
+                    step: Step::AssumeRole,
+                    detail,
+                    hint: Some(hint),
+                    elapsed: started.elapsed(),
+                    login_elapsed: None,
+                    assumed: None,
+                };
+                let role = p.aws_role_arn.as_deref().ok_or_else(|| {
+                    fail(
+                        "the profile names no aws_role_arn".into(),
+                        "set aws_role_arn to this tenant's own AWS role".into(),
+                    )
+                })?;
+                let tenant = match self.store.get_tenant(p.tenant()).await {
+                    Ok(Some(t)) => t,
+                    Ok(None) => return Err(fail("the tenant no longer exists".into(), String::new())),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read the tenant's external id");
+                        return Err(fail(
+                            "the service could not read the tenant from its database".into(),
+                            "retry later".into(),
+                        ));
+                    }
+                };
+                let creds = self
+                    .aws
+                    .assume(p.tenant(), &tenant.aws_external_id, role)
+                    .await
+                    .map_err(|f| fail(f.detail, f.hint))?;
+                let region = match region {
+                    Some(r) => r.clone(),
+                    None => self.aws.host_region().await.unwrap_or_else(|| "us-east-1".into()),
+                };
+                spec.env = creds.agent_env(&region);
+                let assumed = Assumed {
+                    elapsed: started.elapsed(),
+                    detail: format!(
+                        "assumed {role} as auth-service-{} with this tenant's external id (key {}, region {region})",
+                        p.tenant(),
+                        creds.access_key_id
+                    ),
+                };
+                Ok((spec, Some(assumed)))
+            }
+            (Method::Jwt { .. }, _) => {
+                spec.env = agent_runner::EnvPolicy::isolated(Vec::new());
+                Ok((spec, None))
+            }
+            _ => Ok((spec, None)),
+        }
+    }
+
     /// Run one agent for `p` and verify its token. Ignores cache and back-off.
     #[tracing::instrument(skip_all, fields(tenant = %p.tenant(), profile = %p.name()))]
     pub async fn login(&self, p: &ProfileLogin) -> Result<FreshToken, LoginFailure> {
+        let (spec, assumed) = self.run_spec(p).await?;
         let started = Instant::now();
         let fail_login = |detail: String, hint: Option<String>| LoginFailure {
             step: Step::AgentLogin,
@@ -201,6 +288,7 @@ impl Login {
             hint,
             elapsed: started.elapsed(),
             login_elapsed: None,
+            assumed: assumed.clone(),
         };
         let (nonce, instance) = if p.block.is_ec2() {
             let instance = self.identity.instance_id().await.map_err(|e| {
@@ -238,7 +326,7 @@ impl Login {
             };
             agent_config::render(&p.block, &input).unwrap_or_default()
         };
-        let run = self.runner.run(&self.spec, render).await;
+        let run = self.runner.run(&spec, render).await;
         let login_elapsed = started.elapsed();
         let run = match run {
             Ok(run) => {
@@ -253,9 +341,13 @@ impl Login {
         };
         let verify_started = Instant::now();
         match verify::lookup_self(&self.http, p.address.as_str(), p.namespace.as_deref(), &run.token).await {
-            Ok(info) => {
-                Ok(FreshToken { token: run.token, info, login_elapsed, verify_elapsed: verify_started.elapsed() })
-            }
+            Ok(info) => Ok(FreshToken {
+                token: run.token,
+                info,
+                login_elapsed,
+                verify_elapsed: verify_started.elapsed(),
+                assumed,
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "token verification failed");
                 Err(LoginFailure {
@@ -264,6 +356,7 @@ impl Login {
                     hint: Some("the agent got a token that Vault does not accept for lookup-self; check the namespace and that the role issues normal (not use-limited) tokens".into()),
                     elapsed: verify_started.elapsed(),
                     login_elapsed: Some(login_elapsed),
+                    assumed,
                 })
             }
         }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use api_tests::Postgres;
 use auth_service::domain::{ProfileName, TenantId};
-use auth_service::store::{NewApiKey, NewProfile, NonceKey, Store, StoreError};
+use auth_service::store::{NewApiKey, NewProfile, NonceKey, Store, StoreError, TenantGrants};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -33,6 +33,7 @@ checks!(
     migrations_are_idempotent,
     a_database_of_the_first_migration_scheme_is_upgraded_in_place,
     tenants_are_created_listed_and_unique,
+    tenants_get_an_external_id_and_grants_are_narrowed_in_place,
     api_keys_are_scoped_to_their_tenant,
     profiles_have_revisions_and_tenant_isolation,
     a_profile_for_a_missing_tenant_is_refused_without_a_row,
@@ -55,6 +56,7 @@ fn profile(name: &str) -> NewProfile {
         namespace: Some("team-a".into()),
         method: json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}),
         test_secret_path: None,
+        aws_role_arn: None,
     }
 }
 
@@ -131,6 +133,32 @@ async fn a_database_of_the_first_migration_scheme_is_upgraded_in_place(url: Stri
     // Checksums recorded by the adoption match the embedded files: a plain restart passes sqlx's check.
     let again = connect(&url).await;
     assert_eq!(again.list_tenants().await.expect("list").len(), 1);
+}
+
+async fn tenants_get_an_external_id_and_grants_are_narrowed_in_place(url: String) {
+    let store = connect(&url).await;
+    let a = store.create_tenant(&t("a"), "A").await.expect("a");
+    let b = store.create_tenant(&t("b"), "B").await.expect("b");
+    assert_eq!(a.aws_external_id.len(), 32);
+    assert_ne!(a.aws_external_id, b.aws_external_id, "every tenant gets its own external id");
+    assert_eq!((a.vault_addresses.clone(), a.methods.clone()), (None, None));
+    let grants = TenantGrants { vault_addresses: Some(vec!["https://v.example.com".into()]), methods: None };
+    let updated = store.update_tenant_grants(&t("a"), &grants).await.expect("update").expect("exists");
+    assert_eq!(updated.vault_addresses, Some(vec!["https://v.example.com".to_string()]));
+    assert_eq!(updated.methods, None, "a field left out stays as it was");
+    assert_eq!(updated.aws_external_id, a.aws_external_id, "the external id never changes");
+    let grants = TenantGrants { vault_addresses: None, methods: Some(vec![]) };
+    let updated = store.update_tenant_grants(&t("a"), &grants).await.expect("update").expect("exists");
+    assert_eq!(updated.methods, Some(vec![]));
+    assert_eq!(updated.vault_addresses, Some(vec!["https://v.example.com".to_string()]));
+    assert!(store.update_tenant_grants(&t("zz"), &grants).await.expect("update").is_none());
+    let mut role = profile("p");
+    role.aws_role_arn = Some("arn:aws:iam::123456789012:role/r".into());
+    let row = store.create_profile(&t("a"), &role).await.expect("profile");
+    assert_eq!(row.aws_role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/r"));
+    store.create_profile(&t("b"), &profile("q")).await.expect("profile b");
+    let others = store.other_tenants_profiles_at(&t("a"), "https://vault.example.com").await.expect("others");
+    assert_eq!(others.iter().map(|r| r.tenant_id.as_str()).collect::<Vec<_>>(), ["b"]);
 }
 
 async fn tenants_are_created_listed_and_unique(url: String) {

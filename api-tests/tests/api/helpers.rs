@@ -66,6 +66,7 @@ impl App {
             .env("AUTH_SERVICE_AGENT_BIN", bao_bin())
             .env("AUTH_SERVICE_ALLOWED_METHODS", "aws,jwt")
             .env("AUTH_SERVICE_JWT_ALLOWED_DIRS", &jwt_dir)
+            .env("AUTH_SERVICE_VAULT_ADDRESSES", "http://127.0.0.1:*,https://127.0.0.1:*")
             .env("AUTH_SERVICE_OPERATOR_KEY", &operator_key)
             .env("AUTH_SERVICE_AGENT_TEMP_DIR", &agent_tmp)
             .env("AUTH_SERVICE_LOG_FORMAT", "json")
@@ -211,9 +212,11 @@ impl App {
         b["key"].as_str().expect("key").to_string()
     }
 
-    /// Write a fresh JWT file for `sub` into the allowed folder.
-    pub fn jwt_file(&self, issuer: &JwtIssuer, name: &str) -> String {
-        let path = self.jwt_dir.join(name);
+    /// Write a fresh JWT file into the tenant's own folder under the allowed folder.
+    pub fn jwt_file(&self, issuer: &JwtIssuer, t: &Tenant, name: &str) -> String {
+        let folder = self.jwt_dir.join(&t.id);
+        std::fs::create_dir_all(&folder).expect("tenant jwt folder");
+        let path = folder.join(name);
         std::fs::write(&path, issuer.mint("connector-host").expect("mint")).expect("write jwt");
         path.display().to_string()
     }
@@ -314,9 +317,11 @@ pub fn assert_no_secrets_logged(app: &App, bao: &OpenBao, tenants: &[&Tenant]) {
         secrets.push(t.read.clone());
     }
     secrets.push(app.operator_key.clone());
-    for entry in std::fs::read_dir(&app.jwt_dir).into_iter().flatten().flatten() {
-        if let Ok(jwt) = std::fs::read_to_string(entry.path()) {
-            secrets.push(jwt);
+    for folder in std::fs::read_dir(&app.jwt_dir).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(folder.path()).into_iter().flatten().flatten() {
+            if let Ok(jwt) = std::fs::read_to_string(entry.path()) {
+                secrets.push(jwt);
+            }
         }
     }
     assert_log_free_of(app, &secrets);

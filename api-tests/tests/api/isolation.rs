@@ -10,7 +10,7 @@ async fn a_read_key_cannot_manage_profiles_and_another_tenant_gets_404() {
     let app = App::spawn().await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &a, "token");
     app.jwt_profile(&a, "p", &bao, &jwt, "app", json!({})).await;
 
     assert_eq!(app.call("GET", "/v1/tenants/tenant-a/profiles", &a.read, None).await.0, 403);
@@ -55,7 +55,7 @@ async fn secret_paths_that_are_not_secret_reads_are_refused_before_any_login() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let a = app.tenant("tenant-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &a, "token");
     app.jwt_profile(&a, "p", &bao, &jwt, "app", json!({})).await;
     for bad in
         ["sys/seal-status", "auth/token/lookup-self", "identity/entity/id", "secret/data/../../sys/seal", "secret//x"]

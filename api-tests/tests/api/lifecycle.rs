@@ -11,7 +11,7 @@ async fn an_admin_creates_a_jwt_profile_and_test_connection_reports_policies_and
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     let profile =
         app.jwt_profile(&t, "kv-reader", &bao, &jwt, "app", json!({"test_secret_path": "secret/data/app/db"})).await;
     assert_eq!(profile["revision"], json!(1));
@@ -53,7 +53,7 @@ async fn a_wrong_role_gives_a_role_hint_and_reads_back_off_without_new_spawns() 
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "broken", &bao, &jwt, "no-such-role", json!({})).await;
 
     let started = std::time::Instant::now();
@@ -110,7 +110,7 @@ async fn replacing_a_profile_forces_a_new_login_and_revokes_the_old_token() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let path = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
     assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
@@ -154,7 +154,7 @@ async fn profiles_are_listed_read_and_refused_with_pointers_when_invalid() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "one", &bao, &jwt, "app", json!({})).await;
 
     let (s, list, _) = app.call("GET", "/v1/tenants/team-a/profiles", &t.admin, None).await;
@@ -258,7 +258,7 @@ async fn a_stored_profile_whose_method_was_disabled_later_gets_a_report_not_an_e
     let (bao, issuer) = bao_with_jwt(3600).await;
     let mut first = App::spawn().await;
     let t = first.tenant("team-a").await;
-    let jwt = first.jwt_file(&issuer, "token");
+    let jwt = first.jwt_file(&issuer, &t, "token");
     first.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     first.stop();
     // The operator restarts the service with jwt no longer allowed.

@@ -11,7 +11,7 @@ async fn a_connector_reads_kv2_and_kv1_and_the_second_read_spawns_no_agent() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
 
     let (s, body, headers) =
@@ -55,7 +55,7 @@ async fn two_hundred_concurrent_cold_reads_start_exactly_one_agent() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let url = format!("{}/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", app.base);
     let mut tasks = Vec::new();
@@ -84,7 +84,7 @@ async fn a_token_ttl_shorter_than_the_read_loop_forces_a_re_login() {
     let (bao, issuer) = bao_with_jwt(123).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let path = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
     let started = std::time::Instant::now();
@@ -102,7 +102,7 @@ async fn a_short_ttl_is_warned_about_at_test_time() {
     let (bao, issuer) = bao_with_jwt(100).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
     assert_eq!(report["ok"], json!(true), "{report}");
@@ -133,7 +133,7 @@ async fn a_profile_in_a_namespace_logs_in_and_reads_there() {
 
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(
         &t,
         "ns",
@@ -156,7 +156,7 @@ async fn a_cached_token_revoked_in_vault_is_replaced_by_one_fresh_login() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let path = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
     assert_eq!(app.call("GET", path, &t.read, None).await.0, 200);
@@ -198,7 +198,7 @@ async fn a_vault_behind_tls_needs_the_operators_ca_bundle_and_says_so_without_it
     // Without the CA bundle the agent cannot trust Vault: a clear failure, not a hang.
     let untrusting = App::spawn().await;
     let t = untrusting.tenant("team-a").await;
-    let jwt = untrusting.jwt_file(&issuer, "token");
+    let jwt = untrusting.jwt_file(&issuer, &t, "token");
     untrusting.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
     let (_, report, _) = untrusting.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
     assert_eq!(report["ok"], json!(false), "{report:#}");
@@ -213,7 +213,7 @@ async fn a_vault_behind_tls_needs_the_operators_ca_bundle_and_says_so_without_it
     })
     .await;
     let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, "token");
+    let jwt = app.jwt_file(&issuer, &t, "token");
     app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({"test_secret_path": "secret/data/app/db"})).await;
     let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await;
     assert_eq!(report["ok"], json!(true), "{report:#}");

@@ -24,9 +24,9 @@ async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() 
     // The same operator key on both replicas; the tenant and keys live in the shared database.
     let t = a.tenant("team-a").await;
     // Both replicas read the same JWT file path.
-    let jwt_path = a.jwt_file(&issuer, "token");
-    std::fs::create_dir_all(&b.jwt_dir).expect("dir");
-    let b_jwt = b.jwt_dir.join("token");
+    let jwt_path = a.jwt_file(&issuer, &t, "token");
+    std::fs::create_dir_all(b.jwt_dir.join("team-a")).expect("dir");
+    let b_jwt = b.jwt_dir.join("team-a").join("token");
     std::fs::copy(&jwt_path, &b_jwt).expect("copy jwt");
     let profile = |role: &str, path: &str| {
         json!({ "name": "p", "vault_address": bao.addr,

@@ -141,6 +141,16 @@ async fn app(bed: &Bed) -> App {
     .await
 }
 
+/// A tenant the operator granted `ec2` logins (this host's own identity).
+async fn ec2_tenant(app: &App, id: &str) -> Tenant {
+    let t = app.tenant(id).await;
+    let (s, b, _) = app
+        .call("PATCH", &format!("/v1/tenants/{id}"), &app.operator_key, Some(json!({"methods": ["iam", "ec2", "jwt"]})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    t
+}
+
 async fn ec2_profile(app: &App, t: &Tenant, name: &str, bed: &Bed, mount: &str) {
     let body = json!({ "name": name, "vault_address": bed.bao.addr, "test_secret_path": "secret/data/app/db",
         "method": { "type": "aws", "mount_path": mount, "config": { "type": "ec2", "role": "dev-role" } } });
@@ -158,7 +168,7 @@ async fn test_ok(app: &App, t: &Tenant, name: &str) {
 async fn one_nonce_per_mount_survives_spawns_and_a_restart_and_is_shared_by_profiles() {
     let bed = bed().await;
     let mut first = app(&bed).await;
-    let t = first.tenant("team-a").await;
+    let t = ec2_tenant(&first, "team-a").await;
     ec2_profile(&first, &t, "p1", &bed, "auth/aws").await;
     ec2_profile(&first, &t, "p2", &bed, "auth/aws").await;
     ec2_profile(&first, &t, "other-mount", &bed, "auth/aws-other").await;
@@ -204,7 +214,7 @@ async fn one_nonce_per_mount_survives_spawns_and_a_restart_and_is_shared_by_prof
 async fn twenty_concurrent_first_logins_agree_on_one_nonce() {
     let bed = bed().await;
     let app = app(&bed).await;
-    let t = app.tenant("team-a").await;
+    let t = ec2_tenant(&app, "team-a").await;
     for i in 0..20 {
         ec2_profile(&app, &t, &format!("p{i}"), &bed, "auth/aws").await;
     }
@@ -229,7 +239,7 @@ async fn twenty_concurrent_first_logins_agree_on_one_nonce() {
 async fn a_reset_changes_the_nonce_of_the_next_spawn_for_that_key_only() {
     let bed = bed().await;
     let app = app(&bed).await;
-    let t = app.tenant("team-a").await;
+    let t = ec2_tenant(&app, "team-a").await;
     ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
     ec2_profile(&app, &t, "other", &bed, "auth/aws-other").await;
     test_ok(&app, &t, "p1").await;
@@ -252,7 +262,7 @@ async fn a_reset_changes_the_nonce_of_the_next_spawn_for_that_key_only() {
         assert!(!app.log().contains(n.as_str()));
     }
     // An iam profile has no nonce.
-    let iam = json!({ "name": "iam", "vault_address": bed.bao.addr, "method": { "type": "aws", "config": { "type": "iam", "role": "r" } } });
+    let iam = json!({ "name": "iam", "vault_address": bed.bao.addr, "aws_role_arn": "arn:aws:iam::123456789012:role/r", "method": { "type": "aws", "config": { "type": "iam", "role": "r" } } });
     assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles", &t.admin, Some(iam)).await.0, 201);
     assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/iam/ec2-nonce/reset", &t.admin, None).await.0, 400);
     let _ = &bed.dir;
@@ -270,7 +280,7 @@ async fn off_ec2_a_test_connection_fails_fast_with_the_iam_advice() {
         database_url: None,
     })
     .await;
-    let t = app.tenant("team-a").await;
+    let t = ec2_tenant(&app, "team-a").await;
     ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
     let started = Instant::now();
     let (s, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/p1/test", &t.admin, None).await;
@@ -291,7 +301,7 @@ async fn off_ec2_a_test_connection_fails_fast_with_the_iam_advice() {
 async fn a_nonce_mismatch_names_the_exact_vault_command_and_a_reset_recovers() {
     let bed = bed().await;
     let app = app(&bed).await;
-    let t = app.tenant("team-a").await;
+    let t = ec2_tenant(&app, "team-a").await;
     ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
     test_ok(&app, &t, "p1").await;
     // Vault now "remembers" another nonce: refuse the one the service holds.
@@ -313,7 +323,7 @@ async fn a_nonce_mismatch_names_the_exact_vault_command_and_a_reset_recovers() {
 async fn sigterm_lets_an_in_flight_login_finish_and_leaves_no_run_folder() {
     let bed = bed().await;
     let mut app = app(&bed).await;
-    let t = app.tenant("team-a").await;
+    let t = ec2_tenant(&app, "team-a").await;
     ec2_profile(&app, &t, "p1", &bed, "auth/aws").await;
     std::fs::write(bed.dir.path().join("delay"), "1.5").expect("delay file");
     let (http, url, key) =
@@ -337,4 +347,54 @@ async fn sigterm_lets_an_in_flight_login_finish_and_leaves_no_run_folder() {
     }
     assert_eq!(std::fs::read_dir(app.dir.path().join("agent-runs")).expect("runs").count(), 0, "no run folder left");
     assert!(app.log().contains("stopped"), "a clean stop is logged");
+}
+
+#[tokio::test]
+async fn a_nonce_that_another_tenant_shares_can_be_reset_by_the_operator_only() {
+    let bed = bed().await;
+    let app = app(&bed).await;
+    let a = ec2_tenant(&app, "tenant-a").await;
+    let b = ec2_tenant(&app, "tenant-b").await;
+    ec2_profile(&app, &a, "p", &bed, "auth/aws").await;
+    ec2_profile(&app, &b, "p", &bed, "auth/aws").await;
+    ec2_profile(&app, &a, "own", &bed, "auth/aws-own").await;
+    test_ok(&app, &a, "p").await;
+    let before = recorded(&bed.record);
+    let (s, body, _) = app.call("POST", "/v1/tenants/tenant-a/profiles/p/ec2-nonce/reset", &a.admin, None).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body["detail"].as_str().expect("detail").contains("other tenants"), "{body}");
+    assert!(!body.to_string().contains("tenant-b"), "who shares it is not told: {body}");
+    // Nothing changed: the next login uses the same nonce.
+    test_ok(&app, &a, "p").await;
+    let after = recorded(&bed.record);
+    assert_eq!(after.last().map(|r| &r.1), before.last().map(|r| &r.1));
+    // A nonce no other tenant uses is the tenant admin's to reset.
+    let (s, body, _) = app.call("POST", "/v1/tenants/tenant-a/profiles/own/ec2-nonce/reset", &a.admin, None).await;
+    assert_eq!(s, 200, "{body}");
+    // The operator may reset the shared one.
+    let (s, body, _) =
+        app.call("POST", "/v1/tenants/tenant-a/profiles/p/ec2-nonce/reset", &app.operator_key, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(app.log().contains("audit: ec2 nonce reset"));
+}
+
+#[tokio::test]
+async fn ec2_is_refused_for_a_tenant_the_operator_did_not_grant_it() {
+    let bed = bed().await;
+    let app = app(&bed).await;
+    let t = app.tenant("plain").await;
+    let body = json!({ "name": "p", "vault_address": bed.bao.addr,
+        "method": { "type": "aws", "config": { "type": "ec2", "role": "dev-role" } } });
+    let (s, b, _) = app.call("POST", "/v1/tenants/plain/profiles", &t.admin, Some(body)).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["errors"][0]["pointer"], json!("/method/config/type"), "{b}");
+    // Granted, then taken away: the stored profile gets 403 on reads and no agent runs.
+    let grant =
+        |methods: Value| app.call("PATCH", "/v1/tenants/plain", &app.operator_key, Some(json!({"methods": methods})));
+    assert_eq!(grant(json!(["ec2"])).await.0, 200);
+    ec2_profile(&app, &t, "p", &bed, "auth/aws").await;
+    assert_eq!(grant(json!(["iam"])).await.0, 200);
+    let (s, b, _) = app.call("GET", "/v1/tenants/plain/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(recorded(&bed.record).is_empty(), "no agent ran");
 }

@@ -2,10 +2,12 @@
 
 pub mod method_block;
 pub mod names;
+pub mod origin;
 pub mod secret_path;
 pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, Namespace, ValidationPolicy};
 pub use names::{ProfileName, TenantId};
+pub use origin::OriginPattern;
 pub use secret_path::SecretPath;
 pub use vault_address::VaultAddress;

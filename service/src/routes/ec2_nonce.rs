@@ -7,9 +7,8 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profile_target;
 use super::profiles::load_login;
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::ec2;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -46,7 +45,10 @@ async fn nonce_context(
     tenant: &str,
     name: &str,
 ) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
-    let (tenant, name) = profile_target(caller, tenant, name, Scope::Admin)?;
+    // The operator may act on any tenant's nonce (resetting a shared one is theirs alone).
+    let tenant = super::tenant_id(tenant)?;
+    caller.require_operator_or_admin(tenant.as_str())?;
+    let name = super::profile_name(name)?;
     let login = load_login(state, &tenant, &name).await?;
     if !login.block.is_ec2() {
         return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
@@ -90,12 +92,28 @@ pub async fn get_nonce(
     Ok(HttpResponse::Ok().json(nonce_info(&login, &key, row.as_ref())))
 }
 
-/// Start over with a new EC2 nonce (tenant admin), after the Vault admin deleted
+/// Whether an ec2 profile of another tenant logs in with the same nonce key.
+/// (Which tenants, and how many, is never told to the caller.)
+async fn shared_with_other_tenants(
+    state: &AppState,
+    login: &ProfileLogin,
+    key: &crate::store::NonceKey,
+) -> Result<bool, ApiError> {
+    let others = state.store.other_tenants_profiles_at(login.tenant(), login.address.as_str()).await?;
+    Ok(others.iter().filter_map(|row| ProfileLogin::from_row(row, &state.policy).ok()).any(|other| {
+        other.block.is_ec2()
+            && ec2::nonce_key(&other.address, other.namespace.as_deref(), &other.block.mount_path, &key.instance_id)
+                == *key
+    }))
+}
+
+/// Start over with a new EC2 nonce (tenant admin, or the operator), after the Vault admin deleted
 /// this instance's identity access-list entry. Applies to every profile that
-/// logs in to the same Vault, namespace and mount from this host.
+/// logs in to the same Vault, namespace and mount from this host. A tenant admin gets 409 when
+/// another tenant's profile shares the nonce: only the operator may reset that one.
 #[utoipa::path(tag = "profiles", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = NonceInfo), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)))]
 #[post("/v1/tenants/{tenant}/profiles/{name}/ec2-nonce/reset")]
 pub async fn reset_nonce(
     state: web::Data<AppState>,
@@ -104,6 +122,11 @@ pub async fn reset_nonce(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
+    if !matches!(caller, Caller::Operator) && shared_with_other_tenants(&state, &login, &key).await? {
+        return Err(ApiError::Conflict(
+            "other tenants' profiles log in with this same EC2 nonce (same Vault, namespace and mount from this host); a new nonce would break their logins, so only the operator can reset it. Ask the operator.".into(),
+        ));
+    }
     let row = state.store.nonce_reset(&key, &ec2::new_nonce()).await?;
     state.tokens.forget(&login).await;
     tracing::warn!(

@@ -50,6 +50,8 @@ pub fn profile_target(
 pub fn api_routes(cfg: &mut ServiceConfig) {
     cfg.service(tenants::create_tenant)
         .service(tenants::list_tenants)
+        .service(tenants::get_tenant)
+        .service(tenants::update_tenant)
         .service(api_keys::create_key)
         .service(api_keys::list_keys)
         .service(api_keys::delete_key)

@@ -17,6 +17,7 @@ use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::{NewProfile, ProfileRow, StoreError};
 use crate::tokens::ProfileLogin;
+use crate::trust::TenantPolicy;
 
 /// An auth profile as sent by an admin.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,6 +38,10 @@ pub struct ProfileInput {
     /// A secret path that test connection reads.
     #[schema(example = "secret/data/alation/snowflake")]
     pub test_secret_path: Option<String>,
+    /// For `iam` logins: the tenant's own AWS role, assumed with the tenant's
+    /// `aws_external_id` before each login (required in `per-tenant-role` mode).
+    #[schema(example = "arn:aws:iam::123456789012:role/vault-login")]
+    pub aws_role_arn: Option<String>,
 }
 
 /// A stored auth profile.
@@ -55,6 +60,9 @@ pub struct Profile {
     /// Secret read by test connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_secret_path: Option<String>,
+    /// The tenant's AWS role that `iam` logins assume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_role_arn: Option<String>,
     /// 1, then +1 on each replace.
     pub revision: i64,
     /// RFC 3339.
@@ -71,6 +79,7 @@ impl From<ProfileRow> for Profile {
             namespace: r.namespace,
             method: r.method,
             test_secret_path: r.test_secret_path,
+            aws_role_arn: r.aws_role_arn,
             revision: r.revision,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -86,7 +95,16 @@ pub struct ProfileList {
 }
 
 /// Validate a profile body: every problem at once, each with its pointer.
-fn validate_input(state: &AppState, input: &ProfileInput, name: &ProfileName) -> Result<NewProfile, ApiError> {
+async fn validate_input(
+    state: &AppState,
+    tenant: &TenantId,
+    input: &ProfileInput,
+    name: &ProfileName,
+) -> Result<NewProfile, ApiError> {
+    let tenant_row =
+        state.store.get_tenant(tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
+    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(ApiError::Internal)?;
+    let aws_role_arn = input.aws_role_arn.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let mut errors: Vec<FieldError> = Vec::new();
     let address = match VaultAddress::parse(&input.vault_address) {
         Ok(a) => Some(a),
@@ -110,6 +128,7 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &ProfileName) ->
             if let Err(e) = agent_config::effective_namespace(&block, namespace) {
                 errors.push(FieldError::new("/namespace", e.to_string()));
             }
+            errors.extend(trust.profile_problems(address.as_ref(), &block, aws_role_arn));
         }
         Err(block_errors) => {
             errors.extend(block_errors.into_iter().map(|e| FieldError::new(format!("/method{}", e.pointer), e.message)))
@@ -130,6 +149,7 @@ fn validate_input(state: &AppState, input: &ProfileInput, name: &ProfileName) ->
         namespace: namespace.map(|n| n.trim_end_matches('/').to_string()),
         method: input.method.clone(),
         test_secret_path: input.test_secret_path.clone(),
+        aws_role_arn: aws_role_arn.map(str::to_string),
     })
 }
 
@@ -145,11 +165,33 @@ pub async fn load_login(
     name: &ProfileName,
 ) -> Result<Arc<ProfileLogin>, ApiError> {
     let row = load(state, tenant, name).await?;
-    state.tokens.parse(&row, &state.policy).await.map_err(|e| ApiError::Unavailable {
+    let login = state.tokens.parse(&row, &state.policy).await.map_err(|e| ApiError::Unavailable {
         detail: e,
         hint: Some("replace the profile with a method block this service accepts".into()),
         retry_after: None,
-    })
+    })?;
+    if let Some(reason) = trust_problem(state, &login).await? {
+        return Err(ApiError::Forbidden(reason));
+    }
+    Ok(login)
+}
+
+/// Why the operator's current grants no longer allow a stored profile, if they do not
+/// (checked before every login and read: a narrowed grant applies at once).
+pub async fn trust_problem(state: &AppState, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
+    let tenant_row = state
+        .store
+        .get_tenant(login.tenant())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {}", login.tenant())))?;
+    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(ApiError::Internal)?;
+    let problems = trust.profile_problems(Some(&login.address), &login.block, login.aws_role_arn.as_deref());
+    Ok(problems.first().map(|p| {
+        format!(
+            "the operator's current settings no longer allow this profile ({}: {}); replace it",
+            p.pointer, p.message
+        )
+    }))
 }
 
 /// Create an auth profile (tenant admin).
@@ -168,7 +210,7 @@ pub async fn create_profile(
     caller.require(tenant.as_str(), Scope::Admin)?;
     let raw_name = body.name.as_deref().ok_or_else(|| ApiError::field("/name", "required: the profile name"))?;
     let name = ProfileName::parse(raw_name).map_err(|e| ApiError::field("/name", e))?;
-    let new = validate_input(&state, &body, &name)?;
+    let new = validate_input(&state, &tenant, &body, &name).await?;
     let row = state.store.create_profile(&tenant, &new).await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::Conflict(format!("profile {name} already exists; use PUT to replace it")),
         other => other.into(),
@@ -228,7 +270,7 @@ pub async fn replace_profile(
             format!("must be {name:?} (the name in the path) or left out; profiles cannot be renamed"),
         ));
     }
-    let new = validate_input(&state, &body, &name)?;
+    let new = validate_input(&state, &tenant, &body, &name).await?;
     let old = load(&state, &tenant, &name).await?;
     let row = state
         .store

@@ -19,6 +19,7 @@ fn token_error(e: TokenError) -> ApiError {
         TokenError::LoginFailed { failure, retry_after } => (failure, retry_after, "the login for this profile failed"),
     };
     let step = match failure.step {
+        Step::AssumeRole => "assuming the tenant's AWS role",
         Step::AgentLogin => "agent login",
         Step::VerifyToken => "token verification",
     };

@@ -1,14 +1,17 @@
-//! `/v1/tenants`: the operator creates and lists tenants.
+//! `/v1/tenants`: the operator creates and lists tenants, and narrows what each
+//! may reach (Vault origins, login types); a tenant's admins may read their own.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::domain::TenantId;
+use crate::domain::{FieldError, OriginPattern};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::store::TenantRow;
+use crate::store::{TenantGrants, TenantRow};
+use crate::trust::{LoginKind, global_kinds};
 
 /// A tenant to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,12 +34,41 @@ pub struct Tenant {
     pub name: String,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// The external id the service sends with this tenant's AWS AssumeRole
+    /// calls (assigned at creation, never settable). Put it in the trust policy
+    /// of the tenant's role as `sts:ExternalId`.
+    pub aws_external_id: String,
+    /// The operator's narrowing of the allowed Vault origins (absent: the global list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_addresses: Option<Vec<String>>,
+    /// The operator's narrowing of the login types (absent: the default grant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
 }
 
 impl From<TenantRow> for Tenant {
     fn from(r: TenantRow) -> Self {
-        Tenant { id: r.id, name: r.name, created_at: r.created_at }
+        Tenant {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            aws_external_id: r.aws_external_id,
+            vault_addresses: r.vault_addresses,
+            methods: r.methods,
+        }
     }
+}
+
+/// The operator's grants for one tenant; each must narrow the global settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantGrantsInput {
+    /// Allowed Vault origins (`scheme://host[:port]`, `*.` hosts, `:*` ports), each within `AUTH_SERVICE_VAULT_ADDRESSES`.
+    #[schema(example = json!(["https://vault.team-a.example.com:8200"]))]
+    pub vault_addresses: Option<Vec<String>>,
+    /// Allowed login types: `iam`, `ec2`, `jwt`, each enabled globally.
+    #[schema(example = json!(["iam"]))]
+    pub methods: Option<Vec<String>>,
 }
 
 /// The tenant list.
@@ -75,4 +107,89 @@ pub async fn list_tenants(state: web::Data<AppState>, caller: Caller) -> Result<
     caller.require_operator()?;
     let tenants = state.store.list_tenants().await?.into_iter().map(Tenant::from).collect();
     Ok(HttpResponse::Ok().json(TenantList { tenants }))
+}
+
+/// Read a tenant (operator, or that tenant's admin), with its AWS external id and grants.
+#[utoipa::path(tag = "tenants", security(("bearer" = [])), params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, body = Tenant), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[get("/v1/tenants/{tenant}")]
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = super::tenant_id(&path)?;
+    caller.require_operator_or_admin(tenant.as_str())?;
+    let row =
+        state.store.get_tenant(&tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
+    Ok(HttpResponse::Ok().json(Tenant::from(row)))
+}
+
+/// Narrow what a tenant may reach (operator): Vault origins and login types,
+/// each within the global settings. Applies at once to stored profiles too.
+#[utoipa::path(tag = "tenants", request_body = TenantGrantsInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, body = Tenant), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[patch("/v1/tenants/{tenant}")]
+pub async fn update_tenant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<TenantGrantsInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let tenant = super::tenant_id(&path)?;
+    let mut errors = Vec::new();
+    let mut grants = TenantGrants::default();
+    if let Some(list) = &body.vault_addresses {
+        let global = &state.settings.vault_addresses;
+        let mut out = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            match OriginPattern::parse(item) {
+                Ok(o) if global.iter().any(|g| g.covers(&o)) => out.push(o.to_string()),
+                Ok(o) => errors.push(FieldError::new(
+                    format!("/vault_addresses/{i}"),
+                    format!(
+                        "{o} is not within the operator's AUTH_SERVICE_VAULT_ADDRESSES ({}); a tenant's list may only narrow it",
+                        global.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                Err(e) => errors.push(FieldError::new(format!("/vault_addresses/{i}"), e)),
+            }
+        }
+        grants.vault_addresses = Some(out);
+    }
+    if let Some(list) = &body.methods {
+        let global = global_kinds(&state.settings);
+        let mut out: Vec<String> = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            match LoginKind::parse(item) {
+                Some(k) if global.contains(&k) => {
+                    if !out.iter().any(|m| m == k.as_str()) {
+                        out.push(k.as_str().to_string());
+                    }
+                }
+                Some(k) => errors.push(FieldError::new(
+                    format!("/methods/{i}"),
+                    format!(
+                        "{k} is not enabled globally (AUTH_SERVICE_ALLOWED_METHODS); a tenant's list may only narrow it"
+                    ),
+                )),
+                None => errors.push(FieldError::new(format!("/methods/{i}"), "use iam, ec2 or jwt")),
+            }
+        }
+        grants.methods = Some(out);
+    }
+    if !errors.is_empty() {
+        let detail = format!("{} problem(s) in the grants; see errors", errors.len());
+        return Err(ApiError::Validation { detail, errors });
+    }
+    let row = state
+        .store
+        .update_tenant_grants(&tenant, &grants)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
+    tracing::info!(tenant = %tenant, by = %caller.label(), vault_addresses = ?row.vault_addresses, methods = ?row.methods, "audit: tenant grants updated");
+    Ok(HttpResponse::Ok().json(Tenant::from(row)))
 }

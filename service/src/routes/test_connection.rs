@@ -38,6 +38,10 @@ pub struct TokenSummary {
     pub policies: Vec<String>,
     /// Whether it can be renewed.
     pub renewable: bool,
+    /// Who logged in, from the token's metadata: `auth_path` and, where the
+    /// method reports them, `role`, `canonical_arn`, `account_id`, ... Never the token.
+    #[schema(value_type = Object)]
+    pub identity: std::collections::BTreeMap<String, String>,
 }
 
 /// The test-connection report.
@@ -88,10 +92,26 @@ pub async fn test_profile(
             return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
         }
     };
+    if let Some(reason) = super::profiles::trust_problem(&state, &login).await? {
+        steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason });
+        let hint = Some(
+            "the operator narrowed what this tenant may reach: replace the profile, or ask the operator (GET /v1/tenants/{tenant} shows the grants)".to_string(),
+        );
+        return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
+    }
     let fresh = match state.tokens.login(&login).await {
         Ok(fresh) => fresh,
         Err(failure) => {
+            if let Some(a) = &failure.assumed {
+                steps.push(TestStep {
+                    step: "assume_role",
+                    ok: true,
+                    duration_ms: ms(a.elapsed),
+                    detail: a.detail.clone(),
+                });
+            }
             let step = match failure.step {
+                Step::AssumeRole => "assume_role",
                 Step::AgentLogin => "agent_login",
                 Step::VerifyToken => {
                     steps.push(TestStep {
@@ -113,6 +133,9 @@ pub async fn test_profile(
             }));
         }
     };
+    if let Some(a) = &fresh.assumed {
+        steps.push(TestStep { step: "assume_role", ok: true, duration_ms: ms(a.elapsed), detail: a.detail.clone() });
+    }
     steps.push(TestStep {
         step: "agent_login",
         ok: true,
@@ -180,6 +203,7 @@ pub async fn test_profile(
         ttl_seconds: fresh.info.ttl.as_secs(),
         policies: fresh.info.policies.clone(),
         renewable: fresh.info.renewable,
+        identity: fresh.info.identity.iter().cloned().collect(),
     };
     state.tokens.store_fresh(&login, &fresh).await;
     tracing::info!(tenant = %tenant, profile = %name, ok, "test connection");

@@ -36,7 +36,7 @@ pub enum Dialect {
 }
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 3] = [
     (
         1,
         "init",
@@ -48,6 +48,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 2] = [
         "ec2 nonces",
         include_str!("../../migrations/sqlite/0002_ec2_nonces.sql"),
         include_str!("../../migrations/postgres/0002_ec2_nonces.sql"),
+    ),
+    (
+        3,
+        "tenant trust",
+        include_str!("../../migrations/sqlite/0003_tenant_trust.sql"),
+        include_str!("../../migrations/postgres/0003_tenant_trust.sql"),
     ),
 ];
 
@@ -101,6 +107,21 @@ pub struct TenantRow {
     pub name: String,
     /// RFC 3339.
     pub created_at: String,
+    /// The AWS external id the service assigned (not a secret; never settable).
+    pub aws_external_id: String,
+    /// The operator's narrowing of the allowed Vault origins (None: the global list).
+    pub vault_addresses: Option<Vec<String>>,
+    /// The operator's narrowing of the method types `iam`, `ec2`, `jwt` (None: the default).
+    pub methods: Option<Vec<String>>,
+}
+
+/// The operator's per-tenant grants (`PATCH /v1/tenants/{tenant}`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TenantGrants {
+    /// Allowed Vault origins.
+    pub vault_addresses: Option<Vec<String>>,
+    /// Allowed method types.
+    pub methods: Option<Vec<String>>,
 }
 
 /// An API key to store (the secret itself is never stored).
@@ -165,6 +186,8 @@ pub struct NewProfile {
     pub method: serde_json::Value,
     /// Test secret path.
     pub test_secret_path: Option<String>,
+    /// The tenant's AWS role that `iam` logins assume.
+    pub aws_role_arn: Option<String>,
 }
 
 /// A stored profile.
@@ -188,6 +211,8 @@ pub struct ProfileRow {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+    /// The tenant's AWS role that `iam` logins assume.
+    pub aws_role_arn: Option<String>,
 }
 
 /// The key of an EC2 nonce.
@@ -225,8 +250,7 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-const PROFILE_COLUMNS: &str =
-    "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at";
+const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn";
 
 fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
     let get = |c: &str| row.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
@@ -243,6 +267,9 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
         revision: row.try_get::<i64, _>("revision").map_err(|e| StoreError::Database(e.to_string()))?,
         created_at: get("created_at")?,
         updated_at: get("updated_at")?,
+        aws_role_arn: row
+            .try_get::<Option<String>, _>("aws_role_arn")
+            .map_err(|e| StoreError::Database(e.to_string()))?,
     })
 }
 

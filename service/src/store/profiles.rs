@@ -9,7 +9,7 @@ impl Store {
     pub async fn create_profile(&self, tenant: &TenantId, p: &NewProfile) -> Result<ProfileRow, StoreError> {
         let ts = now();
         let q = format!(
-            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING {PROFILE_COLUMNS}"
+            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {PROFILE_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
@@ -19,10 +19,30 @@ impl Store {
             .bind(p.method.to_string())
             .bind(p.test_secret_path.clone())
             .bind(&ts)
+            .bind(p.aws_role_arn.clone())
             .fetch_one(&self.pool)
             .await
             .map_err(|e| map_err(e, &format!("profile {} of tenant {tenant}", p.name)))?;
         profile(&row)
+    }
+
+    /// Profiles of tenants other than `tenant` that log in to `vault_address`:
+    /// the one deliberate cross-tenant query, used only to tell whether an EC2
+    /// nonce is shared (its rows are never shown to the caller).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn other_tenants_profiles_at(
+        &self,
+        tenant: &TenantId,
+        vault_address: &str,
+    ) -> Result<Vec<ProfileRow>, StoreError> {
+        let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE vault_address = $1 AND tenant_id <> $2");
+        let rows = sqlx::query(AssertSqlSafe(q))
+            .bind(vault_address)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "profiles"))?;
+        rows.iter().map(profile).collect()
     }
 
     /// The profiles of `tenant`, by name.
@@ -60,7 +80,7 @@ impl Store {
     ) -> Result<Option<ProfileRow>, StoreError> {
         let q = format!(
             "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
-             revision = revision + 1, updated_at = $7 WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
+             revision = revision + 1, updated_at = $7, aws_role_arn = $8 WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
@@ -70,6 +90,7 @@ impl Store {
             .bind(p.method.to_string())
             .bind(p.test_secret_path.clone())
             .bind(now())
+            .bind(p.aws_role_arn.clone())
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "profile"))?;

@@ -1,40 +1,103 @@
 //! Tenants and their API keys (hashes only).
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::*;
 use crate::domain::TenantId;
 
+const TENANT_SELECT_ALL: &str =
+    "SELECT id, name, created_at, aws_external_id, vault_addresses, methods FROM tenants ORDER BY id";
+const TENANT_SELECT_ONE: &str =
+    "SELECT id, name, created_at, aws_external_id, vault_addresses, methods FROM tenants WHERE id = $1";
+
+fn tenant_row(r: &AnyRow) -> Result<TenantRow, StoreError> {
+    let list = |c: &str| -> Result<Option<Vec<String>>, StoreError> {
+        match r.try_get::<Option<String>, _>(c).map_err(|e| StoreError::Database(e.to_string()))? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Database(format!("{c}: {e}"))),
+        }
+    };
+    Ok(TenantRow {
+        id: r.try_get("id").map_err(|e| StoreError::Database(e.to_string()))?,
+        name: r.try_get("name").map_err(|e| StoreError::Database(e.to_string()))?,
+        created_at: r.try_get("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
+        aws_external_id: r
+            .try_get::<Option<String>, _>("aws_external_id")
+            .map_err(|e| StoreError::Database(e.to_string()))?
+            .unwrap_or_default(),
+        vault_addresses: list("vault_addresses")?,
+        methods: list("methods")?,
+    })
+}
+
 impl Store {
-    /// Create a tenant; Conflict if the id exists.
+    /// Create a tenant with a fresh AWS external id; Conflict if the id exists.
     #[tracing::instrument(skip_all, fields(tenant = %id))]
     pub async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<TenantRow, StoreError> {
         let created_at = now();
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Database(format!("random source: {e}")))?;
+        let aws_external_id = hex::encode(bytes);
+        sqlx::query("INSERT INTO tenants (id, name, created_at, aws_external_id) VALUES ($1, $2, $3, $4)")
             .bind(id.as_str())
             .bind(name)
             .bind(&created_at)
+            .bind(&aws_external_id)
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, &format!("tenant {id}")))?;
-        Ok(TenantRow { id: id.to_string(), name: name.to_string(), created_at })
+        Ok(TenantRow {
+            id: id.to_string(),
+            name: name.to_string(),
+            created_at,
+            aws_external_id,
+            vault_addresses: None,
+            methods: None,
+        })
     }
 
     /// All tenants, ordered by id.
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
+        let rows = sqlx::query(TENANT_SELECT_ALL).fetch_all(&self.pool).await.map_err(|e| map_err(e, "tenants"))?;
+        rows.iter().map(tenant_row).collect()
+    }
+
+    /// One tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError> {
+        let row = sqlx::query(TENANT_SELECT_ONE)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
             .await
-            .map_err(|e| map_err(e, "tenants"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(TenantRow {
-                    id: r.try_get("id").map_err(|e| StoreError::Database(e.to_string()))?,
-                    name: r.try_get("name").map_err(|e| StoreError::Database(e.to_string()))?,
-                    created_at: r.try_get("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
-                })
-            })
-            .collect()
+            .map_err(|e| map_err(e, "tenant"))?;
+        row.as_ref().map(tenant_row).transpose()
+    }
+
+    /// Set the operator's grants of a tenant (fields left `None` stay); None when there is no such tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn update_tenant_grants(
+        &self,
+        tenant: &TenantId,
+        grants: &TenantGrants,
+    ) -> Result<Option<TenantRow>, StoreError> {
+        let json = |v: &Option<Vec<String>>| v.as_ref().map(|v| serde_json::Value::from(v.clone()).to_string());
+        let done = sqlx::query(
+            "UPDATE tenants SET vault_addresses = CASE WHEN $2 THEN $3 ELSE vault_addresses END, \
+             methods = CASE WHEN $4 THEN $5 ELSE methods END WHERE id = $1",
+        )
+        .bind(tenant.as_str())
+        .bind(grants.vault_addresses.is_some())
+        .bind(json(&grants.vault_addresses))
+        .bind(grants.methods.is_some())
+        .bind(json(&grants.methods))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "tenant"))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_tenant(tenant).await
     }
 
     /// Whether the tenant exists.
