@@ -464,3 +464,117 @@ async fn jwt_files_of_another_tenant_deleting_files_and_ungranted_ec2_are_refuse
     assert!(report["steps"][0]["detail"].as_str().expect("detail").contains("own folder"), "{report:#}");
     assert!(std::path::Path::new(&b_file).exists(), "B's token file is untouched");
 }
+
+/// A "Vault" in front of the real OpenBao: logins and token calls pass through
+/// to it, but secret reads under `secret/` get `hostile` (a redirect, or an
+/// endless body). One request per connection.
+async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let upstream = bao_addr.trim_start_matches("http://").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let redirect_to = redirect_to.clone();
+            tokio::spawn(async move {
+                let Some((head, body)) = read_request(&mut sock).await else { return };
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path.starts_with("/v1/secret/") {
+                    if hostile == "redirect" {
+                        let resp = format!(
+                            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {redirect_to}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = sock.write_all(resp.as_bytes()).await;
+                    } else {
+                        let _ = sock
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+                            )
+                            .await;
+                        let chunk = vec![b' '; 64 * 1024];
+                        for _ in 0..1600 {
+                            if sock.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    return;
+                }
+                // Pass through, asking OpenBao to close after its answer.
+                let head: String = head
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect::<Vec<_>>()
+                    .join("\r\n");
+                let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let request = format!("{head}\r\nconnection: close\r\n\r\n{body}");
+                if up.write_all(request.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut answer = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(10), up.read_to_end(&mut answer)).await;
+                let _ = sock.write_all(&answer).await;
+            });
+        }
+    });
+    addr
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().to_string()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_vault_that_redirects_or_streams_100_mb_gets_a_fast_502_and_nothing_follows_it() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target_addr = format!("http://{}", target.local_addr().expect("addr"));
+    let redirecting = hostile_vault(&bao.addr, "redirect", target_addr.clone()).await;
+    let streaming = hostile_vault(&bao.addr, "stream", String::new()).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    for (name, addr) in [("redirects", &redirecting), ("streams", &streaming)] {
+        let body = json!({ "name": name, "vault_address": addr,
+                           "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
+        assert_eq!(create(&app, &t, body).await.0, 201);
+    }
+    let read = |name: &str| format!("/v1/tenants/team-a/profiles/{name}/secrets/secret/data/app/db");
+
+    let (s, b, _) = app.call("GET", &read("redirects"), &t.read, None).await;
+    assert_eq!(s, 502, "{b}");
+    assert!(b["detail"].as_str().expect("detail").contains(target_addr.trim_start_matches("http://")), "{b}");
+    let followed = tokio::time::timeout(Duration::from_millis(200), target.accept()).await;
+    assert!(followed.is_err(), "the redirect target was contacted");
+
+    let before = rss_kib(app.pid());
+    let started = std::time::Instant::now();
+    let (s, b, _) = app.call("GET", &read("streams"), &t.read, None).await;
+    assert_eq!(s, 502, "{b}");
+    assert!(b["detail"].as_str().expect("detail").contains("larger than"), "{b}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let grown = rss_kib(app.pid()).saturating_sub(before);
+    eprintln!("service RSS grew by {grown} KiB while refusing a 100 MB answer");
+    assert!(grown < 20 * 1024, "the service's memory grew by {grown} KiB");
+}
+
+#[tokio::test]
+async fn without_allowed_vault_addresses_no_profile_can_be_saved_and_the_error_names_the_variable() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![("AUTH_SERVICE_VAULT_ADDRESSES".into(), String::new())],
+        database_url: None,
+    })
+    .await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let body = json!({ "name": "p", "vault_address": bao.addr, "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
+    let (s, b) = create(&app, &t, body).await;
+    assert_eq!((s, pointers(&b)), (400, vec!["/vault_address".to_string()]), "{b}");
+    assert!(b.to_string().contains("AUTH_SERVICE_VAULT_ADDRESSES"), "{b}");
+}
