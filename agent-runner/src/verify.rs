@@ -16,6 +16,9 @@ pub struct TokenInfo {
     pub renewable: bool,
     /// Uses left (0 = unlimited).
     pub num_uses: i64,
+    /// The token's own hard limit (0 = none set on the token; a role's
+    /// `token_max_ttl` does not show here).
+    pub explicit_max_ttl: Duration,
     /// The token's accessor (not a secret: it cannot authenticate).
     pub accessor: String,
     /// Who logged in: the login path (`auth_path`) and the identity fields of
@@ -134,6 +137,7 @@ pub async fn lookup_self(
             .unwrap_or_default(),
         renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         num_uses,
+        explicit_max_ttl: Duration::from_secs(data.get("explicit_max_ttl").and_then(Value::as_u64).unwrap_or(0)),
         accessor: data.get("accessor").and_then(Value::as_str).unwrap_or_default().to_string(),
         identity: identity_of(data),
     })

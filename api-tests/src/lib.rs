@@ -249,6 +249,45 @@ impl OpenBao {
         Ok(issuer)
     }
 
+    /// Enable the database secrets engine at `database/` against `pg`, with a
+    /// role `role` that creates one PostgreSQL login role per read, leased for
+    /// `default_ttl` seconds (at most `max_ttl`).
+    pub async fn setup_database(
+        &self,
+        pg: &Postgres,
+        role: &str,
+        default_ttl: u64,
+        max_ttl: u64,
+    ) -> anyhow::Result<()> {
+        self.api("POST", "sys/mounts/database", None, Some(json!({"type": "database"}))).await?;
+        self.api(
+            "POST",
+            "database/config/pg",
+            None,
+            Some(json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port),
+                "username": "postgres",
+                "password": "unused-trust-auth",
+                "allowed_roles": [role],
+            })),
+        )
+        .await?;
+        self.api(
+            "POST",
+            &format!("database/roles/{role}"),
+            None,
+            Some(json!({
+                "db_name": "pg",
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+                "default_ttl": default_ttl,
+                "max_ttl": max_ttl,
+            })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Put a KV v2 secret at `secret/<path>`.
     pub async fn kv2_put(&self, namespace: Option<&str>, path: &str, data: Value) -> anyhow::Result<()> {
         self.api("POST", &format!("secret/data/{path}"), namespace, Some(json!({ "data": data }))).await.map(|_| ())
@@ -493,6 +532,19 @@ impl Postgres {
             bail!("CREATE DATABASE failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(self.url(name))
+    }
+
+    /// Whether `user` can open a real connection (the server trusts loopback, so
+    /// this proves the role exists and may log in; the password is sent too).
+    pub fn can_login(&self, user: &str, password: &str) -> bool {
+        Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", user, "-d", "postgres", "-tAc", "SELECT 1"])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "1")
+            .unwrap_or(false)
     }
 
     /// The URL of database `name`.

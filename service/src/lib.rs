@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod ec2;
 pub mod error;
+pub mod leases;
 pub mod login;
 pub mod metrics;
 pub mod openapi;

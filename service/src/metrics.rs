@@ -58,6 +58,7 @@ pub struct Metrics {
     http_requests: Family<RouteStatus, Counter>,
     http_seconds: Family<Route, Histogram>,
     cache_entries: Family<CacheName, Gauge>,
+    retiring: Gauge,
 }
 
 fn http_histogram() -> Histogram {
@@ -108,7 +109,14 @@ impl Default for Metrics {
             "Entries in the service's in-memory caches",
             cache_entries.clone(),
         );
+        let retiring = Gauge::default();
+        registry.register(
+            "auth_service_retiring_tokens",
+            "Tokens no longer used for reads but kept alive for the leases they issued",
+            retiring.clone(),
+        );
         Self {
+            retiring,
             registry,
             spawns,
             spawn_seconds,
@@ -159,6 +167,11 @@ impl Metrics {
     /// The current size of the in-memory cache `cache`.
     pub fn cache_size(&self, cache: &'static str, entries: u64) {
         self.cache_entries.get_or_create(&CacheName { cache }).set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// How many tokens are retiring.
+    pub fn retiring_tokens(&self, n: usize) {
+        self.retiring.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The exposition, in the OpenMetrics text format ([`CONTENT_TYPE`]).

@@ -10,9 +10,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use agent_runner::verify;
 use moka::Expiry;
 use moka::future::Cache;
 use secrecy::SecretString;
@@ -20,6 +19,7 @@ use secrecy::SecretString;
 use crate::config::Settings;
 use crate::domain::{ProfileName, TenantId, ValidationPolicy};
 use crate::ec2::InstanceIdentity;
+use crate::leases::{LeaseBook, TokenRef};
 use crate::login::Login;
 pub use crate::login::{FreshToken, LoginFailure, ProfileKey, ProfileLogin, Step};
 use crate::metrics::Metrics;
@@ -36,6 +36,8 @@ pub struct CachedToken {
     pub cache_for: Duration,
     /// Its Vault accessor (not a secret; used for revocation checks in logs).
     pub accessor: String,
+    /// What the lease book needs to keep it alive or revoke it.
+    pub lease_ref: TokenRef,
 }
 
 struct TtlExpiry;
@@ -81,18 +83,49 @@ pub struct Tokens {
     parsed: Cache<ProfileKey, Arc<ProfileLogin>>,
     backoff: Mutex<HashMap<(TenantId, ProfileName), Backoff>>,
     metrics: Arc<Metrics>,
+    book: Arc<LeaseBook>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Tokens {
+    fn drop(&mut self) {
+        self.sweeper.abort();
+    }
 }
 
 impl Tokens {
     /// Build from the settings.
     pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        let book = Arc::new(LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone()));
+        let listener_book = book.clone();
+        // Every token that leaves the cache (replaced, invalidated, expired, evicted)
+        // is released: kept while it backs live leases, else revoked.
+        let cache: Cache<ProfileKey, Arc<CachedToken>> = Cache::builder()
+            .max_capacity(100_000)
+            .expire_after(TtlExpiry)
+            .eviction_listener(move |_key, token: Arc<CachedToken>, _cause| {
+                listener_book.release(&token.lease_ref);
+            })
+            .build();
+        let sweeper = {
+            let (cache, book) = (cache.clone(), book.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    cache.run_pending_tasks().await;
+                    book.sweep().await;
+                }
+            })
+        };
         Self {
+            book,
+            sweeper,
             login: Login::new(settings, store, http, metrics.clone()),
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             backoff_initial: settings.login_backoff_initial,
             backoff_max: settings.login_backoff_max,
-            cache: Cache::builder().max_capacity(100_000).expire_after(TtlExpiry).build(),
+            cache,
             parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
             backoff: Mutex::new(HashMap::new()),
             metrics,
@@ -138,12 +171,29 @@ impl Tokens {
     }
 
     /// The cache entry for a fresh token.
-    fn cached(&self, fresh: &FreshToken) -> Arc<CachedToken> {
+    fn cached(&self, p: &ProfileLogin, fresh: &FreshToken) -> Arc<CachedToken> {
+        let now = SystemTime::now();
         Arc::new(CachedToken {
             token: fresh.token.clone(),
             cache_for: cache_lifetime(fresh.info.ttl, self.max_cache_ttl),
             accessor: fresh.info.accessor.clone(),
+            lease_ref: TokenRef {
+                token: fresh.token.clone(),
+                accessor: fresh.info.accessor.clone(),
+                address: p.address.clone(),
+                namespace: p.namespace.clone(),
+                tenant: p.tenant().clone(),
+                profile: p.name().clone(),
+                renewable: fresh.info.renewable,
+                expires: (!fresh.info.ttl.is_zero()).then(|| now + fresh.info.ttl),
+                max_end: (!fresh.info.explicit_max_ttl.is_zero()).then(|| now + fresh.info.explicit_max_ttl),
+            },
         })
+    }
+
+    /// The lease book (dynamic secrets and retiring tokens).
+    pub fn leases(&self) -> &Arc<LeaseBook> {
+        &self.book
     }
 
     fn backoff_state(&self, p: &ProfileLogin) -> Option<(LoginFailure, Duration)> {
@@ -189,7 +239,7 @@ impl Tokens {
                 match self.login.login(p).await {
                     Ok(fresh) => {
                         self.clear_backoff(p);
-                        Ok(self.cached(&fresh))
+                        Ok(self.cached(p, &fresh))
                     }
                     Err(failure) => {
                         let retry_after = self.record_failure(p, &failure);
@@ -207,15 +257,11 @@ impl Tokens {
         }
     }
 
-    /// Put a token from test connection in the cache, revoking the one it replaces.
+    /// Put a token from test connection in the cache; the one it replaces is
+    /// released (revoked, or retiring while it backs live leases).
     pub async fn store_fresh(&self, p: &ProfileLogin, fresh: &FreshToken) {
         self.clear_backoff(p);
-        let key = p.key.clone();
-        let old = self.cache.remove(&key).await;
-        self.cache.insert(key, self.cached(fresh)).await;
-        if let Some(old) = old {
-            self.revoke(p, old);
-        }
+        self.cache.insert(p.key.clone(), self.cached(p, fresh)).await;
     }
 
     /// Drop the cached token of this profile revision if it is still `used`
@@ -225,32 +271,21 @@ impl Tokens {
         let same = self.cache.get(&key).await.is_some_and(|cur| Arc::ptr_eq(&cur, used));
         if same {
             self.cache.invalidate(&key).await;
-            self.revoke(p, used.clone());
         }
     }
 
-    /// Forget everything about a profile revision (replace / delete): drop and revoke its token, clear back-off.
+    /// Forget a profile revision (replace, nonce reset): its token is released
+    /// (revoked, or retiring while it backs live leases); back-off cleared.
     pub async fn forget(&self, p: &ProfileLogin) {
         self.clear_backoff(p);
-        if let Some(old) = self.cache.remove(&p.key).await {
-            self.revoke(p, old);
-        }
+        self.cache.invalidate(&p.key).await;
     }
 
-    /// Best-effort `revoke-self` in the background.
-    fn revoke(&self, p: &ProfileLogin, token: Arc<CachedToken>) {
-        let http = self.login.http().clone();
-        let address = p.address.clone();
-        let namespace = p.namespace.clone();
-        let (tenant, name) = (p.tenant().clone(), p.name().clone());
-        tokio::spawn(async move {
-            match verify::revoke_self(&http, address.as_str(), namespace.as_deref(), &token.token).await {
-                Ok(()) => {
-                    tracing::info!(%tenant, profile = %name, accessor = %token.accessor, "revoked superseded token")
-                }
-                Err(e) => tracing::warn!(%tenant, profile = %name, error = %e, "could not revoke superseded token"),
-            }
-        });
+    /// A profile is deleted: its tokens are revoked, and with them the leases
+    /// they issued, unless `keep_leases` lets them retire until those leases end.
+    pub async fn forget_deleted(&self, p: &ProfileLogin, keep_leases: bool) {
+        self.forget(p).await;
+        self.book.forget_profile(p.tenant(), p.name(), keep_leases);
     }
 }
 

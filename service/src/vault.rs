@@ -67,7 +67,40 @@ pub async fn read(
         url.push('?');
         url.push_str(query);
     }
-    let mut req = http.get(&url).header("X-Vault-Token", token.expose_secret()).timeout(timeout);
+    let req = http.get(&url);
+    let (status, body) = send(req, address, namespace, token, timeout, SECRET_BODY_LIMIT).await?;
+    Ok(match status {
+        StatusCode::OK => ReadOutcome::Found(body),
+        StatusCode::NOT_FOUND => ReadOutcome::NotFound,
+        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&body)),
+        other => ReadOutcome::Other(other.as_u16(), vault_errors(&body)),
+    })
+}
+
+/// `PUT /v1/<path>` with a JSON body (token and lease operations): Vault's status and JSON answer.
+pub async fn put(
+    http: &reqwest::Client,
+    address: &VaultAddress,
+    namespace: Option<&str>,
+    token: &SecretString,
+    path: &str,
+    body: &Value,
+    timeout: Duration,
+) -> Result<(StatusCode, Value), VaultError> {
+    let req = http.put(address.api_url(path)).json(body);
+    send(req, address, namespace, token, timeout, agent_runner::verify::TOKEN_BODY_LIMIT).await
+}
+
+/// Send with the token and namespace headers; no redirects, a capped body.
+async fn send(
+    req: reqwest::RequestBuilder,
+    address: &VaultAddress,
+    namespace: Option<&str>,
+    token: &SecretString,
+    timeout: Duration,
+    limit: usize,
+) -> Result<(StatusCode, Value), VaultError> {
+    let mut req = req.header("X-Vault-Token", token.expose_secret()).timeout(timeout);
     if let Some(ns) = namespace {
         req = req.header("X-Vault-Namespace", ns);
     }
@@ -76,18 +109,13 @@ pub async fn read(
     if status.is_redirection() {
         return Err(VaultError::Redirected(address.to_string(), agent_runner::http::redirect_target(&resp)));
     }
-    let body: Value = match agent_runner::http::read_capped(resp, SECRET_BODY_LIMIT).await {
+    let body: Value = match agent_runner::http::read_capped(resp, limit).await {
         Ok(b) if b.is_empty() => Value::Null,
         Ok(b) => serde_json::from_slice(&b).map_err(|_| VaultError::BadResponse(address.to_string()))?,
         Err(BodyError::TooLarge(limit)) => return Err(VaultError::TooLarge(address.to_string(), limit)),
         Err(BodyError::Transfer(cause)) => return Err(VaultError::Unreachable(address.to_string(), cause)),
     };
-    Ok(match status {
-        StatusCode::OK => ReadOutcome::Found(body),
-        StatusCode::NOT_FOUND => ReadOutcome::NotFound,
-        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&body)),
-        other => ReadOutcome::Other(other.as_u16(), vault_errors(&body)),
-    })
+    Ok((status, body))
 }
 
 fn map_send_error(address: &VaultAddress, timeout: Duration, e: &reqwest::Error) -> VaultError {

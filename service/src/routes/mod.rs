@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod ec2_nonce;
 pub mod health;
+pub mod leases;
 pub mod profiles;
 pub mod secrets;
 pub mod tenants;
@@ -64,6 +65,8 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(ec2_nonce::get_nonce)
         .service(ec2_nonce::reset_nonce)
         .service(secrets::read_secret)
+        .service(leases::renew_lease)
+        .service(leases::revoke_lease)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -284,16 +284,28 @@ pub async fn replace_profile(
     Ok(HttpResponse::Ok().json(Profile::from(row)))
 }
 
-/// Delete an auth profile (tenant admin): the cached token is dropped and revoked.
+/// `DELETE .../profiles/{name}` options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOptions {
+    /// Keep the credentials this profile issued alive until their leases end
+    /// (default: revoke the profile's tokens, and with them every lease they issued).
+    pub keep_leases: Option<bool>,
+}
+
+/// Delete an auth profile (tenant admin). Its tokens are revoked, and with them
+/// the dynamic credentials they issued, unless `keep_leases=true`.
 #[utoipa::path(tag = "profiles", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name"), DeleteOptions),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[delete("/v1/tenants/{tenant}/profiles/{name}")]
 pub async fn delete_profile(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
+    options: web::Query<DeleteOptions>,
 ) -> Result<HttpResponse, ApiError> {
+    let keep_leases = options.keep_leases.unwrap_or(false);
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
     let row = state
@@ -302,8 +314,11 @@ pub async fn delete_profile(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
     if let Ok(login) = ProfileLogin::from_row(&row, &state.policy) {
-        state.tokens.forget(&login).await;
+        state.tokens.forget_deleted(&login, keep_leases).await;
     }
-    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile deleted");
+    if !keep_leases {
+        state.store.delete_profile_leases(&tenant, &name).await?;
+    }
+    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,12 +6,15 @@ use super::profile_target;
 use crate::auth::{Caller, Scope};
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::{ApiError, Problem};
+use crate::leases::rfc3339;
 use crate::routes::profiles::load_login;
 use crate::state::AppState;
+use crate::store::LeaseRow;
+use crate::tokens::{CachedToken, ProfileLogin};
 use crate::tokens::{Step, TokenError};
 use crate::vault::{self, ReadOutcome, VaultError};
 
-fn token_error(e: TokenError) -> ApiError {
+pub(crate) fn token_error(e: TokenError) -> ApiError {
     let (failure, retry_after, prefix) = match e {
         TokenError::BackingOff { last, retry_after } => {
             (last, retry_after, "logins for this profile are paused after a failure")
@@ -93,9 +96,11 @@ async fn read(
         })?;
         match outcome {
             ReadOutcome::Found(body) => {
-                return Ok(HttpResponse::Ok()
-                    .insert_header(("Cache-Control", "no-store"))
-                    .json(vault::secret_response(&body)));
+                let mut out = vault::secret_response(&body);
+                if let Some(lease_id) = body["lease_id"].as_str().filter(|l| !l.is_empty()) {
+                    honest_lease(state, &login, &token, lease_id, &mut out).await?;
+                }
+                return Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(out));
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
             ReadOutcome::Forbidden(_) if !fresh_login_done => {
@@ -123,4 +128,30 @@ async fn read(
             }
         }
     }
+}
+
+/// Record a lease the read returned (so renew and revoke calls can be checked,
+/// and its token outlives it), and make the answer honest: `expires_at` is the
+/// earlier of the lease's end and its token's latest possible end, and
+/// `lease_duration` is clamped to it.
+async fn honest_lease(
+    state: &AppState,
+    login: &ProfileLogin,
+    token: &CachedToken,
+    lease_id: &str,
+    out: &mut serde_json::Value,
+) -> Result<(), ApiError> {
+    let duration = std::time::Duration::from_secs(out["lease_duration"].as_u64().unwrap_or(0));
+    let expires = state.tokens.leases().record(&token.lease_ref, lease_id, duration).await;
+    let expires_at = rfc3339(expires);
+    let row = LeaseRow {
+        lease_id: lease_id.to_string(),
+        token_accessor: token.accessor.clone(),
+        expires_at: expires_at.clone(),
+    };
+    state.store.insert_lease(login.tenant(), login.name(), &row).await?;
+    let left = expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    out["lease_duration"] = serde_json::json!(left.as_secs().min(duration.as_secs()));
+    out["expires_at"] = serde_json::json!(expires_at);
+    Ok(())
 }

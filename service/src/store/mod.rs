@@ -22,6 +22,8 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row, SqlSafeStr};
 use crate::config::redact_url;
 use crate::domain::ProfileName;
 
+mod leases;
+pub use leases::LeaseRow;
 mod nonces;
 mod profiles;
 mod tenants;
@@ -36,7 +38,7 @@ pub enum Dialect {
 }
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 4] = [
     (
         1,
         "init",
@@ -54,6 +56,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 3] = [
         "tenant trust",
         include_str!("../../migrations/sqlite/0003_tenant_trust.sql"),
         include_str!("../../migrations/postgres/0003_tenant_trust.sql"),
+    ),
+    (
+        4,
+        "leases",
+        include_str!("../../migrations/sqlite/0004_leases.sql"),
+        include_str!("../../migrations/postgres/0004_leases.sql"),
     ),
 ];
 

@@ -1,0 +1,203 @@
+//! `/v1/tenants/{tenant}/profiles/{name}/leases/{renew,revoke}`: connectors
+//! renew or revoke the dynamic credentials a profile issued. Only leases
+//! issued through this tenant's profile are accepted (any other: 404).
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::{HttpResponse, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::profile_target;
+use super::profiles::load_login;
+use super::secrets::token_error;
+use crate::auth::{Caller, Scope};
+use crate::domain::method_block::parse_go_duration;
+use crate::error::{ApiError, Problem};
+use crate::leases::{TokenRef, rfc3339};
+use crate::state::AppState;
+use crate::store::LeaseRow;
+use crate::tokens::ProfileLogin;
+use crate::vault::{self, VaultError};
+
+/// A lease to renew.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewInput {
+    /// The lease id a secret read returned.
+    #[schema(example = "database/creds/app/3XcT7uJ2Bq")]
+    pub lease_id: String,
+    /// The new duration asked for: seconds, or a duration like `"1h"` (Vault may grant less).
+    #[schema(value_type = Option<Object>, example = 3600)]
+    pub increment: Option<Value>,
+}
+
+/// A lease to revoke.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeInput {
+    /// The lease id a secret read returned.
+    pub lease_id: String,
+}
+
+/// A renewed lease, with its honest end.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenewedLease {
+    /// The lease id.
+    pub lease_id: String,
+    /// Seconds left, clamped to `expires_at`.
+    pub lease_duration: u64,
+    /// Whether it can be renewed again.
+    pub renewable: bool,
+    /// RFC 3339: the earlier of the lease's end and its issuing token's latest possible end.
+    pub expires_at: String,
+}
+
+fn increment_seconds(v: &Option<Value>) -> Result<Option<u64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            n.as_u64().map(Some).ok_or_else(|| ApiError::field("/increment", "a whole number of seconds"))
+        }
+        Some(Value::String(s)) => parse_go_duration(s)
+            .map(|d| Some(d.as_secs()))
+            .ok_or_else(|| ApiError::field("/increment", "seconds, or a duration like \"1h\" or \"90m\"")),
+        Some(_) => Err(ApiError::field("/increment", "seconds, or a duration like \"1h\"")),
+    }
+}
+
+/// The lease row, if this tenant's profile issued it; 404 otherwise (never telling whose it is).
+async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<LeaseRow, ApiError> {
+    if lease_id.is_empty() || lease_id.len() > 1024 {
+        return Err(ApiError::field("/lease_id", "the lease id a secret read returned"));
+    }
+    state
+        .store
+        .get_lease(login.tenant(), login.name(), lease_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no lease with this id was issued through this profile".into()))
+}
+
+/// The token to call Vault with: the issuing one if this replica holds it, else the profile's current one.
+async fn calling_token(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<TokenRef, ApiError> {
+    if let Some(issuer) = state.tokens.leases().issuer(lease_id) {
+        return Ok(issuer);
+    }
+    let (token, _) = state.tokens.get(login).await.map_err(token_error)?;
+    Ok(token.lease_ref.clone())
+}
+
+fn vault_failure(op: &str, status: reqwest::StatusCode, body: &Value) -> ApiError {
+    let detail = format!("Vault refused to {op} the lease: {}", vault::vault_errors(body));
+    if status == reqwest::StatusCode::FORBIDDEN {
+        return ApiError::Upstream {
+            status: actix_web::http::StatusCode::FORBIDDEN,
+            detail,
+            hint: Some(format!(
+                "grant the role's policies: path \"sys/leases/{op}\" {{ capabilities = [\"update\"] }}"
+            )),
+        };
+    }
+    let status = if status.is_client_error() {
+        actix_web::http::StatusCode::BAD_REQUEST
+    } else {
+        actix_web::http::StatusCode::BAD_GATEWAY
+    };
+    ApiError::Upstream { status, detail, hint: None }
+}
+
+fn unreachable(e: VaultError) -> ApiError {
+    match e {
+        VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
+        other => ApiError::BadGateway(other.to_string()),
+    }
+}
+
+/// Renew a lease this profile issued (read scope). The issuing token is renewed
+/// as far as needed for the lease to reach its new end; the answer is honest.
+#[utoipa::path(tag = "secrets", request_body = RenewInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 200, body = RenewedLease), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 502, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/{name}/leases/renew")]
+pub async fn renew_lease(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<RenewInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
+    let increment = increment_seconds(&body.increment)?;
+    let login = load_login(&state, &tenant, &name).await?;
+    owned_lease(&state, &login, &body.lease_id).await?;
+    let token = calling_token(&state, &login, &body.lease_id).await?;
+    let mut request = json!({ "lease_id": body.lease_id });
+    if let Some(secs) = increment {
+        request["increment"] = json!(secs);
+    }
+    let (status, answer) = vault::put(
+        state.tokens.http(),
+        &token.address,
+        token.namespace.as_deref(),
+        &token.token,
+        "sys/leases/renew",
+        &request,
+        state.tokens.vault_timeout(),
+    )
+    .await
+    .map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(vault_failure("renew", status, &answer));
+    }
+    let granted = Duration::from_secs(answer["lease_duration"].as_u64().unwrap_or(0));
+    let expires = state.tokens.leases().renewed(&body.lease_id, SystemTime::now() + granted).await;
+    let expires_at = rfc3339(expires);
+    state.store.update_lease_expiry(&tenant, &body.lease_id, &expires_at).await?;
+    let left = expires.duration_since(SystemTime::now()).unwrap_or_default().as_secs().min(granted.as_secs());
+    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = left, "lease renewed");
+    Ok(HttpResponse::Ok().json(RenewedLease {
+        lease_id: body.lease_id.clone(),
+        lease_duration: left,
+        renewable: answer["renewable"].as_bool().unwrap_or(false),
+        expires_at,
+    }))
+}
+
+/// Revoke a lease this profile issued (read scope): the credentials stop working at once.
+#[utoipa::path(tag = "secrets", request_body = RevokeInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 502, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/{name}/leases/revoke")]
+pub async fn revoke_lease(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<RevokeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
+    let login = load_login(&state, &tenant, &name).await?;
+    owned_lease(&state, &login, &body.lease_id).await?;
+    let token = calling_token(&state, &login, &body.lease_id).await?;
+    let (status, answer) = vault::put(
+        state.tokens.http(),
+        &token.address,
+        token.namespace.as_deref(),
+        &token.token,
+        "sys/leases/revoke",
+        &json!({ "lease_id": body.lease_id }),
+        state.tokens.vault_timeout(),
+    )
+    .await
+    .map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(vault_failure("revoke", status, &answer));
+    }
+    state.store.delete_lease(&tenant, &body.lease_id).await?;
+    state.tokens.leases().revoked(&body.lease_id);
+    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
