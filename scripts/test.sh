@@ -6,6 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/install-tools.sh
+# Chromium (Debian) and Playwright (PyPI, private venv) for the console's browser test.
+bash scripts/install-browser.sh
 export BAO_BIN="$root/tools/bin/bao"
 # CI must not silently skip the PostgreSQL half of the store suite.
 if [ "${CI:-}" = "true" ]; then export AUTH_SERVICE_TEST_REQUIRE_POSTGRES=1; fi

@@ -1,7 +1,7 @@
 //! Benchmark: the warm secret-read path through the real `auth-service`
 //! against the same read done directly and through `bao proxy` (the natural
 //! peer: auto-auth plus a forwarding proxy), all on loopback against a real
-//! OpenBao dev server. Also: cold login (test connection, one agent spawn) and
+//! OpenBao dev server, plus the service's Vault-compatible endpoint. Also: cold login (test connection, one agent spawn) and
 //! the service's resident memory after the load. Prints figures; asserts none.
 //!
 //! Run with `./scripts/bench.sh` (release build).
@@ -47,6 +47,32 @@ async fn timed_reads(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]
         }
     }
     out
+}
+
+/// The same read through two targets, alternating A B A B, so drift and noise
+/// on a shared machine hit both alike.
+async fn interleaved(
+    http: &reqwest::Client,
+    a: (&str, &[(&str, &str)]),
+    b: (&str, &[(&str, &str)]),
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut out_a, mut out_b) = (Vec::with_capacity(READS), Vec::with_capacity(READS));
+    for i in 0..READS + 50 {
+        for (target, out) in [(a, &mut out_a), (b, &mut out_b)] {
+            let mut req = http.get(target.0);
+            for (k, v) in target.1 {
+                req = req.header(*k, *v);
+            }
+            let started = Instant::now();
+            let resp = req.send().await.expect("send");
+            assert_eq!(resp.status().as_u16(), 200, "{}", target.0);
+            let _ = resp.bytes().await.expect("body");
+            if i >= 50 {
+                out.push(started.elapsed());
+            }
+        }
+    }
+    (out_a, out_b)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -124,18 +150,19 @@ async fn main() {
     // Through the service, warm (the test connection left a cached token).
     let spawns_before = app.spawns().await;
     let bearer = format!("Bearer {}", t.read);
-    let service = timed_reads(
-        &http,
-        &format!("{}/v1/tenants/bench/profiles/p/secrets/secret/data/app/db", app.base),
-        &[("Authorization", &bearer)],
-    )
-    .await;
+    // The REST read and the Vault-compatible endpoint (the same read as a Vault client sends it), interleaved.
+    let rest_url = format!("{}/v1/tenants/bench/profiles/p/secrets/secret/data/app/db", app.base);
+    let facade_url = format!("{}/vault/bench/p/v1/secret/data/app/db", app.base);
+    let (service, facade) =
+        interleaved(&http, (&rest_url, &[("Authorization", &bearer)]), (&facade_url, &[("X-Vault-Token", &t.read)]))
+            .await;
     let spawns_after = app.spawns().await;
 
     println!("warm secret reads on loopback, sequential, {READS} each after 50 warm-up:");
     summary("direct to OpenBao", direct);
     summary("bao proxy (auto-auth, api_proxy)", via_proxy);
     summary("auth-service (cached token)", service);
+    summary("auth-service Vault API (/vault/...)", facade);
     println!("agent spawns during the warm reads: {}", spawns_after - spawns_before);
     summary("cold login (test connection)", cold);
     println!("auth-service resident memory after the load: {} KiB", rss_kib(app.pid()));

@@ -87,6 +87,8 @@ pub enum Caller {
         tenant: String,
         /// The key's id.
         key_id: String,
+        /// The key's label.
+        name: String,
         /// The key's scopes.
         scopes: Vec<Scope>,
     },
@@ -151,6 +153,11 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or(ApiError::Unauthorized)?;
+    authenticate_key(state, presented).await
+}
+
+/// Check a presented key (operator or tenant); Unauthorized when it is not one.
+pub async fn authenticate_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
     if state.settings.is_operator_key(presented) {
         return Ok(Caller::Operator);
     }
@@ -163,6 +170,7 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
     Ok(Caller::Tenant {
         tenant: record.tenant_id,
         key_id: record.key_id,
+        name: record.name,
         scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
     })
 }
@@ -213,11 +221,13 @@ mod tests {
 
     #[test]
     fn another_tenants_key_gets_not_found_and_a_read_key_cannot_administer() {
-        let reader = Caller::Tenant { tenant: "a".into(), key_id: "k".into(), scopes: vec![Scope::Read] };
+        let reader =
+            Caller::Tenant { tenant: "a".into(), key_id: "k".into(), name: "n".into(), scopes: vec![Scope::Read] };
         assert!(matches!(reader.require("b", Scope::Read), Err(ApiError::NotFound(_))));
         assert!(matches!(reader.require("a", Scope::Admin), Err(ApiError::Forbidden(_))));
         assert!(reader.require("a", Scope::Read).is_ok());
-        let admin = Caller::Tenant { tenant: "a".into(), key_id: "k".into(), scopes: vec![Scope::Admin] };
+        let admin =
+            Caller::Tenant { tenant: "a".into(), key_id: "k".into(), name: "n".into(), scopes: vec![Scope::Admin] };
         assert!(admin.require("a", Scope::Read).is_ok(), "admin may read too");
     }
 }

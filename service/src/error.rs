@@ -142,6 +142,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// What the client is told: detail, field errors, hint (5xx causes only logged).
+    pub fn parts(&self) -> (String, Option<Vec<FieldError>>, Option<String>) {
+        match self {
+            ApiError::Validation { detail, errors } => (detail.clone(), Some(errors.clone()), None),
+            ApiError::Unauthorized => {
+                ("send Authorization: Bearer <key> with an operator or tenant API key".to_string(), None, None)
+            }
+            ApiError::Upstream { detail, hint, .. } | ApiError::Unavailable { detail, hint, .. } => {
+                (detail.clone(), None, hint.clone())
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                ("the service failed to handle the request; the cause is in its log".to_string(), None, None)
+            }
+            ApiError::BadRequest(d)
+            | ApiError::Forbidden(d)
+            | ApiError::NotFound(d)
+            | ApiError::Conflict(d)
+            | ApiError::TooLarge(d)
+            | ApiError::GatewayTimeout(d)
+            | ApiError::BadGateway(d) => (d.clone(), None, None),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -162,26 +188,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let (kind, title) = self.kind();
-        let (detail, errors, hint) = match self {
-            ApiError::Validation { detail, errors } => (detail.clone(), Some(errors.clone()), None),
-            ApiError::Unauthorized => {
-                ("send Authorization: Bearer <key> with an operator or tenant API key".to_string(), None, None)
-            }
-            ApiError::Upstream { detail, hint, .. } | ApiError::Unavailable { detail, hint, .. } => {
-                (detail.clone(), None, hint.clone())
-            }
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                ("the service failed to handle the request; the cause is in its log".to_string(), None, None)
-            }
-            ApiError::BadRequest(d)
-            | ApiError::Forbidden(d)
-            | ApiError::NotFound(d)
-            | ApiError::Conflict(d)
-            | ApiError::TooLarge(d)
-            | ApiError::GatewayTimeout(d)
-            | ApiError::BadGateway(d) => (d.clone(), None, None),
-        };
+        let (detail, errors, hint) = self.parts();
         let body = Problem {
             type_: format!("urn:auth-service:problem:{kind}"),
             title: title.to_string(),

@@ -31,6 +31,12 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadLabels {
+    outcome: &'static str,
+    via: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteStatus {
     route: String,
     status: u16,
@@ -54,7 +60,7 @@ pub struct Metrics {
     queue_wait_seconds: Histogram,
     cache_hits: Counter,
     cache_misses: Counter,
-    secret_reads: Family<Outcome, Counter>,
+    secret_reads: Family<ReadLabels, Counter>,
     http_requests: Family<RouteStatus, Counter>,
     http_seconds: Family<Route, Histogram>,
     cache_entries: Family<CacheName, Gauge>,
@@ -88,8 +94,8 @@ impl Default for Metrics {
         );
         let cache_misses = Counter::default();
         registry.register("auth_service_token_cache_misses", "Secret reads that needed a login", cache_misses.clone());
-        let secret_reads = Family::<Outcome, Counter>::default();
-        secret_reads.get_or_create(&Outcome { outcome: "ok" }).inc_by(0);
+        let secret_reads = Family::<ReadLabels, Counter>::default();
+        secret_reads.get_or_create(&ReadLabels { outcome: "ok", via: "rest" }).inc_by(0);
         registry.register("auth_service_secret_reads", "Secret reads, by outcome", secret_reads.clone());
         let http_requests = Family::<RouteStatus, Counter>::default();
         registry.register(
@@ -153,9 +159,9 @@ impl Metrics {
         self.cache_misses.inc();
     }
 
-    /// A secret read ended with `outcome`.
-    pub fn secret_read(&self, outcome: &'static str) {
-        self.secret_reads.get_or_create(&Outcome { outcome }).inc();
+    /// A secret read ended with `outcome`; `via` is `rest` or `vault_api`.
+    pub fn secret_read(&self, outcome: &'static str, via: &'static str) {
+        self.secret_reads.get_or_create(&ReadLabels { outcome, via }).inc();
     }
 
     /// An HTTP request matched `route` (the pattern, or `unmatched`) and answered `status` after `elapsed`.
@@ -196,7 +202,7 @@ mod tests {
         m.cache_hit();
         m.cache_miss();
         m.cache_miss();
-        m.secret_read("ok");
+        m.secret_read("ok", "rest");
         let text = m.render();
         assert!(text.contains("auth_service_agent_spawns_total{outcome=\"success\"} 1"), "{text}");
         assert!(text.contains("auth_service_agent_spawns_total{outcome=\"login_rejected\"} 1"));
@@ -205,7 +211,7 @@ mod tests {
         assert!(text.contains("auth_service_agent_spawn_seconds_count 2"));
         assert!(text.contains("auth_service_token_cache_hits_total 1"));
         assert!(text.contains("auth_service_token_cache_misses_total 2"));
-        assert!(text.contains("auth_service_secret_reads_total{outcome=\"ok\"} 1"));
+        assert!(text.contains("auth_service_secret_reads_total{outcome=\"ok\",via=\"rest\"} 1"), "{text}");
     }
 
     #[test]
@@ -216,7 +222,7 @@ mod tests {
             "auth_service_agent_spawn_seconds_count 0",
             "auth_service_token_cache_hits_total 0",
             "auth_service_token_cache_misses_total 0",
-            "auth_service_secret_reads_total{outcome=\"ok\"} 0",
+            "auth_service_secret_reads_total{outcome=\"ok\",via=\"rest\"} 0",
         ] {
             assert!(text.contains(name), "{name} in {text}");
         }

@@ -74,6 +74,11 @@ impl Application {
                     .config(Config::default().validator_url("none")),
             )
             .service(web::redirect("/docs", "/docs/"))
+            .configure(crate::routes::console::routes)
+            .service(
+                web::resource("/vault/{tenant}/{profile}/v1/{path:.*}")
+                    .route(web::route().to(crate::routes::vault_api::handle)),
+            )
             .default_service(web::to(not_found))
             .wrap_fn(move |req, srv| {
                 // Access log (method, path without the query string, status, time) and HTTP metrics by route pattern.

@@ -191,6 +191,11 @@ impl Tokens {
         })
     }
 
+    /// Revoke a fresh token that is not to be cached (a dry-run test).
+    pub fn discard(&self, p: &ProfileLogin, fresh: &FreshToken) {
+        self.book.release(&self.cached(p, fresh).lease_ref);
+    }
+
     /// The lease book (dynamic secrets and retiring tokens).
     pub fn leases(&self) -> &Arc<LeaseBook> {
         &self.book

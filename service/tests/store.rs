@@ -156,6 +156,12 @@ async fn tenants_get_an_external_id_and_grants_are_narrowed_in_place(url: String
     role.aws_role_arn = Some("arn:aws:iam::123456789012:role/r".into());
     let row = store.create_profile(&t("a"), &role).await.expect("profile");
     assert_eq!(row.aws_role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/r"));
+    assert_eq!(row.last_test, None);
+    store.record_test(&t("a"), &n("p"), 1, true).await.expect("record");
+    let got = store.get_profile(&t("a"), &n("p")).await.expect("get").expect("row");
+    assert!(got.last_test.as_ref().is_some_and(|(ok, _)| *ok), "{got:?}");
+    let replaced = store.replace_profile(&t("a"), &n("p"), &role).await.expect("replace").expect("row");
+    assert_eq!(replaced.last_test, None, "a new revision has not been tested");
     store.create_profile(&t("b"), &profile("q")).await.expect("profile b");
     let others = store.other_tenants_profiles_at(&t("a"), "https://vault.example.com").await.expect("others");
     assert_eq!(others.iter().map(|r| r.tenant_id.as_str()).collect::<Vec<_>>(), ["b"]);

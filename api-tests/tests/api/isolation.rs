@@ -13,7 +13,19 @@ async fn a_read_key_cannot_manage_profiles_and_another_tenant_gets_404() {
     let jwt = app.jwt_file(&issuer, &a, "token");
     app.jwt_profile(&a, "p", &bao, &jwt, "app", json!({})).await;
 
-    assert_eq!(app.call("GET", "/v1/tenants/tenant-a/profiles", &a.read, None).await.0, 403);
+    // A read key may browse profiles (the console shows them read-only) but not change them.
+    assert_eq!(app.call("GET", "/v1/tenants/tenant-a/profiles", &a.read, None).await.0, 200);
+    assert_eq!(
+        app.call(
+            "PUT",
+            "/v1/tenants/tenant-a/profiles/p",
+            &a.read,
+            Some(json!({"vault_address": bao.addr, "method": {"type": "jwt", "config": {"path": jwt, "role": "app"}}}))
+        )
+        .await
+        .0,
+        403
+    );
     assert_eq!(app.call("POST", "/v1/tenants/tenant-a/profiles/p/test", &a.read, None).await.0, 403);
     assert_eq!(app.call("DELETE", "/v1/tenants/tenant-a/profiles/p", &a.read, None).await.0, 403);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Black-box tests: the real `auth-service` binary against a real OpenBao dev
 //! server and the real `bao agent`, driven only through HTTP.
 
+mod dry_runs;
 #[allow(dead_code, reason = "shared with the ec2 test binary, which uses helpers this one does not")]
 mod helpers;
 mod isolation;

@@ -46,7 +46,7 @@ async fn a_connector_reads_kv2_and_kv1_and_the_second_read_spawns_no_agent() {
         app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/other/x", &t.read, None).await;
     assert_eq!(s, 403, "{body}");
     assert!(body["hint"].as_str().expect("hint").contains("capabilities"), "{body}");
-    assert_eq!(app.counter("auth_service_secret_reads_total", "outcome=\"forbidden\"").await, 1.0);
+    assert_eq!(app.counter("auth_service_secret_reads_total", "outcome=\"forbidden\",via=\"rest\"").await, 1.0);
     crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t]);
 }
 

@@ -30,6 +30,9 @@ pub struct NonceInfo {
     /// RFC 3339 creation time of the current nonce.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// RFC 3339: the last login that used it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
     /// Short non-reversible fingerprint to tell nonces apart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -70,6 +73,7 @@ fn nonce_info(login: &ProfileLogin, key: &crate::store::NonceKey, row: Option<&c
         namespace: key.namespace.clone(),
         mount_path: key.mount_path.clone(),
         created_at: row.map(|r| r.created_at.clone()),
+        last_used_at: row.and_then(|r| r.last_used_at.clone()),
         fingerprint: row.map(|r| ec2::fingerprint(&r.value)),
         reset_count: row.map_or(0, |r| r.reset_count),
         vault_command: format!("vault delete {}/identity-accesslist/{}", login.block.mount_path, key.instance_id),

@@ -54,7 +54,7 @@ pub struct RenewedLease {
     pub expires_at: String,
 }
 
-fn increment_seconds(v: &Option<Value>) -> Result<Option<u64>, ApiError> {
+pub(crate) fn increment_seconds(v: &Option<Value>) -> Result<Option<u64>, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -131,9 +131,21 @@ pub async fn renew_lease(
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let increment = increment_seconds(&body.increment)?;
     let login = load_login(&state, &tenant, &name).await?;
-    owned_lease(&state, &login, &body.lease_id).await?;
-    let token = calling_token(&state, &login, &body.lease_id).await?;
-    let mut request = json!({ "lease_id": body.lease_id });
+    let (renewed, _) = renew(&state, &login, &body.lease_id, increment).await?;
+    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = renewed.lease_duration, "lease renewed");
+    Ok(HttpResponse::Ok().json(renewed))
+}
+
+/// Renew a lease `login`'s profile issued: Vault's answer, made honest (and Vault's raw answer).
+pub(crate) async fn renew(
+    state: &AppState,
+    login: &ProfileLogin,
+    lease_id: &str,
+    increment: Option<u64>,
+) -> Result<(RenewedLease, Value), ApiError> {
+    owned_lease(state, login, lease_id).await?;
+    let token = calling_token(state, login, lease_id).await?;
+    let mut request = json!({ "lease_id": lease_id });
     if let Some(secs) = increment {
         request["increment"] = json!(secs);
     }
@@ -152,17 +164,17 @@ pub async fn renew_lease(
         return Err(vault_failure("renew", status, &answer));
     }
     let granted = Duration::from_secs(answer["lease_duration"].as_u64().unwrap_or(0));
-    let expires = state.tokens.leases().renewed(&body.lease_id, SystemTime::now() + granted).await;
+    let expires = state.tokens.leases().renewed(lease_id, SystemTime::now() + granted).await;
     let expires_at = rfc3339(expires);
-    state.store.update_lease_expiry(&tenant, &body.lease_id, &expires_at).await?;
+    state.store.update_lease_expiry(login.tenant(), lease_id, &expires_at).await?;
     let left = expires.duration_since(SystemTime::now()).unwrap_or_default().as_secs().min(granted.as_secs());
-    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = left, "lease renewed");
-    Ok(HttpResponse::Ok().json(RenewedLease {
-        lease_id: body.lease_id.clone(),
+    let renewed = RenewedLease {
+        lease_id: lease_id.to_string(),
         lease_duration: left,
         renewable: answer["renewable"].as_bool().unwrap_or(false),
         expires_at,
-    }))
+    };
+    Ok((renewed, answer))
 }
 
 /// Revoke a lease this profile issued (read scope): the credentials stop working at once.
@@ -180,24 +192,48 @@ pub async fn revoke_lease(
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let login = load_login(&state, &tenant, &name).await?;
-    owned_lease(&state, &login, &body.lease_id).await?;
-    let token = calling_token(&state, &login, &body.lease_id).await?;
-    let (status, answer) = vault::put(
+    revoke(&state, &login, &body.lease_id).await?;
+    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revoke a lease `login`'s profile issued.
+pub(crate) async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<(), ApiError> {
+    let (status, answer) = lease_call(state, login, "sys/leases/revoke", lease_id).await?;
+    if !status.is_success() {
+        return Err(vault_failure("revoke", status, &answer));
+    }
+    state.store.delete_lease(login.tenant(), lease_id).await?;
+    state.tokens.leases().revoked(lease_id);
+    Ok(())
+}
+
+/// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
+pub(crate) async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<Value, ApiError> {
+    let (status, answer) = lease_call(state, login, "sys/leases/lookup", lease_id).await?;
+    if !status.is_success() {
+        return Err(vault_failure("lookup", status, &answer));
+    }
+    Ok(answer)
+}
+
+async fn lease_call(
+    state: &AppState,
+    login: &ProfileLogin,
+    path: &str,
+    lease_id: &str,
+) -> Result<(reqwest::StatusCode, Value), ApiError> {
+    owned_lease(state, login, lease_id).await?;
+    let token = calling_token(state, login, lease_id).await?;
+    vault::put(
         state.tokens.http(),
         &token.address,
         token.namespace.as_deref(),
         &token.token,
-        "sys/leases/revoke",
-        &json!({ "lease_id": body.lease_id }),
+        path,
+        &json!({ "lease_id": lease_id }),
         state.tokens.vault_timeout(),
     )
     .await
-    .map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("revoke", status, &answer));
-    }
-    state.store.delete_lease(&tenant, &body.lease_id).await?;
-    state.tokens.leases().revoked(&body.lease_id);
-    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
-    Ok(HttpResponse::NoContent().finish())
+    .map_err(unreachable)
 }

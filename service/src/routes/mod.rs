@@ -1,6 +1,8 @@
 //! HTTP handlers, one file per resource.
 
 pub mod api_keys;
+pub mod console;
+pub mod console_api;
 pub mod ec2_nonce;
 pub mod health;
 pub mod leases;
@@ -8,6 +10,7 @@ pub mod profiles;
 pub mod secrets;
 pub mod tenants;
 pub mod test_connection;
+pub mod vault_api;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -56,6 +59,10 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(api_keys::create_key)
         .service(api_keys::list_keys)
         .service(api_keys::delete_key)
+        .service(console_api::whoami)
+        .service(console_api::method_block_schema)
+        .service(console_api::render_profile)
+        .service(console_api::test_profile_body)
         .service(profiles::create_profile)
         .service(profiles::list_profiles)
         .service(profiles::get_profile)

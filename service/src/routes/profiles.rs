@@ -63,6 +63,9 @@ pub struct Profile {
     /// The tenant's AWS role that `iam` logins assume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_role_arn: Option<String>,
+    /// The last test connection of this revision, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_test: Option<LastTest>,
     /// 1, then +1 on each replace.
     pub revision: i64,
     /// RFC 3339.
@@ -80,11 +83,21 @@ impl From<ProfileRow> for Profile {
             method: r.method,
             test_secret_path: r.test_secret_path,
             aws_role_arn: r.aws_role_arn,
+            last_test: r.last_test.map(|(ok, at)| LastTest { ok, at }),
             revision: r.revision,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
+}
+
+/// The outcome of a profile's last test connection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastTest {
+    /// Whether every step passed.
+    pub ok: bool,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// The profile list.
@@ -95,7 +108,7 @@ pub struct ProfileList {
 }
 
 /// Validate a profile body: every problem at once, each with its pointer.
-async fn validate_input(
+pub(crate) async fn validate_input(
     state: &AppState,
     tenant: &TenantId,
     input: &ProfileInput,
@@ -219,7 +232,7 @@ pub async fn create_profile(
     Ok(HttpResponse::Created().json(Profile::from(row)))
 }
 
-/// List auth profiles (tenant admin).
+/// List auth profiles (tenant admin, or a read key to browse).
 #[utoipa::path(tag = "profiles", security(("bearer" = [])), params(("tenant" = String, Path, description = "tenant id")),
     responses((status = 200, body = ProfileList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[get("/v1/tenants/{tenant}/profiles")]
@@ -229,12 +242,12 @@ pub async fn list_profiles(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
+    caller.require(tenant.as_str(), Scope::Read)?;
     let profiles = state.store.list_profiles(&tenant).await?.into_iter().map(Profile::from).collect();
     Ok(HttpResponse::Ok().json(ProfileList { profiles }))
 }
 
-/// Read an auth profile (tenant admin).
+/// Read an auth profile (tenant admin, or a read key to browse).
 #[utoipa::path(tag = "profiles", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
     responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -245,7 +258,7 @@ pub async fn get_profile(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     Ok(HttpResponse::Ok().json(Profile::from(load(&state, &tenant, &name).await?)))
 }
 

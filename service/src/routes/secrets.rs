@@ -52,25 +52,53 @@ pub async fn read_secret(
     let (tenant, name, secret_path) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let result = read(&state, &tenant, &name, &secret_path, req.query_string()).await;
-    let outcome = match &result {
+    state.metrics.secret_read(read_outcome(&result), "rest");
+    let read = result?;
+    let mut out = vault::secret_response(&read.body);
+    if let Some(lease) = &read.lease {
+        out["lease_duration"] = serde_json::json!(lease.duration_secs);
+        out["expires_at"] = serde_json::json!(lease.expires_at);
+    }
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(out))
+}
+
+/// The `outcome` label of a read.
+pub(crate) fn read_outcome<T>(result: &Result<T, ApiError>) -> &'static str {
+    match result {
         Ok(_) => "ok",
         Err(ApiError::NotFound(_)) => "not_found",
         Err(ApiError::Upstream { status, .. }) if status.as_u16() == 403 => "forbidden",
         Err(ApiError::Unavailable { .. }) => "login_failed",
         Err(ApiError::Validation { .. } | ApiError::BadRequest(_)) => "invalid",
         Err(_) => "vault_error",
-    };
-    state.metrics.secret_read(outcome);
-    result
+    }
 }
 
-async fn read(
+/// A successful read: Vault's whole answer, and the honest lease when it has one.
+pub(crate) struct Read {
+    /// Vault's answer as it sent it.
+    pub body: serde_json::Value,
+    /// The lease, recorded.
+    pub lease: Option<HonestLease>,
+}
+
+/// A lease's honest end.
+pub(crate) struct HonestLease {
+    /// RFC 3339.
+    pub expires_at: String,
+    /// `lease_duration` clamped to it.
+    pub duration_secs: u64,
+}
+
+/// The read both the REST API and the Vault-compatible endpoint use: path
+/// checks, the profile's cached token (one fresh login after a 403), lease tracking.
+pub(crate) async fn read(
     state: &AppState,
     tenant: &TenantId,
     name: &ProfileName,
     secret_path: &str,
     query: &str,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Read, ApiError> {
     let secret_path = SecretPath::parse(secret_path).map_err(|e| ApiError::field("/path", e))?;
     if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
@@ -96,11 +124,11 @@ async fn read(
         })?;
         match outcome {
             ReadOutcome::Found(body) => {
-                let mut out = vault::secret_response(&body);
-                if let Some(lease_id) = body["lease_id"].as_str().filter(|l| !l.is_empty()) {
-                    honest_lease(state, &login, &token, lease_id, &mut out).await?;
-                }
-                return Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(out));
+                let lease = match body["lease_id"].as_str().filter(|l| !l.is_empty()) {
+                    Some(lease_id) => Some(honest_lease(state, &login, &token, lease_id, &body).await?),
+                    None => None,
+                };
+                return Ok(Read { body, lease });
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
             ReadOutcome::Forbidden(_) if !fresh_login_done => {
@@ -131,17 +159,17 @@ async fn read(
 }
 
 /// Record a lease the read returned (so renew and revoke calls can be checked,
-/// and its token outlives it), and make the answer honest: `expires_at` is the
-/// earlier of the lease's end and its token's latest possible end, and
-/// `lease_duration` is clamped to it.
+/// and its token outlives it), and make it honest: `expires_at` is the earlier
+/// of the lease's end and its token's latest possible end, and `lease_duration`
+/// is clamped to it.
 async fn honest_lease(
     state: &AppState,
     login: &ProfileLogin,
     token: &CachedToken,
     lease_id: &str,
-    out: &mut serde_json::Value,
-) -> Result<(), ApiError> {
-    let duration = std::time::Duration::from_secs(out["lease_duration"].as_u64().unwrap_or(0));
+    body: &serde_json::Value,
+) -> Result<HonestLease, ApiError> {
+    let duration = std::time::Duration::from_secs(body["lease_duration"].as_u64().unwrap_or(0));
     let expires = state.tokens.leases().record(&token.lease_ref, lease_id, duration).await;
     let expires_at = rfc3339(expires);
     let row = LeaseRow {
@@ -151,7 +179,5 @@ async fn honest_lease(
     };
     state.store.insert_lease(login.tenant(), login.name(), &row).await?;
     let left = expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
-    out["lease_duration"] = serde_json::json!(left.as_secs().min(duration.as_secs()));
-    out["expires_at"] = serde_json::json!(expires_at);
-    Ok(())
+    Ok(HonestLease { expires_at, duration_secs: left.as_secs().min(duration.as_secs()) })
 }

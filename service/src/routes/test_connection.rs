@@ -13,7 +13,7 @@ use super::profiles::load;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::tokens::{CACHE_MARGIN, Step};
+use crate::tokens::{CACHE_MARGIN, ProfileLogin, Step};
 use crate::vault::{self, ReadOutcome};
 
 /// One step of a test-connection report.
@@ -83,7 +83,7 @@ pub async fn test_profile(
     // method block is no longer accepted (for example, its type was disabled).
     let row = load(&state, &tenant, &name).await?;
     let mut steps = Vec::new();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let login = match state.tokens.parse(&row, &state.policy).await {
         Ok(login) => login,
         Err(detail) => {
@@ -92,14 +92,35 @@ pub async fn test_profile(
             return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
         }
     };
-    if let Some(reason) = super::profiles::trust_problem(&state, &login).await? {
+    let report = run(&state, &login, Keep::Cache).await?;
+    if let Err(e) = state.store.record_test(&tenant, &name, row.revision, report.ok).await {
+        tracing::warn!(error = %e, "could not record the test outcome");
+    }
+    tracing::info!(tenant = %tenant, profile = %name, ok = report.ok, "test connection");
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// What happens to the fresh token after a test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// It becomes the profile's cached token (a stored profile).
+    Cache,
+    /// It is revoked at once (a dry run: nothing stored, nothing cached).
+    Discard,
+}
+
+/// Run the whole chain for a parsed profile and explain the outcome.
+pub(crate) async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<TestReport, ApiError> {
+    let mut steps = Vec::new();
+    let mut warnings = Vec::new();
+    if let Some(reason) = super::profiles::trust_problem(state, login).await? {
         steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason });
         let hint = Some(
             "the operator narrowed what this tenant may reach: replace the profile, or ask the operator (GET /v1/tenants/{tenant} shows the grants)".to_string(),
         );
-        return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
+        return Ok(TestReport { ok: false, steps, token: None, hint, warnings });
     }
-    let fresh = match state.tokens.login(&login).await {
+    let fresh = match state.tokens.login(login).await {
         Ok(fresh) => fresh,
         Err(failure) => {
             if let Some(a) = &failure.assumed {
@@ -124,13 +145,7 @@ pub async fn test_profile(
                 }
             };
             steps.push(TestStep { step, ok: false, duration_ms: ms(failure.elapsed), detail: failure.detail });
-            return Ok(HttpResponse::Ok().json(TestReport {
-                ok: false,
-                steps,
-                token: None,
-                hint: failure.hint,
-                warnings,
-            }));
+            return Ok(TestReport { ok: false, steps, token: None, hint: failure.hint, warnings });
         }
     };
     if let Some(a) = &fresh.assumed {
@@ -205,7 +220,9 @@ pub async fn test_profile(
         renewable: fresh.info.renewable,
         identity: fresh.info.identity.iter().cloned().collect(),
     };
-    state.tokens.store_fresh(&login, &fresh).await;
-    tracing::info!(tenant = %tenant, profile = %name, ok, "test connection");
-    Ok(HttpResponse::Ok().json(TestReport { ok, steps, token: Some(token), hint, warnings }))
+    match keep {
+        Keep::Cache => state.tokens.store_fresh(login, &fresh).await,
+        Keep::Discard => state.tokens.discard(login, &fresh),
+    }
+    Ok(TestReport { ok, steps, token: Some(token), hint, warnings })
 }

@@ -38,7 +38,7 @@ pub enum Dialect {
 }
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 5] = [
     (
         1,
         "init",
@@ -62,6 +62,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 4] = [
         "leases",
         include_str!("../../migrations/sqlite/0004_leases.sql"),
         include_str!("../../migrations/postgres/0004_leases.sql"),
+    ),
+    (
+        5,
+        "console",
+        include_str!("../../migrations/sqlite/0005_console.sql"),
+        include_str!("../../migrations/postgres/0005_console.sql"),
     ),
 ];
 
@@ -165,6 +171,8 @@ pub struct ApiKeyAuth {
     pub tenant_id: String,
     /// Key id.
     pub key_id: String,
+    /// The key's label.
+    pub name: String,
     /// Scopes.
     pub scopes: Vec<String>,
     /// Stored SHA-256 of the secret part.
@@ -221,6 +229,8 @@ pub struct ProfileRow {
     pub updated_at: String,
     /// The tenant's AWS role that `iam` logins assume.
     pub aws_role_arn: Option<String>,
+    /// The last test connection of this revision: (passed, RFC 3339 time).
+    pub last_test: Option<(bool, String)>,
 }
 
 /// The key of an EC2 nonce.
@@ -245,6 +255,8 @@ pub struct NonceRow {
     pub created_at: String,
     /// Times it was reset.
     pub reset_count: i64,
+    /// RFC 3339: the last login that used it.
+    pub last_used_at: Option<String>,
 }
 
 /// The database.
@@ -258,7 +270,7 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn";
+const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn, last_test_ok, last_test_at";
 
 fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
     let get = |c: &str| row.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
@@ -278,6 +290,13 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
         aws_role_arn: row
             .try_get::<Option<String>, _>("aws_role_arn")
             .map_err(|e| StoreError::Database(e.to_string()))?,
+        last_test: match (
+            row.try_get::<Option<i64>, _>("last_test_ok").map_err(|e| StoreError::Database(e.to_string()))?,
+            row.try_get::<Option<String>, _>("last_test_at").map_err(|e| StoreError::Database(e.to_string()))?,
+        ) {
+            (Some(ok), Some(at)) => Some((ok != 0, at)),
+            _ => None,
+        },
     })
 }
 
@@ -300,6 +319,9 @@ fn nonce(row: &AnyRow) -> Result<NonceRow, StoreError> {
         value: SecretString::from(row.try_get::<String, _>("nonce").map_err(|e| StoreError::Database(e.to_string()))?),
         created_at: row.try_get::<String, _>("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
         reset_count: row.try_get::<i64, _>("reset_count").map_err(|e| StoreError::Database(e.to_string()))?,
+        last_used_at: row
+            .try_get::<Option<String>, _>("last_used_at")
+            .map_err(|e| StoreError::Database(e.to_string()))?,
     })
 }
 

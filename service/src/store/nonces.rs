@@ -5,8 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 use super::*;
 
 impl Store {
-    /// The nonce for `key`, inserting `candidate` when there is none yet. The
-    /// unique key makes racing first logins end up with one stored value.
+    /// The nonce for `key` for a login, inserting `candidate` when there is none
+    /// yet (the unique key makes racing first logins end up with one stored
+    /// value), and noting the use.
     pub async fn nonce_get_or_create(&self, key: &NonceKey, candidate: &SecretString) -> Result<NonceRow, StoreError> {
         bind_key(
             sqlx::query(
@@ -21,6 +22,17 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| map_err(e, "ec2 nonce"))?;
+        bind_key(
+            sqlx::query(
+                "UPDATE ec2_nonces SET last_used_at = $5 \
+                 WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
+            ),
+            key,
+        )
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "ec2 nonce"))?;
         self.nonce_get(key).await?.ok_or_else(|| StoreError::Database("the ec2 nonce vanished after insert".into()))
     }
 
@@ -28,7 +40,7 @@ impl Store {
     pub async fn nonce_get(&self, key: &NonceKey) -> Result<Option<NonceRow>, StoreError> {
         let row = bind_key(
             sqlx::query(
-                "SELECT nonce, created_at, reset_count FROM ec2_nonces \
+                "SELECT nonce, created_at, reset_count, last_used_at FROM ec2_nonces \
                  WHERE vault_address = $1 AND namespace = $2 AND mount_path = $3 AND instance_id = $4",
             ),
             key,

@@ -9,7 +9,8 @@ impl Store {
     pub async fn create_profile(&self, tenant: &TenantId, p: &NewProfile) -> Result<ProfileRow, StoreError> {
         let ts = now();
         let q = format!(
-            "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {PROFILE_COLUMNS}"
+            "INSERT INTO profiles (tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {PROFILE_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
@@ -43,6 +44,28 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "profiles"))?;
         rows.iter().map(profile).collect()
+    }
+
+    /// Note the outcome of a test connection of this revision.
+    pub async fn record_test(
+        &self,
+        tenant: &TenantId,
+        name: &ProfileName,
+        revision: i64,
+        ok: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE profiles SET last_test_ok = $4, last_test_at = $5 WHERE tenant_id = $1 AND name = $2 AND revision = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(name.as_str())
+        .bind(revision)
+        .bind(i64::from(ok))
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "profile"))?;
+        Ok(())
     }
 
     /// The profiles of `tenant`, by name.
@@ -80,7 +103,7 @@ impl Store {
     ) -> Result<Option<ProfileRow>, StoreError> {
         let q = format!(
             "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
-             revision = revision + 1, updated_at = $7, aws_role_arn = $8 WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
+             revision = revision + 1, updated_at = $7, aws_role_arn = $8, last_test_ok = NULL, last_test_at = NULL WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())

@@ -176,7 +176,7 @@ impl Store {
     /// Authentication lookup by key id: the one lookup not scoped by tenant,
     /// because the key id is what identifies the tenant.
     pub async fn api_key_for_auth(&self, key_id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
-        let row = sqlx::query("SELECT id, tenant_id, scopes, secret_sha256 FROM api_keys WHERE id = $1")
+        let row = sqlx::query("SELECT id, tenant_id, name, scopes, secret_sha256 FROM api_keys WHERE id = $1")
             .bind(key_id)
             .fetch_optional(&self.pool)
             .await
@@ -188,6 +188,7 @@ impl Store {
         Ok(Some(ApiKeyAuth {
             tenant_id: g("tenant_id")?,
             key_id: g("id")?,
+            name: g("name")?,
             scopes: scopes_from(&g("scopes")?),
             secret_sha256: hash,
         }))

@@ -188,6 +188,36 @@ impl MethodBlock {
     }
 }
 
+/// The JSON Schema of the method block the service enforces, for the types
+/// `policy` allows: one document that picks the per-type schema by `type`.
+pub fn combined_schema(policy: &ValidationPolicy) -> Value {
+    let types: Vec<MethodType> = MethodType::ALL.into_iter().filter(|t| policy.allowed_methods.contains(t)).collect();
+    let branches: Vec<Value> = types
+        .iter()
+        .map(|t| {
+            let mut schema = t.validator().json.clone();
+            if let Some(o) = schema.as_object_mut() {
+                o.remove("$schema");
+                o.remove("$id");
+            }
+            serde_json::json!({
+                "if": { "properties": { "type": { "const": t.as_str() } }, "required": ["type"] },
+                "then": schema
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Vault Agent auto_auth method block",
+        "description": "What this service accepts as a profile's method block; the per-type rules follow the type.",
+        "type": "object",
+        "required": ["type"],
+        "properties": { "type": { "enum": types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                                  "x-hint": format!("the method type; this service accepts {}", types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")) } },
+        "allOf": branches
+    })
+}
+
 /// A compiled schema plus its JSON (for the annotations).
 pub struct Schema {
     json: Value,

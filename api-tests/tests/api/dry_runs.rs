@@ -1,0 +1,102 @@
+//! What a console needs: who a key is, the enforced schema, and dry runs that store nothing.
+
+use serde_json::json;
+
+use crate::helpers::{App, bao_with_jwt};
+
+#[tokio::test]
+async fn a_key_says_who_it_is_and_the_schema_follows_the_allowed_methods() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let (s, me, _) = app.call("GET", "/v1/whoami", &t.read, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (me["tenant"].clone(), me["scopes"].clone(), me["name"].clone()),
+        (json!("team-a"), json!(["read"]), json!("k"))
+    );
+    let (_, op, _) = app.call("GET", "/v1/whoami", &app.operator_key, None).await;
+    assert_eq!(op, json!({"operator": true}));
+    assert_eq!(app.call("GET", "/v1/whoami", "vas_nope_nope", None).await.0, 401);
+
+    let (s, schema, _) = app.call("GET", "/v1/schemas/method-block", &t.read, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(schema["properties"]["type"]["enum"], json!(["aws", "jwt"]), "{schema}");
+    assert_eq!(schema["allOf"].as_array().map(Vec::len), Some(2));
+    // With jwt disabled, only aws is described.
+    let aws_only = App::spawn_with(crate::helpers::AppOptions {
+        extra_env: vec![("AUTH_SERVICE_ALLOWED_METHODS".into(), "aws".into())],
+        database_url: None,
+    })
+    .await;
+    let u = aws_only.tenant("team-a").await;
+    let (_, schema, _) = aws_only.call("GET", "/v1/schemas/method-block", &u.read, None).await;
+    assert_eq!(schema["properties"]["type"]["enum"], json!(["aws"]));
+}
+
+#[tokio::test]
+async fn render_and_test_dry_runs_mask_secrets_and_store_nothing() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let body = |role: &str| {
+        json!({ "name": "draft", "vault_address": bao.addr, "test_secret_path": "secret/data/app/db",
+                "method": { "type": "jwt", "config": { "path": jwt, "role": role } } })
+    };
+    let (s, rendered, _) = app.call("POST", "/v1/tenants/team-a/profiles/render", &t.admin, Some(body("app"))).await;
+    assert_eq!(s, 200, "{rendered}");
+    let hcl = rendered["hcl"].as_str().expect("hcl");
+    assert!(hcl.contains("method \"jwt\"") && hcl.contains("<private run folder>/token"), "{hcl}");
+    let ec2 = json!({ "name": "e", "vault_address": bao.addr, "method": { "type": "aws", "config": { "type": "ec2", "role": "r" } } });
+    let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles/render", &t.admin, Some(ec2)).await;
+    assert_eq!(s, 400, "ec2 is not granted: {b}");
+    let (s, b, _) = app
+        .call(
+            "POST",
+            "/v1/tenants/team-a/profiles/render",
+            &t.admin,
+            Some(json!({"vault_address": "nope", "method": {}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["errors"].as_array().is_some_and(|e| e.len() >= 2), "every problem at once: {b}");
+
+    let spawns = app.spawns().await;
+    let (s, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/test", &t.admin, Some(body("app"))).await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(app.spawns().await, spawns + 1.0);
+    let (_, report, _) = app.call("POST", "/v1/tenants/team-a/profiles/test", &t.admin, Some(body("missing"))).await;
+    assert_eq!(report["ok"], json!(false));
+    assert!(report["hint"].as_str().expect("hint").contains("\"missing\" does not exist"), "{report:#}");
+    // Nothing stored; a read key may not run dry runs.
+    let (_, list, _) = app.call("GET", "/v1/tenants/team-a/profiles", &t.admin, None).await;
+    assert_eq!(list["profiles"], json!([]));
+    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/test", &t.read, Some(body("app"))).await.0, 403);
+    // The dry-run token was revoked, not cached: wait for the background revocation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if app.log().contains("revoked superseded token") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dry-run token was not revoked: {}", app.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
+    let app = App::spawn().await;
+    for path in ["/console", "/console/app.js", "/console/validate.js", "/console/style.css"] {
+        let resp = app.http.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let h = resp.headers();
+        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
+        assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+    }
+}

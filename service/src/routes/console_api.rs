@@ -1,0 +1,150 @@
+//! What the admin console (and other UIs) need beside the profile routes:
+//! who a key is, the method-block schema the service enforces, and dry runs
+//! (render and test a profile body without storing anything).
+
+use std::path::Path;
+
+use actix_web::{HttpResponse, get, post, web};
+use secrecy::SecretString;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::profiles::{ProfileInput, validate_input};
+use super::tenant_id;
+use super::test_connection::{Keep, TestReport, run};
+use crate::agent_config::{self, AgentConfigInput};
+use crate::auth::{Caller, Scope};
+use crate::domain::{ProfileName, VaultAddress, method_block};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::store::ProfileRow;
+use crate::tokens::ProfileLogin;
+
+/// Who a key is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// True for the operator key (the other fields are then absent).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub operator: bool,
+    /// The key's tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The key's id (not secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `admin` and/or `read`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+/// Who the presented key is: its tenant and scopes (a console signs in with this).
+#[utoipa::path(tag = "api-keys", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+#[get("/v1/whoami")]
+pub async fn whoami(caller: Caller) -> HttpResponse {
+    let body = match caller {
+        Caller::Operator => WhoAmI { operator: true, tenant: None, key_id: None, name: None, scopes: Vec::new() },
+        Caller::Tenant { tenant, key_id, name, scopes } => WhoAmI {
+            operator: false,
+            tenant: Some(tenant),
+            key_id: Some(key_id),
+            name: Some(name),
+            scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        },
+    };
+    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body)
+}
+
+/// The JSON Schema of the method block, as the service enforces it (only the allowed types).
+#[utoipa::path(tag = "profiles", security(("bearer" = [])),
+    responses((status = 200, description = "a JSON Schema (draft 2020-12)", body = Object), (status = 401, body = Problem)))]
+#[get("/v1/schemas/method-block")]
+pub async fn method_block_schema(state: web::Data<AppState>, _caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(method_block::combined_schema(&state.policy))
+}
+
+/// A rendered agent configuration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rendered {
+    /// The HCL the agent would run, with the sink path and any nonce masked.
+    pub hcl: String,
+}
+
+/// A profile body as a stored row would be (nothing is stored).
+async fn dry_login(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &str,
+    body: &ProfileInput,
+) -> Result<ProfileLogin, ApiError> {
+    let tenant = tenant_id(tenant)?;
+    caller.require(tenant.as_str(), Scope::Admin)?;
+    let name = match body.name.as_deref() {
+        Some(n) => ProfileName::parse(n).map_err(|e| ApiError::field("/name", e))?,
+        None => ProfileName::parse("dry-run").map_err(ApiError::Internal)?,
+    };
+    let new = validate_input(state, &tenant, body, &name).await?;
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let row = ProfileRow {
+        tenant_id: tenant.to_string(),
+        name: name.to_string(),
+        vault_address: new.vault_address,
+        namespace: new.namespace,
+        method: new.method,
+        test_secret_path: new.test_secret_path,
+        revision: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        aws_role_arn: new.aws_role_arn,
+        last_test: None,
+    };
+    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e))
+}
+
+/// The agent configuration a profile body would run (admin); the sink path and
+/// any EC2 nonce are masked; nothing is stored. Invalid bodies get 400 as on create.
+#[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, body = Rendered), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/render")]
+pub async fn render_profile(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ProfileInput>,
+) -> Result<HttpResponse, ApiError> {
+    let login = dry_login(&state, &caller, &path, &body).await?;
+    let masked_nonce = SecretString::from("<hidden: one nonce per host and mount, kept by the service>".to_string());
+    let address = VaultAddress::parse(login.address.as_str()).map_err(ApiError::Internal)?;
+    let input = AgentConfigInput {
+        vault_address: &address,
+        namespace: login.namespace.as_deref(),
+        sink_path: Path::new("/<private run folder>/token"),
+        nonce: login.block.is_ec2().then_some(&masked_nonce),
+        ca_cert: state.settings.vault_ca_cert.as_deref(),
+    };
+    let hcl = agent_config::render(&login.block, &input).map_err(|e| ApiError::field("/method", e.to_string()))?;
+    Ok(HttpResponse::Ok().json(Rendered { hcl }))
+}
+
+/// Test a profile body before saving it (admin): the whole chain, as test
+/// connection runs it; nothing is stored and the token is revoked at once.
+#[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, body = TestReport), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/test")]
+pub async fn test_profile_body(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ProfileInput>,
+) -> Result<HttpResponse, ApiError> {
+    let login = dry_login(&state, &caller, &path, &body).await?;
+    let report = run(&state, &login, Keep::Discard).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
