@@ -49,8 +49,8 @@ async fn timed_reads(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]
     out
 }
 
-/// The same read through two targets, alternating A B A B, so drift and noise
-/// on a shared machine hit both alike.
+/// The same read through two targets, alternating A B B A, so drift, noise on
+/// a shared machine and any first-or-second effect hit both alike.
 async fn interleaved(
     http: &reqwest::Client,
     a: (&str, &[(&str, &str)]),
@@ -58,7 +58,9 @@ async fn interleaved(
 ) -> (Vec<Duration>, Vec<Duration>) {
     let (mut out_a, mut out_b) = (Vec::with_capacity(READS), Vec::with_capacity(READS));
     for i in 0..READS + 50 {
-        for (target, out) in [(a, &mut out_a), (b, &mut out_b)] {
+        let order = if i % 2 == 0 { [(a, true), (b, false)] } else { [(b, false), (a, true)] };
+        for (target, is_a) in order {
+            let out = if is_a { &mut out_a } else { &mut out_b };
             let mut req = http.get(target.0);
             for (k, v) in target.1 {
                 req = req.header(*k, *v);

@@ -99,14 +99,25 @@ pub(crate) async fn read(
     secret_path: &str,
     query: &str,
 ) -> Result<Read, ApiError> {
+    let login = load_login(state, tenant, name).await?;
+    read_with(state, &login, secret_path, query).await
+}
+
+/// [`read`] for a profile already loaded (and checked against the tenant's grants).
+pub(crate) async fn read_with(
+    state: &AppState,
+    login: &ProfileLogin,
+    secret_path: &str,
+    query: &str,
+) -> Result<Read, ApiError> {
+    let (tenant, name) = (login.tenant(), login.name());
     let secret_path = SecretPath::parse(secret_path).map_err(|e| ApiError::field("/path", e))?;
     if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
     }
-    let login = load_login(state, tenant, name).await?;
     let mut fresh_login_done = false;
     loop {
-        let (token, hit) = state.tokens.get(&login).await.map_err(token_error)?;
+        let (token, hit) = state.tokens.get(login).await.map_err(token_error)?;
         fresh_login_done |= !hit;
         let outcome = vault::read(
             state.tokens.http(),
@@ -125,7 +136,7 @@ pub(crate) async fn read(
         match outcome {
             ReadOutcome::Found(body) => {
                 let lease = match body["lease_id"].as_str().filter(|l| !l.is_empty()) {
-                    Some(lease_id) => Some(honest_lease(state, &login, &token, lease_id, &body).await?),
+                    Some(lease_id) => Some(honest_lease(state, login, &token, lease_id, &body).await?),
                     None => None,
                 };
                 return Ok(Read { body, lease });
@@ -134,7 +145,7 @@ pub(crate) async fn read(
             ReadOutcome::Forbidden(_) if !fresh_login_done => {
                 // The cached token may have been revoked: drop it and log in once more.
                 tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
-                state.tokens.invalidate_if_same(&login, &token).await;
+                state.tokens.invalidate_if_same(login, &token).await;
                 fresh_login_done = true;
                 continue;
             }

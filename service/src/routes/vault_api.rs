@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::leases::{self, increment_seconds};
 use super::profiles::load_login;
-use super::secrets::{read, read_outcome};
+use super::secrets::{read_outcome, read_with};
 use crate::auth::{Caller, Scope, authenticate_key};
 use crate::domain::{ProfileName, TenantId};
 use crate::error::ApiError;
@@ -139,7 +139,7 @@ pub async fn handle(
     if method == "LIST" {
         query = if query.is_empty() { "list=true".into() } else { format!("{query}&list=true") };
     }
-    let result = read(&state, &tenant, &profile, &vault_path, &query).await;
+    let result = read_with(&state, &login, &vault_path, &query).await;
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     match result {
         Ok(read) => {
