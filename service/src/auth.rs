@@ -158,9 +158,13 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
 
 /// Check a presented key (operator or tenant); Unauthorized when it is not one.
 pub async fn authenticate_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
-    if state.settings.is_operator_key(presented) {
-        return Ok(Caller::Operator);
-    }
+    let caller =
+        if state.settings.is_operator_key(presented) { Caller::Operator } else { check_key(state, presented).await? };
+    state.limits.check(&caller)?;
+    Ok(caller)
+}
+
+async fn check_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
     let (id, secret) = split_key(presented).ok_or(ApiError::Unauthorized)?;
     let record = state.store.api_key_for_auth(id).await?.ok_or(ApiError::Unauthorized)?;
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();

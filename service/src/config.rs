@@ -80,6 +80,12 @@ pub struct Settings {
     pub aws_identity: AwsIdentityMode,
     /// STS endpoint override (`AUTH_SERVICE_AWS_STS_ENDPOINT`).
     pub aws_sts_endpoint: Option<String>,
+    /// HTTP worker threads (`AUTH_SERVICE_WORKERS`; default: the available cores).
+    pub workers: usize,
+    /// Requests per second per read key, burst the same (`AUTH_SERVICE_RATE_LIMIT_READ`; 0 = no limit).
+    pub rate_limit_read: u32,
+    /// Requests per second per admin or operator key, burst the same (`AUTH_SERVICE_RATE_LIMIT_ADMIN`; 0 = no limit).
+    pub rate_limit_admin: u32,
 }
 
 impl fmt::Debug for Settings {
@@ -99,6 +105,9 @@ impl fmt::Debug for Settings {
             .field("vault_addresses", &self.vault_addresses.iter().map(ToString::to_string).collect::<Vec<_>>())
             .field("aws_identity", &self.aws_identity)
             .field("aws_sts_endpoint", &self.aws_sts_endpoint)
+            .field("workers", &self.workers)
+            .field("rate_limit_read", &self.rate_limit_read)
+            .field("rate_limit_admin", &self.rate_limit_admin)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +124,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 22] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -135,10 +144,13 @@ const KEYS: [&str; 19] = [
     "vault_addresses",
     "aws_identity",
     "aws_sts_endpoint",
+    "workers",
+    "rate_limit_read",
+    "rate_limit_admin",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
-const NUMERIC_KEYS: [&str; 1] = ["max_concurrent_agents"];
+const NUMERIC_KEYS: [&str; 4] = ["max_concurrent_agents", "workers", "rate_limit_read", "rate_limit_admin"];
 
 /// The layered settings before the checks: every key optional, unknown keys refused.
 #[derive(Default, Deserialize)]
@@ -163,6 +175,9 @@ struct Raw {
     vault_addresses: Option<List>,
     aws_identity: Option<AwsIdentityMode>,
     aws_sts_endpoint: Option<String>,
+    workers: Option<u64>,
+    rate_limit_read: Option<u64>,
+    rate_limit_admin: Option<u64>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
@@ -399,7 +414,30 @@ impl Settings {
             }
             other => other.filter(|v| !v.is_empty()),
         };
+        let workers = match raw.workers {
+            None => std::thread::available_parallelism().map_or(2, usize::from),
+            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(2),
+            Some(n) => {
+                return Err(SettingsError(format!("{}: {n} must be a whole number from 1 to 256", name("workers"))));
+            }
+        };
+        let rate = |v: Option<u64>, key: &str, default: u32| -> Result<u32, SettingsError> {
+            match v {
+                None => Ok(default),
+                Some(n) => u32::try_from(n).ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+                    SettingsError(format!(
+                        "{}: {n} must be 0 (no limit) or up to 1000000 requests per second",
+                        name(key)
+                    ))
+                }),
+            }
+        };
+        let rate_limit_read = rate(raw.rate_limit_read, "rate_limit_read", 0)?;
+        let rate_limit_admin = rate(raw.rate_limit_admin, "rate_limit_admin", 50)?;
         Ok(Settings {
+            workers,
+            rate_limit_read,
+            rate_limit_admin,
             vault_addresses,
             aws_identity: raw.aws_identity.unwrap_or(AwsIdentityMode::PerTenantRole),
             aws_sts_endpoint,
@@ -511,6 +549,8 @@ mod tests {
             ("AUTH_SERVICE_VAULT_ADDRESSES", "vault.example.com"),
             ("AUTH_SERVICE_AWS_IDENTITY", "instance"),
             ("AUTH_SERVICE_AWS_STS_ENDPOINT", "sts.amazonaws.com"),
+            ("AUTH_SERVICE_WORKERS", "0"),
+            ("AUTH_SERVICE_RATE_LIMIT_ADMIN", "-3"),
         ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert!(err.0.contains(var), "{var}: {}", err.0);

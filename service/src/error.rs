@@ -32,6 +32,9 @@ pub struct Problem {
     /// What the user should do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The request's `X-Request-Id`, to find it in the service's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Errors returned by handlers.
@@ -73,6 +76,17 @@ pub enum ApiError {
     /// 413.
     #[error("payload too large: {0}")]
     TooLarge(String),
+    /// 412: `If-Match` names another revision than the stored one.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// 429 with Retry-After: a key over its rate.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// Why.
+        detail: String,
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// 503 with Retry-After: login back-off, or a dependency down.
     #[error("unavailable: {detail}")]
     Unavailable {
@@ -111,6 +125,8 @@ impl ApiError {
             ApiError::Upstream { .. } => ("vault", "Vault refused the request"),
             ApiError::Conflict(_) => ("conflict", "Already exists"),
             ApiError::TooLarge(_) => ("too-large", "The request body is too large"),
+            ApiError::PreconditionFailed(_) => ("precondition-failed", "The profile changed since you read it"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Unavailable { .. } => ("unavailable", "Temporarily unavailable"),
             ApiError::GatewayTimeout(_) => ("vault-timeout", "Vault did not answer in time"),
             ApiError::BadGateway(_) => ("vault-unreachable", "Vault could not be reached"),
@@ -162,6 +178,8 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::TooLarge(d)
+            | ApiError::PreconditionFailed(d)
+            | ApiError::TooManyRequests { detail: d, .. }
             | ApiError::GatewayTimeout(d)
             | ApiError::BadGateway(d) => (d.clone(), None, None),
         }
@@ -177,6 +195,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Upstream { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -196,6 +216,7 @@ impl ResponseError for ApiError {
             detail,
             errors,
             hint,
+            request_id: crate::telemetry::current_request_id(),
         };
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
@@ -203,7 +224,13 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized = self {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::Unavailable { retry_after: Some(d), .. } = self {
+        let retry_after = match self {
+            ApiError::Unavailable { retry_after: Some(d), .. } | ApiError::TooManyRequests { retry_after: d, .. } => {
+                Some(*d)
+            }
+            _ => None,
+        };
+        if let Some(d) = retry_after {
             let secs = d.as_secs().max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.insert_header((header::RETRY_AFTER, v));

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod ec2;
 pub mod error;
 pub mod leases;
+pub mod limits;
 pub mod login;
 pub mod metrics;
 pub mod openapi;

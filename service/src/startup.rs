@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -47,7 +48,9 @@ impl Application {
         let tokens = Tokens::new(&settings, store.clone(), http, metrics.clone());
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr().context("reading the bound address")?.port();
+        let limits = crate::limits::RateLimits::new(settings.rate_limit_read, settings.rate_limit_admin);
         let state = web::Data::new(AppState {
+            limits,
             policy: settings.validation_policy(),
             settings,
             store,
@@ -55,6 +58,17 @@ impl Application {
             metrics,
             agent_check: tokio::sync::Mutex::new(None),
         });
+        let workers = state.settings.workers;
+        {
+            // Idle keys are forgotten by the rate limiters once they are back at a full burst.
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    state.limits.shrink();
+                }
+            });
+        }
         let app_state = state.clone();
         let doc = crate::openapi::document();
         let server = HttpServer::new(move || {
@@ -81,17 +95,28 @@ impl Application {
             )
             .default_service(web::to(not_found))
             .wrap_fn(move |req, srv| {
-                // Access log (method, path without the query string, status, time) and HTTP metrics by route pattern.
+                // Request id (the client's when well-formed), access log (method, path without
+                // the query string, status, time) and HTTP metrics by route pattern.
                 let started = std::time::Instant::now();
                 let method = req.method().to_string();
                 let path = req.path().to_string();
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let request_id =
+                    crate::telemetry::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
                 let metrics = metrics.clone();
-                let fut = actix_web::dev::Service::call(srv, req);
+                let span = tracing::info_span!("request", request_id = %request_id);
+                let fut = tracing::Instrument::instrument(
+                    crate::telemetry::REQUEST_ID.scope(request_id.clone(), actix_web::dev::Service::call(srv, req)),
+                    span.clone(),
+                );
                 async move {
-                    let res = fut.await?;
+                    let mut res = fut.await?;
                     let status = res.status().as_u16();
+                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+                        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+                    }
                     metrics.http_request(&route, status, started.elapsed());
+                    let _entered = span.enter();
                     tracing::info!(
                         %method, %path, status,
                         ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -101,7 +126,7 @@ impl Application {
                 }
             })
         })
-        .workers(2)
+        .workers(workers)
         .shutdown_timeout(35)
         .listen(listener)
         .context("starting the HTTP server")?

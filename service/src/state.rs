@@ -20,6 +20,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Per-key request rates.
+    pub limits: crate::limits::RateLimits,
     /// Agent binary check for readiness: (checked at, ok, detail).
     pub agent_check: tokio::sync::Mutex<Option<(std::time::Instant, bool, String)>>,
 }

@@ -17,7 +17,7 @@ use moka::future::Cache;
 use secrecy::SecretString;
 
 use crate::config::Settings;
-use crate::domain::{ProfileName, TenantId, ValidationPolicy};
+use crate::domain::ValidationPolicy;
 use crate::ec2::InstanceIdentity;
 use crate::leases::{LeaseBook, TokenRef};
 use crate::login::Login;
@@ -81,7 +81,9 @@ pub struct Tokens {
     backoff_max: Duration,
     cache: Cache<ProfileKey, Arc<CachedToken>>,
     parsed: Cache<ProfileKey, Arc<ProfileLogin>>,
-    backoff: Mutex<HashMap<(TenantId, ProfileName), Backoff>>,
+    /// Keyed by the profile's content: a changed profile starts clean (on every replica),
+    /// and a login of old content cannot put the new revision into back-off.
+    backoff: Mutex<HashMap<ProfileKey, Backoff>>,
     metrics: Arc<Metrics>,
     book: Arc<LeaseBook>,
     sweeper: tokio::task::JoinHandle<()>,
@@ -203,18 +205,20 @@ impl Tokens {
 
     fn backoff_state(&self, p: &ProfileLogin) -> Option<(LoginFailure, Duration)> {
         let map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let b = map.get(&(p.tenant().clone(), p.name().clone()))?;
+        let b = map.get(&p.key)?;
         let now = Instant::now();
         (b.until > now).then(|| (b.last.clone(), b.until - now))
     }
 
     fn record_failure(&self, p: &ProfileLogin, failure: &LoginFailure) -> Duration {
         let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry((p.tenant().clone(), p.name().clone())).or_insert(Backoff {
-            failures: 0,
-            until: Instant::now(),
-            last: failure.clone(),
-        });
+        if map.len() > 10_000 {
+            // Entries of replaced or deleted profiles whose pause ended are of no more use.
+            let now = Instant::now();
+            map.retain(|_, b| b.until > now);
+        }
+        let entry =
+            map.entry(p.key.clone()).or_insert(Backoff { failures: 0, until: Instant::now(), last: failure.clone() });
         entry.failures = entry.failures.saturating_add(1);
         let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
         let delay = self.backoff_initial.saturating_mul(factor).min(self.backoff_max);
@@ -224,7 +228,7 @@ impl Tokens {
     }
 
     fn clear_backoff(&self, p: &ProfileLogin) {
-        self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&(p.tenant().clone(), p.name().clone()));
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.key);
     }
 
     /// A token for reads: cached, or from exactly one login for all concurrent callers.

@@ -160,7 +160,7 @@ async fn tenants_get_an_external_id_and_grants_are_narrowed_in_place(url: String
     store.record_test(&t("a"), &n("p"), 1, true).await.expect("record");
     let got = store.get_profile(&t("a"), &n("p")).await.expect("get").expect("row");
     assert!(got.last_test.as_ref().is_some_and(|(ok, _)| *ok), "{got:?}");
-    let replaced = store.replace_profile(&t("a"), &n("p"), &role).await.expect("replace").expect("row");
+    let replaced = store.replace_profile(&t("a"), &n("p"), None, &role).await.expect("replace").expect("row");
     assert_eq!(replaced.last_test, None, "a new revision has not been tested");
     store.create_profile(&t("b"), &profile("q")).await.expect("profile b");
     let others = store.other_tenants_profiles_at(&t("a"), "https://vault.example.com").await.expect("others");
@@ -210,7 +210,7 @@ async fn profiles_have_revisions_and_tenant_isolation(url: String) {
     let mut changed = profile("p");
     changed.namespace = None;
     changed.test_secret_path = Some("secret/data/x".into());
-    let r = store.replace_profile(&t("a"), &n("p"), &changed).await.expect("replace").expect("exists");
+    let r = store.replace_profile(&t("a"), &n("p"), Some(1), &changed).await.expect("replace").expect("exists");
     assert_eq!(r.revision, 2);
     assert_eq!(r.created_at, p.created_at);
     assert_eq!(r.namespace, None);
@@ -220,19 +220,31 @@ async fn profiles_have_revisions_and_tenant_isolation(url: String) {
         1,
         "b's profile untouched"
     );
-    assert!(store.replace_profile(&t("a"), &n("missing"), &changed).await.expect("replace").is_none());
+    assert!(store.replace_profile(&t("a"), &n("missing"), None, &changed).await.expect("replace").is_none());
+    assert!(
+        store.replace_profile(&t("a"), &n("p"), Some(1), &changed).await.expect("replace").is_none(),
+        "a stale expected revision changes nothing"
+    );
 
-    // Concurrent replaces each get their own revision.
+    // Unconditional concurrent replaces each get their own revision...
     let (a, p) = (t("a"), n("p"));
-    let (x, y) = tokio::join!(store.replace_profile(&a, &p, &changed), store.replace_profile(&a, &p, &changed));
+    let (x, y) =
+        tokio::join!(store.replace_profile(&a, &p, None, &changed), store.replace_profile(&a, &p, None, &changed));
     let mut revs = [x.expect("x").expect("row").revision, y.expect("y").expect("row").revision];
     revs.sort();
     assert_eq!(revs, [3, 4]);
+    // ...while two expecting the same revision: exactly one wins.
+    let (x, y) = tokio::join!(
+        store.replace_profile(&a, &p, Some(4), &changed),
+        store.replace_profile(&a, &p, Some(4), &changed)
+    );
+    let wins = [x.expect("x"), y.expect("y")].iter().filter(|r| r.is_some()).count();
+    assert_eq!(wins, 1);
 
     assert_eq!(store.list_profiles(&t("a")).await.expect("list").len(), 1);
     assert!(store.delete_profile(&t("b"), &n("missing")).await.expect("delete").is_none());
     let gone = store.delete_profile(&t("a"), &n("p")).await.expect("delete").expect("row");
-    assert_eq!(gone.revision, 4);
+    assert_eq!(gone.revision, 5);
     assert!(store.get_profile(&t("a"), &n("p")).await.expect("get").is_none());
     assert!(store.get_profile(&t("b"), &n("p")).await.expect("get").is_some());
 }

@@ -16,23 +16,23 @@ async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() 
     let url = pg.create_database("replicas").expect("database");
     let (bao, issuer) = bao_with_jwt(3600).await;
     let a = App::spawn_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
+    // Both replicas allow the same JWT folder (as replicas of one deployment would).
     let b = App::spawn_with(AppOptions {
         database_url: Some(url),
-        extra_env: vec![("AUTH_SERVICE_OPERATOR_KEY".into(), a.operator_key.clone())],
+        extra_env: vec![
+            ("AUTH_SERVICE_OPERATOR_KEY".into(), a.operator_key.clone()),
+            ("AUTH_SERVICE_JWT_ALLOWED_DIRS".into(), a.jwt_dir.display().to_string()),
+        ],
     })
     .await;
     // The same operator key on both replicas; the tenant and keys live in the shared database.
     let t = a.tenant("team-a").await;
     // Both replicas read the same JWT file path.
-    let jwt_path = a.jwt_file(&issuer, &t, "token");
-    std::fs::create_dir_all(b.jwt_dir.join("team-a")).expect("dir");
-    let b_jwt = b.jwt_dir.join("team-a").join("token");
-    std::fs::copy(&jwt_path, &b_jwt).expect("copy jwt");
+    let b_jwt = std::path::PathBuf::from(a.jwt_file(&issuer, &t, "token"));
     let profile = |role: &str, path: &str| {
         json!({ "name": "p", "vault_address": bao.addr,
                 "method": { "type": "jwt", "config": { "path": path, "role": role } } })
     };
-    // Each replica only allows its own JWT folder, so the profile is created through B for B's reads.
     let (s, body, _) = b
         .call("POST", "/v1/tenants/team-a/profiles", &t.admin, Some(profile("app", &b_jwt.display().to_string())))
         .await;
@@ -60,4 +60,12 @@ async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() 
     let (s, body, _) = b.call("GET", read, &t.read, None).await;
     assert_eq!(s, 503, "the new profile logs in (and fails), the old token is not reused: {body}");
     assert!(body["detail"].as_str().expect("detail").contains("no-such-role"), "{body}");
+
+    // Fixed through A: B's back-off was for the old content, so B reads at once.
+    let (s, body, _) = a
+        .call("PUT", "/v1/tenants/team-a/profiles/p", &t.admin, Some(profile("app", &b_jwt.display().to_string())))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body, _) = b.call("GET", read, &t.read, None).await;
+    assert_eq!(s, 200, "a profile fixed through one replica works at once on the other: {body}");
 }

@@ -1,7 +1,11 @@
 //! The Vault path of a secret read, checked before it goes anywhere.
 
 /// First segments that are not secret reads.
-const REFUSED_PREFIXES: [&str; 3] = ["sys", "auth", "identity"];
+/// Path segments Vault routes to its own system, auth, identity and per-token
+/// storage. A namespace written into the path (`ns1/auth/token/lookup-self`)
+/// moves them past the first segment, so every segment is checked, up to the
+/// first KV v2 `data/` or `metadata/` segment (after it, names are keys).
+const REFUSED_SEGMENTS: [&str; 4] = ["sys", "auth", "identity", "cubbyhole"];
 
 /// A Vault path that is safe to read as a secret, like `secret/data/app/db`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,11 +46,16 @@ fn check(path: &str) -> Result<(), String> {
     if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.@+=:,~/".contains(&b)) {
         return Err("the secret path may contain letters, digits and _ - . @ + = : , ~ only".into());
     }
-    let first = path.split('/').next().unwrap_or_default();
-    if REFUSED_PREFIXES.contains(&first.to_ascii_lowercase().as_str()) {
-        return Err(format!(
-            "{first}/ paths are not secret reads; read secrets from a secrets engine like secret/data/app/db"
-        ));
+    for segment in path.split('/') {
+        let lower = segment.to_ascii_lowercase();
+        if lower == "data" || lower == "metadata" {
+            break;
+        }
+        if REFUSED_SEGMENTS.contains(&lower.as_str()) {
+            return Err(format!(
+                "{segment}/ paths are not secret reads (also not behind a namespace prefix); read secrets from a secrets engine like secret/data/app/db"
+            ));
+        }
     }
     Ok(())
 }
@@ -57,7 +66,15 @@ mod tests {
 
     #[test]
     fn ordinary_secret_paths_pass() {
-        for ok in ["secret/data/app/db", "kv/app", "aws/sts/deploy-role", "aws/creds/my-role", "database/creds/ro"] {
+        for ok in [
+            "secret/data/app/db",
+            "secret/data/auth/db",
+            "ns1/secret/metadata/sys",
+            "kv/app",
+            "aws/sts/deploy-role",
+            "aws/creds/my-role",
+            "database/creds/ro",
+        ] {
             assert!(SecretPath::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -75,6 +92,11 @@ mod tests {
             "auth/token/lookup-self",
             "identity/entity",
             "SYS/health",
+            "ns1/auth/token/lookup-self",
+            "team-a/ns2/sys/seal-status",
+            "cubbyhole/x",
+            "ns1/cubbyhole/x",
+            "ns1/identity/entity",
             "secret/a b",
             "secret/%2e%2e",
             "secret/x?y",

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -229,7 +230,7 @@ pub async fn create_profile(
         other => other.into(),
     })?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile created");
-    Ok(HttpResponse::Created().json(Profile::from(row)))
+    Ok(HttpResponse::Created().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
 /// List auth profiles (tenant admin, or a read key to browse).
@@ -259,17 +260,19 @@ pub async fn get_profile(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
-    Ok(HttpResponse::Ok().json(Profile::from(load(&state, &tenant, &name).await?)))
+    let row = load(&state, &tenant, &name).await?;
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
 /// Replace an auth profile (tenant admin): revision +1, the cached token is dropped and revoked.
 #[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = Profile), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Profile), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 #[put("/v1/tenants/{tenant}/profiles/{name}")]
 pub async fn replace_profile(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -285,16 +288,54 @@ pub async fn replace_profile(
     }
     let new = validate_input(&state, &tenant, &body, &name).await?;
     let old = load(&state, &tenant, &name).await?;
-    let row = state
-        .store
-        .replace_profile(&tenant, &name, &new)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
+    let wanted = if_match(&req)?;
+    if let Some(w) = wanted
+        && w != old.revision
+    {
+        return Err(ApiError::PreconditionFailed(format!(
+            "If-Match names revision {w}, but the profile is at revision {}; GET it again and reapply your change",
+            old.revision
+        )));
+    }
+    // Compare-and-set on the revision read above: of two concurrent replaces, one wins.
+    let row = match state.store.replace_profile(&tenant, &name, Some(old.revision), &new).await? {
+        Some(row) => row,
+        None if wanted.is_some() => {
+            return Err(ApiError::PreconditionFailed(format!(
+                "the profile changed while this request ran (it was at revision {}); GET it again and reapply your change",
+                old.revision
+            )));
+        }
+        None => {
+            return Err(ApiError::Conflict(
+                "the profile changed while this request ran; GET it again and retry (send If-Match to be sure)".into(),
+            ));
+        }
+    };
     if let Ok(old_login) = ProfileLogin::from_row(&old, &state.policy) {
         state.tokens.forget(&old_login).await;
     }
     tracing::info!(tenant = %tenant, profile = %name, revision = row.revision, by = %caller.label(), "profile replaced");
-    Ok(HttpResponse::Ok().json(Profile::from(row)))
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
+}
+
+/// The ETag of a profile revision: the revision in quotes.
+fn etag(revision: i64) -> String {
+    format!("\"{revision}\"")
+}
+
+/// The revision an `If-Match` header names (`"3"`, `W/"3"`; `*` names none).
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/").trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "If-Match must be a profile ETag like \"3\" (the revision in quotes), not {text:?}"
+        ))
+    })
 }
 
 /// `DELETE .../profiles/{name}` options.

@@ -142,8 +142,9 @@ pub(crate) async fn read_with(
                 return Ok(Read { body, lease });
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
-            ReadOutcome::Forbidden(_) if !fresh_login_done => {
-                // The cached token may have been revoked: drop it and log in once more.
+            ReadOutcome::Forbidden(_) if !fresh_login_done && token_is_dead(state, login, &token).await? => {
+                // Vault answers 403 both for a dead token and for a policy denial; only a
+                // dead token (lookup-self refused) is dropped and replaced by one fresh login.
                 tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
                 state.tokens.invalidate_if_same(login, &token).await;
                 fresh_login_done = true;
@@ -166,6 +167,25 @@ pub(crate) async fn read_with(
                 return Err(ApiError::Upstream { status, detail: format!("Vault answered: {e}"), hint: None });
             }
         }
+    }
+}
+
+/// Whether Vault refuses the token itself (`lookup-self` 403), as opposed to a
+/// policy denial of one path: a connector polling a path it may not read must
+/// not make the service revoke the shared token or run agents.
+async fn token_is_dead(state: &AppState, login: &ProfileLogin, token: &CachedToken) -> Result<bool, ApiError> {
+    match agent_runner::verify::lookup_self(
+        state.tokens.http(),
+        login.address.as_str(),
+        login.namespace.as_deref(),
+        &token.token,
+    )
+    .await
+    {
+        Ok(_) => Ok(false),
+        Err(agent_runner::verify::VerifyError::Rejected { .. }) => Ok(true),
+        Err(agent_runner::verify::VerifyError::UseLimited(_)) => Ok(true),
+        Err(e) => Err(ApiError::BadGateway(format!("Vault could not say whether the token is still valid: {e}"))),
     }
 }
 

@@ -82,7 +82,11 @@ pub async fn handle(
     let (tenant, profile, vault_path) = path.into_inner();
     // Who: a read key of this very tenant; anything else is Vault's 403.
     let Some(key) = presented_key(&req) else { return permission_denied() };
-    let Ok(caller) = authenticate_key(&state, &key).await else { return permission_denied() };
+    let caller = match authenticate_key(&state, &key).await {
+        Ok(caller) => caller,
+        Err(e @ ApiError::TooManyRequests { .. }) => return from_api(e),
+        Err(_) => return permission_denied(),
+    };
     let (Ok(tenant), Ok(profile)) = (TenantId::parse(&tenant), ProfileName::parse(&profile)) else {
         return permission_denied();
     };

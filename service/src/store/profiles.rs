@@ -95,15 +95,19 @@ impl Store {
 
     /// Replace every field of a profile of `tenant`; revision +1 in the same statement.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
+    /// With `expected`, only if the stored revision is that one (an atomic
+    /// compare-and-set: None when it is not, or when there is no such profile).
     pub async fn replace_profile(
         &self,
         tenant: &TenantId,
         name: &ProfileName,
+        expected: Option<i64>,
         p: &NewProfile,
     ) -> Result<Option<ProfileRow>, StoreError> {
         let q = format!(
             "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
-             revision = revision + 1, updated_at = $7, aws_role_arn = $8, last_test_ok = NULL, last_test_at = NULL WHERE tenant_id = $1 AND name = $2 RETURNING {PROFILE_COLUMNS}"
+             revision = revision + 1, updated_at = $7, aws_role_arn = $8, last_test_ok = NULL, last_test_at = NULL \
+             WHERE tenant_id = $1 AND name = $2 AND ($9 < 0 OR revision = $9) RETURNING {PROFILE_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
@@ -114,6 +118,7 @@ impl Store {
             .bind(p.test_secret_path.clone())
             .bind(now())
             .bind(p.aws_role_arn.clone())
+            .bind(expected.unwrap_or(-1))
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "profile"))?;

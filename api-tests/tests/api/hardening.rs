@@ -1,0 +1,142 @@
+//! Noisy connectors and concurrent admins: policy denials cost no logins,
+//! replace is a compare-and-set, keys have rates, requests carry ids.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{App, AppOptions, bao_with_jwt};
+
+#[tokio::test]
+async fn a_connector_polling_a_forbidden_path_causes_no_agent_run_and_no_revocation() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let other = app.key("team-a", &t.admin, json!(["read"])).await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let allowed = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
+    assert_eq!(app.call("GET", allowed, &other, None).await.0, 200, "warm the cache");
+    let spawns = app.spawns().await;
+    let hits = app.counter("auth_service_token_cache_hits_total", "").await;
+    let forbidden = "/v1/tenants/team-a/profiles/p/secrets/secret/data/other/x";
+    for i in 0..100 {
+        let (s, b, _) = app.call("GET", forbidden, &t.read, None).await;
+        assert_eq!(s, 403, "{b}");
+        if i % 10 == 0 {
+            // Another connector keeps reading from the cache meanwhile.
+            assert_eq!(app.call("GET", allowed, &other, None).await.0, 200);
+        }
+    }
+    assert_eq!(app.spawns().await, spawns, "a policy denial runs no agent");
+    assert!(app.counter("auth_service_token_cache_hits_total", "").await >= hits + 110.0);
+    assert!(!app.log().contains("revoked superseded token"), "no revocation");
+    // A path behind a namespace prefix that Vault would route to auth/ is refused before any login.
+    let (s, b, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/ns1/auth/token/lookup-self", &t.read, None).await;
+    assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test]
+async fn two_concurrent_replaces_with_the_same_if_match_give_one_200_and_one_412() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let (s, _, headers) = app.call("GET", "/v1/tenants/team-a/profiles/p", &t.admin, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(headers.get("etag").and_then(|v| v.to_str().ok()), Some("\"1\""));
+    let body =
+        json!({ "vault_address": bao.addr, "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
+    let put = || {
+        app.http
+            .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
+            .bearer_auth(&t.admin)
+            .header("If-Match", "\"1\"")
+            .json(&body)
+            .send()
+    };
+    let (x, y) = tokio::join!(put(), put());
+    let mut statuses = [x.expect("x").status().as_u16(), y.expect("y").status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412]);
+    // A stale If-Match is refused; the current one works; the ETag moves on.
+    let resp = app
+        .http
+        .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
+        .bearer_auth(&t.admin)
+        .header("If-Match", "\"1\"")
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 412);
+    let problem: serde_json::Value = resp.json().await.expect("json");
+    assert!(problem["detail"].as_str().expect("detail").contains("revision 2"), "{problem}");
+    let resp = app
+        .http
+        .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
+        .bearer_auth(&t.admin)
+        .header("If-Match", "\"2\"")
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers().get("etag").and_then(|v| v.to_str().ok()), Some("\"3\""));
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_unaffected() {
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![("AUTH_SERVICE_RATE_LIMIT_READ".into(), "3".into())],
+        database_url: None,
+    })
+    .await;
+    let t = app.tenant("team-a").await;
+    let second = app.key("team-a", &t.admin, json!(["read"])).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let (s, _, h) = app.call("GET", "/v1/whoami", &t.read, None).await;
+        statuses.push(s);
+        if s == 429 {
+            retry_after = h.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        }
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200], "the burst passes: {statuses:?}");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    assert!(retry_after.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|n| n >= 1)), "{retry_after:?}");
+    assert_eq!(app.call("GET", "/v1/whoami", &second, None).await.0, 200, "another key is unaffected");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.call("GET", "/v1/whoami", &t.read, None).await.0, 200, "the rate refills");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_that_problems_and_logs_repeat() {
+    let app = App::spawn().await;
+    let resp = app
+        .http
+        .get(format!("{}/v1/tenants/nope/profiles", app.base))
+        .bearer_auth(&app.operator_key)
+        .header("X-Request-Id", "trace-42.abc")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-42.abc"));
+    let problem: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(problem["request_id"], json!("trace-42.abc"), "{problem}");
+    // A malformed one is replaced by a generated id.
+    let resp = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .expect("get");
+    let id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("id").to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(app.log().contains("trace-42.abc") && app.log().contains(&id), "ids appear in the log");
+}
