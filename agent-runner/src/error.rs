@@ -55,6 +55,12 @@ pub enum RunnerError {
         /// Exit status and output.
         detail: String,
     },
+    /// No agent slot came free within the wait bound.
+    #[error("no agent slot came free within {waited:?}: too many logins are running at once")]
+    Busy {
+        /// How long the run waited.
+        waited: Duration,
+    },
     /// A local I/O failure.
     #[error("local I/O failure: {0}")]
     Io(String),
@@ -71,6 +77,7 @@ impl RunnerError {
             RunnerError::VaultUnreachable { .. } => "vault_unreachable",
             RunnerError::TimedOut { .. } => "timed_out",
             RunnerError::NoToken { .. } => "no_token",
+            RunnerError::Busy { .. } => "busy",
             RunnerError::Io(_) => "io",
         }
     }
@@ -96,6 +103,9 @@ impl RunnerError {
             ),
             RunnerError::NoToken { .. } => Some(
                 "the agent exited without writing its sink: check that the binary is a Vault or OpenBao agent, and the agent's output",
+            ),
+            RunnerError::Busy { .. } => Some(
+                "too many agent logins are running at once; retry in a moment (the answer's Retry-After says when)",
             ),
             RunnerError::Io(_) => None,
         }

@@ -68,6 +68,8 @@ pub struct RunSpec {
     pub output_limit: usize,
     /// Parent of the private run directories (default: the system temp folder).
     pub temp_root: Option<PathBuf>,
+    /// How long a run may wait for a free slot (None: as long as it takes).
+    pub queue_timeout: Option<Duration>,
 }
 
 impl Default for RunSpec {
@@ -79,6 +81,7 @@ impl Default for RunSpec {
             env: EnvPolicy::default(),
             output_limit: 64 * 1024,
             temp_root: None,
+            queue_timeout: None,
         }
     }
 }
@@ -236,7 +239,12 @@ impl Runner {
     /// at any point kills the agent's process group and removes its directory.
     pub async fn run(&self, spec: &RunSpec, render: impl FnOnce(&Path) -> String) -> Result<AgentRun, RunnerError> {
         let queued = Instant::now();
-        let _slot = self.slots.acquire().await.map_err(|_| RunnerError::Io("runner closed".into()))?;
+        let acquire = self.slots.acquire();
+        let slot = match spec.queue_timeout {
+            Some(wait) => tokio::time::timeout(wait, acquire).await.map_err(|_| RunnerError::Busy { waited: wait })?,
+            None => acquire.await,
+        };
+        let _slot = slot.map_err(|_| RunnerError::Io("runner closed".into()))?;
         if let Some(observe) = &self.queue_observer {
             observe(queued.elapsed());
         }

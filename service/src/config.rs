@@ -80,6 +80,10 @@ pub struct Settings {
     pub aws_identity: AwsIdentityMode,
     /// STS endpoint override (`AUTH_SERVICE_AWS_STS_ENDPOINT`).
     pub aws_sts_endpoint: Option<String>,
+    /// Agent runs at once per tenant, under the global limit (`AUTH_SERVICE_MAX_AGENTS_PER_TENANT`).
+    pub max_agents_per_tenant: usize,
+    /// How long a login waits for an agent slot before 503 (`AUTH_SERVICE_AGENT_QUEUE_TIMEOUT`).
+    pub agent_queue_timeout: Duration,
     /// HTTP worker threads (`AUTH_SERVICE_WORKERS`; default: the available cores).
     pub workers: usize,
     /// Requests per second per read key, burst the same (`AUTH_SERVICE_RATE_LIMIT_READ`; 0 = no limit).
@@ -124,7 +128,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 24] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -147,10 +151,13 @@ const KEYS: [&str; 22] = [
     "workers",
     "rate_limit_read",
     "rate_limit_admin",
+    "max_agents_per_tenant",
+    "agent_queue_timeout",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
-const NUMERIC_KEYS: [&str; 4] = ["max_concurrent_agents", "workers", "rate_limit_read", "rate_limit_admin"];
+const NUMERIC_KEYS: [&str; 5] =
+    ["max_concurrent_agents", "workers", "rate_limit_read", "rate_limit_admin", "max_agents_per_tenant"];
 
 /// The layered settings before the checks: every key optional, unknown keys refused.
 #[derive(Default, Deserialize)]
@@ -178,6 +185,8 @@ struct Raw {
     workers: Option<u64>,
     rate_limit_read: Option<u64>,
     rate_limit_admin: Option<u64>,
+    max_agents_per_tenant: Option<u64>,
+    agent_queue_timeout: Option<Dur>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
@@ -434,7 +443,19 @@ impl Settings {
         };
         let rate_limit_read = rate(raw.rate_limit_read, "rate_limit_read", 0)?;
         let rate_limit_admin = rate(raw.rate_limit_admin, "rate_limit_admin", 50)?;
+        let max_agents_per_tenant = match raw.max_agents_per_tenant {
+            None => 2,
+            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(2),
+            Some(n) => {
+                return Err(SettingsError(format!(
+                    "{}: {n} must be a whole number from 1 to 256",
+                    name("max_agents_per_tenant")
+                )));
+            }
+        };
         Ok(Settings {
+            max_agents_per_tenant,
+            agent_queue_timeout: dur(raw.agent_queue_timeout, 10),
             workers,
             rate_limit_read,
             rate_limit_admin,

@@ -147,6 +147,8 @@ pub struct LoginFailure {
     pub login_elapsed: Option<Duration>,
     /// The AssumeRole step that succeeded before the failing one, if any.
     pub assumed: Option<Assumed>,
+    /// No agent slot came free in time: not the profile's fault (no back-off).
+    pub busy: bool,
 }
 
 /// Digest of what a login depends on in a stored profile.
@@ -182,6 +184,11 @@ pub struct Login {
     metrics: Arc<Metrics>,
     aws: AwsIdentity,
     aws_mode: AwsIdentityMode,
+    /// Agent slots per tenant (under the runner's global limit), so one tenant's
+    /// hanging logins cannot hold every slot.
+    tenant_slots: std::sync::Mutex<std::collections::HashMap<TenantId, Arc<tokio::sync::Semaphore>>>,
+    per_tenant: usize,
+    queue_timeout: Duration,
 }
 
 impl Login {
@@ -202,6 +209,9 @@ impl Login {
             metrics,
             aws: AwsIdentity::new(settings.aws_sts_endpoint.clone()),
             aws_mode: settings.aws_identity,
+            tenant_slots: std::sync::Mutex::new(std::collections::HashMap::new()),
+            per_tenant: settings.max_agents_per_tenant,
+            queue_timeout: settings.agent_queue_timeout,
         }
     }
 
@@ -231,6 +241,7 @@ impl Login {
                     elapsed: started.elapsed(),
                     login_elapsed: None,
                     assumed: None,
+                    busy: false,
                 };
                 let role = p.aws_role_arn.as_deref().ok_or_else(|| {
                     fail(
@@ -289,6 +300,7 @@ impl Login {
             elapsed: started.elapsed(),
             login_elapsed: None,
             assumed: assumed.clone(),
+            busy: false,
         };
         let (nonce, instance) = if p.block.is_ec2() {
             let instance = self.identity.instance_id().await.map_err(|e| {
@@ -326,6 +338,21 @@ impl Login {
             };
             agent_config::render(&p.block, &input).unwrap_or_default()
         };
+        // Admission: a slot of this tenant, then one of the runner's, within one bounded wait.
+        let queued = Instant::now();
+        let tenant_slots = {
+            let mut map = self.tenant_slots.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(p.tenant().clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        let Ok(Ok(_tenant_slot)) = tokio::time::timeout(self.queue_timeout, tenant_slots.acquire_owned()).await else {
+            let e = RunnerError::Busy { waited: self.queue_timeout };
+            self.metrics.agent_spawn(e.kind(), queued.elapsed());
+            return Err(LoginFailure { busy: true, ..fail_login(e.to_string(), e.hint().map(str::to_string)) });
+        };
+        let mut spec = spec;
+        spec.queue_timeout = Some(self.queue_timeout.saturating_sub(queued.elapsed()));
         let run = self.runner.run(&spec, render).await;
         let login_elapsed = started.elapsed();
         let run = match run {
@@ -336,7 +363,11 @@ impl Login {
             Err(e) => {
                 self.metrics.agent_spawn(e.kind(), login_elapsed);
                 tracing::warn!(outcome = e.kind(), error = %e, "agent login failed");
-                return Err(fail_login(e.to_string(), runner_hint(&e, &p.block, instance.as_deref())));
+                let busy = matches!(e, RunnerError::Busy { .. });
+                return Err(LoginFailure {
+                    busy,
+                    ..fail_login(e.to_string(), runner_hint(&e, &p.block, instance.as_deref()))
+                });
             }
         };
         let verify_started = Instant::now();
@@ -357,6 +388,7 @@ impl Login {
                     elapsed: verify_started.elapsed(),
                     login_elapsed: Some(login_elapsed),
                     assumed,
+                    busy: false,
                 })
             }
         }

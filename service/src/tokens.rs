@@ -251,7 +251,9 @@ impl Tokens {
                         Ok(self.cached(p, &fresh))
                     }
                     Err(failure) => {
-                        let retry_after = self.record_failure(p, &failure);
+                        // A full queue is not the profile's fault: no back-off, a short Retry-After.
+                        let retry_after =
+                            if failure.busy { Duration::from_secs(1) } else { self.record_failure(p, &failure) };
                         Err((failure, retry_after))
                     }
                 }

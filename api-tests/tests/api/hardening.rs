@@ -140,3 +140,73 @@ async fn every_response_carries_a_request_id_that_problems_and_logs_repeat() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(app.log().contains("trace-42.abc") && app.log().contains(&id), "ids appear in the log");
 }
+
+/// A stand-in agent: logins whose config names the role `hang` never finish;
+/// every other login runs the real OpenBao agent.
+fn hanging_agent(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("maybe-hang");
+    let text = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -config=*) cfg=\"${{a#-config=}}\";; esac; done\n\
+         if [ -n \"$cfg\" ] && grep -q 'role *= *\"hang\"' \"$cfg\"; then exec sleep 60; fi\nexec {} \"$@\"\n",
+        api_tests::bao_bin().display()
+    );
+    std::fs::write(&script, text).expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+#[tokio::test]
+async fn a_tenant_whose_agents_hang_cannot_starve_another_tenant_and_queued_work_gets_503() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![
+            ("AUTH_SERVICE_AGENT_BIN".into(), hanging_agent(dir.path()).display().to_string()),
+            ("AUTH_SERVICE_AGENT_TIMEOUT".into(), "8s".into()),
+            ("AUTH_SERVICE_AGENT_QUEUE_TIMEOUT".into(), "2s".into()),
+            ("AUTH_SERVICE_MAX_AGENTS_PER_TENANT".into(), "2".into()),
+            ("AUTH_SERVICE_MAX_CONCURRENT_AGENTS".into(), "4".into()),
+        ],
+        database_url: None,
+    })
+    .await;
+    let noisy = app.tenant("noisy").await;
+    let calm = app.tenant("calm").await;
+    let noisy_jwt = app.jwt_file(&issuer, &noisy, "token");
+    for i in 0..10 {
+        app.jwt_profile(&noisy, &format!("p{i}"), &bao, &noisy_jwt, "hang", json!({})).await;
+    }
+    let calm_jwt = app.jwt_file(&issuer, &calm, "token");
+    app.jwt_profile(&calm, "p", &bao, &calm_jwt, "app", json!({})).await;
+
+    // Ten first reads of the noisy tenant at once: two hang in their slots, the rest queue.
+    let reads: Vec<_> = (0..10)
+        .map(|i| {
+            let url = format!("{}/v1/tenants/noisy/profiles/p{i}/secrets/secret/data/app/db", app.base);
+            let req = app.http.get(url).bearer_auth(&noisy.read);
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let resp = req.send().await.expect("answer");
+                let retry = resp.headers().get("retry-after").is_some();
+                (resp.status().as_u16(), retry, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Meanwhile the calm tenant's first read runs its own agent at once.
+    let started = std::time::Instant::now();
+    let (s, b, _) = app.call("GET", "/v1/tenants/calm/profiles/p/secrets/secret/data/app/db", &calm.read, None).await;
+    let calm_took = started.elapsed();
+    assert_eq!(s, 200, "{b}");
+    eprintln!("the calm tenant's first read took {calm_took:?} while the noisy tenant's agents hung");
+    assert!(calm_took < Duration::from_millis(2500), "took {calm_took:?}");
+    let mut busy = 0;
+    for r in reads {
+        let (status, retry, took) = r.await.expect("task");
+        if status == 503 && retry && took < Duration::from_secs(4) {
+            busy += 1;
+        }
+    }
+    assert!(busy >= 7, "queued reads beyond the wait bound get a fast 503 with Retry-After ({busy} of 10)");
+}
