@@ -84,6 +84,8 @@ pub struct Settings {
     pub max_agents_per_tenant: usize,
     /// How long a login waits for an agent slot before 503 (`AUTH_SERVICE_AGENT_QUEUE_TIMEOUT`).
     pub agent_queue_timeout: Duration,
+    /// How long audit events are kept (`AUTH_SERVICE_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
     /// HTTP worker threads (`AUTH_SERVICE_WORKERS`; default: the available cores).
     pub workers: usize,
     /// Requests per second per read key, burst the same (`AUTH_SERVICE_RATE_LIMIT_READ`; 0 = no limit).
@@ -128,7 +130,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -153,6 +155,7 @@ const KEYS: [&str; 24] = [
     "rate_limit_admin",
     "max_agents_per_tenant",
     "agent_queue_timeout",
+    "audit_retention",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
@@ -187,6 +190,7 @@ struct Raw {
     rate_limit_admin: Option<u64>,
     max_agents_per_tenant: Option<u64>,
     agent_queue_timeout: Option<Dur>,
+    audit_retention: Option<Dur>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
@@ -456,6 +460,7 @@ impl Settings {
         Ok(Settings {
             max_agents_per_tenant,
             agent_queue_timeout: dur(raw.agent_queue_timeout, 10),
+            audit_retention: dur(raw.audit_retention, 90 * 24 * 3600),
             workers,
             rate_limit_read,
             rate_limit_admin,

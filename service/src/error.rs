@@ -76,6 +76,9 @@ pub enum ApiError {
     /// 413.
     #[error("payload too large: {0}")]
     TooLarge(String),
+    /// 405: the path exists, the method does not (the `Allow` header is added by the caller).
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
     /// 412: `If-Match` names another revision than the stored one.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
@@ -126,6 +129,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Already exists"),
             ApiError::TooLarge(_) => ("too-large", "The request body is too large"),
             ApiError::PreconditionFailed(_) => ("precondition-failed", "The profile changed since you read it"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Unavailable { .. } => ("unavailable", "Temporarily unavailable"),
             ApiError::GatewayTimeout(_) => ("vault-timeout", "Vault did not answer in time"),
@@ -179,6 +183,7 @@ impl ApiError {
             | ApiError::Conflict(d)
             | ApiError::TooLarge(d)
             | ApiError::PreconditionFailed(d)
+            | ApiError::MethodNotAllowed(d)
             | ApiError::TooManyRequests { detail: d, .. }
             | ApiError::GatewayTimeout(d)
             | ApiError::BadGateway(d) => (d.clone(), None, None),
@@ -196,6 +201,7 @@ impl ResponseError for ApiError {
             ApiError::Upstream { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

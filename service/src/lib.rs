@@ -11,6 +11,7 @@
 //! mount ([`ec2`]). Storage is SQLite or PostgreSQL behind one [`store::Store`].
 
 pub mod agent_config;
+pub mod audit;
 pub mod auth;
 pub mod aws_identity;
 pub mod cli;

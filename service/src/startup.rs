@@ -60,6 +60,22 @@ impl Application {
         });
         let workers = state.settings.workers;
         {
+            // Audit events older than the retention period go, hourly.
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let before = std::time::SystemTime::now() - state.settings.audit_retention;
+                    let before = humantime::format_rfc3339_seconds(before).to_string();
+                    match state.store.prune_audit(&before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+            });
+        }
+        {
             // Idle keys are forgotten by the rate limiters once they are back at a full burst.
             let state = state.clone();
             tokio::spawn(async move {
@@ -71,12 +87,14 @@ impl Application {
         }
         let app_state = state.clone();
         let doc = crate::openapi::document();
+        let allow_table = web::Data::new(AllowTable::from_document(&doc));
         let server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(app_state.clone())
+                .app_data(allow_table.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
@@ -147,7 +165,63 @@ impl Application {
     }
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+/// For each documented path, the methods it has (405 answers name them in `Allow`).
+pub struct AllowTable(Vec<(actix_web::dev::ResourceDef, String)>);
+
+impl AllowTable {
+    /// From the OpenAPI document.
+    pub fn from_document(doc: &utoipa::openapi::OpenApi) -> Self {
+        let mut table = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let methods: Vec<&str> = [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("PATCH", item.patch.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(m, has)| has.then_some(m))
+            .collect();
+            // A trailing `{path}` is the rest of the URL (secret paths).
+            let pattern = match path.strip_suffix("{path}") {
+                Some(prefix) => format!("{prefix}{{path:.*}}"),
+                None => path.clone(),
+            };
+            table.push((actix_web::dev::ResourceDef::new(pattern), methods.join(", ")));
+        }
+        Self(table)
+    }
+
+    fn allow(&self, path: &str) -> Option<String> {
+        let methods: Vec<&str> =
+            self.0.iter().filter(|(def, _)| def.is_match(path)).flat_map(|(_, m)| m.split(", ")).collect();
+        let mut unique: Vec<&str> = Vec::new();
+        for m in methods {
+            if !unique.contains(&m) {
+                unique.push(m);
+            }
+        }
+        (!unique.is_empty()).then(|| unique.join(", "))
+    }
+}
+
+async fn not_found(
+    req: actix_web::HttpRequest,
+    table: web::Data<AllowTable>,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    if let Some(allow) = table.allow(req.path()) {
+        use actix_web::ResponseError;
+        let e = crate::error::ApiError::MethodNotAllowed(format!(
+            "{} is not supported on this path; it has {allow}",
+            req.method()
+        ));
+        let mut resp = e.error_response();
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+        }
+        return Ok(resp);
+    }
     Err(crate::error::ApiError::NotFound("no such route; see /openapi.json or /docs".into()))
 }
 

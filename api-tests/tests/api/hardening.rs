@@ -210,3 +210,124 @@ async fn a_tenant_whose_agents_hang_cannot_starve_another_tenant_and_queued_work
     }
     assert!(busy >= 7, "queued reads beyond the wait bound get a fast 503 with Retry-After ({busy} of 10)");
 }
+
+#[tokio::test]
+async fn every_action_appears_once_in_the_audit_trail_without_values_and_pages_by_cursor() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let other = app.tenant("team-b").await;
+    let patch = json!({"methods": ["jwt"]});
+    assert_eq!(app.call("PATCH", "/v1/tenants/team-a", &app.operator_key, Some(patch)).await.0, 200);
+    let spare = app.key("team-a", &t.admin, json!(["read"])).await;
+    // A key reads vas_<id>_<secret>.
+    let spare_id = spare.split('_').nth(1).expect("key id").to_string();
+    assert_eq!(app.call("DELETE", &format!("/v1/tenants/team-a/api-keys/{spare_id}"), &t.admin, None).await.0, 204);
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let profile = app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let mut replaced = profile.clone();
+    for k in ["revision", "created_at", "updated_at", "last_test"] {
+        replaced.as_object_mut().expect("object").remove(k);
+    }
+    assert_eq!(app.call("PUT", "/v1/tenants/team-a/profiles/p", &t.admin, Some(replaced)).await.0, 200);
+    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/p/test", &t.admin, None).await.0, 200);
+    let (s, b, _) = app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(app.call("DELETE", "/v1/tenants/team-a/profiles/p", &t.admin, None).await.0, 204);
+
+    // Events are written in the background: wait for all of them.
+    let want = [
+        "tenant.update",
+        "key.create",
+        "key.revoke",
+        "profile.create",
+        "profile.replace",
+        "profile.test",
+        "secret.read",
+        "profile.delete",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let (s, page, _) = app.call("GET", "/v1/tenants/team-a/audit?limit=1000", &t.admin, None).await;
+        assert_eq!(s, 200, "{page}");
+        let events = page["events"].as_array().expect("events").clone();
+        // key.create of the admin and read keys made by the test helper come first.
+        if want.iter().all(|a| events.iter().any(|e| e["action"] == json!(a))) || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for action in [
+        "tenant.update",
+        "key.revoke",
+        "profile.create",
+        "profile.replace",
+        "profile.test",
+        "secret.read",
+        "profile.delete",
+    ] {
+        let n = events.iter().filter(|e| e["action"] == json!(action)).count();
+        assert_eq!(n, 1, "{action} appears once: {events:#?}");
+    }
+    let read = events.iter().find(|e| e["action"] == json!("secret.read")).expect("read");
+    assert_eq!(
+        (read["profile"].clone(), read["path"].clone(), read["outcome"].clone()),
+        (json!("p"), json!("secret/data/app/db"), json!("ok"))
+    );
+    assert!(read["request_id"].as_str().is_some_and(|r| r.len() == 32) && read["duration_ms"].is_number(), "{read}");
+    assert!(read["actor"].as_str().is_some_and(|a| a.starts_with("key:")));
+    let text = serde_json::to_string(&events).expect("json");
+    for secret in [&t.admin, &t.read, &spare, &app.operator_key, &std::fs::read_to_string(&jwt).expect("jwt")] {
+        assert!(!text.contains(secret.as_str()), "a key or JWT leaked into the audit trail");
+    }
+    assert!(!text.contains("s3cr3t"), "a secret value leaked into the audit trail");
+
+    // Pages by cursor, oldest first, and nothing of another tenant.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let (_, page, _) =
+            app.call("GET", &format!("/v1/tenants/team-a/audit?after={after}&limit=3"), &t.admin, None).await;
+        seen.extend(page["events"].as_array().expect("events").iter().map(|e| e["id"].as_i64().expect("id")));
+        match page["next"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    let all: Vec<i64> = events.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert_eq!(seen, all);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        app.call("GET", "/v1/tenants/team-a/audit", &t.read, None).await.0,
+        403,
+        "read keys cannot read the trail"
+    );
+    let (_, b_page, _) = app.call("GET", "/v1/tenants/team-b/audit", &other.admin, None).await;
+    assert!(
+        b_page["events"].as_array().expect("events").iter().all(|e| e["action"] == json!("key.create")),
+        "{b_page}"
+    );
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_have_gets_405_with_allow() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    for (method, path, allow) in [
+        ("PATCH", "/v1/tenants/team-a/profiles/p", "GET, PUT, DELETE"),
+        ("DELETE", "/v1/tenants", "GET, POST"),
+        ("PUT", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", "GET"),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", app.base))
+            .bearer_auth(&t.admin)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(resp.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "{method} {path}");
+        assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+    }
+    assert_eq!(app.call("GET", "/v1/no/such/route", &t.admin, None).await.0, 404);
+}

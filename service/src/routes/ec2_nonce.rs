@@ -139,5 +139,17 @@ pub async fn reset_nonce(
         instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
         "audit: ec2 nonce reset"
     );
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: login.tenant(),
+            action: "nonce.reset",
+            profile: Some(login.name().as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::Ok().json(nonce_info(&login, &key, Some(&row))))
 }

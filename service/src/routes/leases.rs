@@ -133,6 +133,18 @@ pub async fn renew_lease(
     let login = load_login(&state, &tenant, &name).await?;
     let (renewed, _) = renew(&state, &login, &body.lease_id, increment).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = renewed.lease_duration, "lease renewed");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "lease.renew",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::Ok().json(renewed))
 }
 
@@ -194,6 +206,18 @@ pub async fn revoke_lease(
     let login = load_login(&state, &tenant, &name).await?;
     revoke(&state, &login, &body.lease_id).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "lease.revoke",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource.
 
 pub mod api_keys;
+pub mod audit;
 pub mod console;
 pub mod console_api;
 pub mod ec2_nonce;
@@ -56,6 +57,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
         .service(tenants::update_tenant)
+        .service(audit::list_audit)
         .service(api_keys::create_key)
         .service(api_keys::list_keys)
         .service(api_keys::delete_key)

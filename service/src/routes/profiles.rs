@@ -230,6 +230,18 @@ pub async fn create_profile(
         other => other.into(),
     })?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile created");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "profile.create",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::Created().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -316,6 +328,18 @@ pub async fn replace_profile(
         state.tokens.forget(&old_login).await;
     }
     tracing::info!(tenant = %tenant, profile = %name, revision = row.revision, by = %caller.label(), "profile replaced");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "profile.replace",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -374,5 +398,17 @@ pub async fn delete_profile(
         state.store.delete_profile_leases(&tenant, &name).await?;
     }
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "profile.delete",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::NoContent().finish())
 }

@@ -51,8 +51,21 @@ pub async fn read_secret(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name, secret_path) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
+    let started = std::time::Instant::now();
     let result = read(&state, &tenant, &name, &secret_path, req.query_string()).await;
     state.metrics.secret_read(read_outcome(&result), "rest");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "secret.read",
+            profile: Some(name.as_str()),
+            path: Some(&secret_path),
+            outcome: read_outcome(&result),
+            started: Some(started),
+        },
+    );
     let read = result?;
     let mut out = vault::secret_response(&read.body);
     if let Some(lease) = &read.lease {

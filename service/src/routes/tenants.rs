@@ -191,5 +191,17 @@ pub async fn update_tenant(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
     tracing::info!(tenant = %tenant, by = %caller.label(), vault_addresses = ?row.vault_addresses, methods = ?row.methods, "audit: tenant grants updated");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "tenant.update",
+            profile: None,
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
     Ok(HttpResponse::Ok().json(Tenant::from(row)))
 }

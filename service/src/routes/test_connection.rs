@@ -97,6 +97,18 @@ pub async fn test_profile(
         tracing::warn!(error = %e, "could not record the test outcome");
     }
     tracing::info!(tenant = %tenant, profile = %name, ok = report.ok, "test connection");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "profile.test",
+            profile: Some(name.as_str()),
+            path: None,
+            outcome: if report.ok { "ok" } else { "failed" },
+            started: None,
+        },
+    );
     Ok(HttpResponse::Ok().json(report))
 }
 

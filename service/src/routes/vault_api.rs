@@ -125,7 +125,24 @@ pub async fn handle(
     if let Some(lease_path) = vault_path.strip_prefix("sys/leases/")
         && write
     {
-        return lease_op(&state, &login, lease_path, &body).await;
+        let response = lease_op(&state, &login, lease_path, &body).await;
+        let action = if lease_path.starts_with("revoke") { "lease.revoke" } else { "lease.renew" };
+        if !lease_path.starts_with("lookup") {
+            let outcome = if response.status().is_success() { "ok" } else { "refused" };
+            crate::audit::record(
+                &state,
+                &caller,
+                crate::audit::Event {
+                    tenant: &tenant,
+                    action,
+                    profile: Some(profile.as_str()),
+                    path: None,
+                    outcome,
+                    started: None,
+                },
+            );
+        }
+        return response;
     }
     if let Some(mount) = vault_path.strip_prefix("sys/internal/ui/mounts/") {
         return mounts(&state, &login, mount).await;
@@ -143,8 +160,21 @@ pub async fn handle(
     if method == "LIST" {
         query = if query.is_empty() { "list=true".into() } else { format!("{query}&list=true") };
     }
+    let started = std::time::Instant::now();
     let result = read_with(&state, &login, &vault_path, &query).await;
     state.metrics.secret_read(read_outcome(&result), "vault_api");
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "secret.read",
+            profile: Some(profile.as_str()),
+            path: Some(&vault_path),
+            outcome: read_outcome(&result),
+            started: Some(started),
+        },
+    );
     match result {
         Ok(read) => {
             let mut envelope = read.body;

@@ -22,7 +22,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row, SqlSafeStr};
 use crate::config::redact_url;
 use crate::domain::ProfileName;
 
+mod audit;
 mod leases;
+pub use audit::{AuditEvent, NewAuditEvent};
 pub use leases::LeaseRow;
 mod nonces;
 mod profiles;
@@ -38,7 +40,7 @@ pub enum Dialect {
 }
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 6] = [
     (
         1,
         "init",
@@ -68,6 +70,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 5] = [
         "console",
         include_str!("../../migrations/sqlite/0005_console.sql"),
         include_str!("../../migrations/postgres/0005_console.sql"),
+    ),
+    (
+        6,
+        "audit",
+        include_str!("../../migrations/sqlite/0006_audit.sql"),
+        include_str!("../../migrations/postgres/0006_audit.sql"),
     ),
 ];
 
@@ -108,8 +116,19 @@ fn map_err(e: sqlx::Error, what: &str) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(e.to_string())
         }
+        // SQLite busy or locked after its own busy timeout (5 s of retries): a
+        // temporary condition, answered 503 with Retry-After rather than 500.
+        sqlx::Error::Database(db) if sqlite_busy(db.code().as_deref(), db.message()) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Database(e.to_string()),
     }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+fn sqlite_busy(code: Option<&str>, message: &str) -> bool {
+    let code = code.and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff);
+    matches!(code, Some(5 | 6)) || message.contains("database is locked") || message.contains("database is busy")
 }
 
 /// A tenant.
@@ -426,5 +445,20 @@ impl Store {
     /// Close the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_busy;
+
+    #[test]
+    fn sqlite_busy_and_locked_are_temporary_and_other_errors_are_not() {
+        assert!(sqlite_busy(Some("5"), "database is locked"));
+        assert!(sqlite_busy(Some("517"), "database is busy"), "SQLITE_BUSY_SNAPSHOT is busy too");
+        assert!(sqlite_busy(Some("6"), "database table is locked"));
+        assert!(sqlite_busy(None, "(code: 5) database is locked"));
+        assert!(!sqlite_busy(Some("19"), "UNIQUE constraint failed"));
+        assert!(!sqlite_busy(Some("23505"), "duplicate key value violates unique constraint"));
     }
 }

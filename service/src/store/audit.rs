@@ -1,0 +1,118 @@
+//! The audit trail, per tenant: events are appended, read oldest first by
+//! cursor, and deleted after the retention period. Events hold names and
+//! outcomes, never secret values, tokens or keys.
+
+use sqlx::Row;
+
+use super::*;
+use crate::domain::TenantId;
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    /// The tenant it concerns.
+    pub tenant: TenantId,
+    /// The request's id.
+    pub request_id: Option<String>,
+    /// Who: `operator` or `key:<id>`.
+    pub actor: String,
+    /// What, like `profile.create` or `secret.read`.
+    pub action: &'static str,
+    /// The profile, where there is one.
+    pub profile: Option<String>,
+    /// The Vault path (secret reads), where there is one.
+    pub path: Option<String>,
+    /// How it ended, like `ok`, `forbidden`, `not_found`.
+    pub outcome: String,
+    /// How long it took, where measured.
+    pub duration_ms: Option<i64>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// The cursor: increasing.
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// The request's id.
+    pub request_id: Option<String>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Which profile.
+    pub profile: Option<String>,
+    /// Which Vault path.
+    pub path: Option<String>,
+    /// How it ended.
+    pub outcome: String,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+}
+
+impl Store {
+    /// Append an event.
+    pub async fn record_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, at, request_id, actor, action, profile, path, outcome, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(e.tenant.as_str())
+        .bind(now())
+        .bind(e.request_id.clone())
+        .bind(&e.actor)
+        .bind(e.action)
+        .bind(e.profile.clone())
+        .bind(e.path.clone())
+        .bind(&e.outcome)
+        .bind(e.duration_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "audit event"))?;
+        Ok(())
+    }
+
+    /// Events of `tenant` after the cursor `after`, oldest first, at most `limit`.
+    pub async fn list_audit(&self, tenant: &TenantId, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, request_id, actor, action, profile, path, outcome, duration_ms FROM audit_events \
+             WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "audit events"))?;
+        rows.iter()
+            .map(|r| {
+                let text = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
+                let opt = |c: &str| r.try_get::<Option<String>, _>(c).map_err(|e| StoreError::Database(e.to_string()));
+                Ok(AuditEvent {
+                    id: r.try_get::<i64, _>("id").map_err(|e| StoreError::Database(e.to_string()))?,
+                    at: text("at")?,
+                    request_id: opt("request_id")?,
+                    actor: text("actor")?,
+                    action: text("action")?,
+                    profile: opt("profile")?,
+                    path: opt("path")?,
+                    outcome: text("outcome")?,
+                    duration_ms: r
+                        .try_get::<Option<i64>, _>("duration_ms")
+                        .map_err(|e| StoreError::Database(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Delete events recorded before `before` (RFC 3339); how many went.
+    pub async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "audit events"))?;
+        Ok(done.rows_affected())
+    }
+}
