@@ -65,6 +65,7 @@ pub struct Metrics {
     http_seconds: Family<Route, Histogram>,
     cache_entries: Family<CacheName, Gauge>,
     retiring: Gauge,
+    refreshes: Family<Outcome, Counter>,
 }
 
 fn http_histogram() -> Histogram {
@@ -121,7 +122,14 @@ impl Default for Metrics {
             "Tokens no longer used for reads but kept alive for the leases they issued",
             retiring.clone(),
         );
+        let refreshes = Family::<Outcome, Counter>::default();
+        registry.register(
+            "auth_service_token_refreshes",
+            "Tokens refreshed ahead of their end, by outcome",
+            refreshes.clone(),
+        );
         Self {
+            refreshes,
             retiring,
             registry,
             spawns,
@@ -173,6 +181,11 @@ impl Metrics {
     /// The current size of the in-memory cache `cache`.
     pub fn cache_size(&self, cache: &'static str, entries: u64) {
         self.cache_entries.get_or_create(&CacheName { cache }).set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// A token was refreshed ahead of its end (`ok` or `failed`).
+    pub fn token_refresh(&self, outcome: &'static str) {
+        self.refreshes.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// How many tokens are retiring.

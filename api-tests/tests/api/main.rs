@@ -8,4 +8,5 @@ mod helpers;
 mod isolation;
 mod lifecycle;
 mod reads;
+mod refresh;
 mod replicas;

@@ -62,6 +62,9 @@ pub struct TestReport {
     pub warnings: Vec<String>,
 }
 
+/// Tokens shorter-lived than this get a warning: the seed's threshold for costly respawns.
+const SHORT_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -184,6 +187,13 @@ pub(crate) async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> R
             "the token TTL ({} s) is at or under {} s, so tokens cannot be cached and every secret read starts an agent; raise token_ttl on the role",
             fresh.info.ttl.as_secs(),
             CACHE_MARGIN.as_secs()
+        ));
+    } else if !fresh.info.ttl.is_zero() && fresh.info.ttl < SHORT_TTL {
+        warnings.push(format!(
+            "the token TTL ({} s) is under {} minutes: each login is an agent run (and, for AWS, a round trip to STS), so short tokens cost many of them; raise token_ttl on the role to at least {} minutes",
+            fresh.info.ttl.as_secs(),
+            SHORT_TTL.as_secs() / 60,
+            SHORT_TTL.as_secs() / 60
         ));
     }
     if fresh.info.ttl.is_zero() {

@@ -11,13 +11,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::Figment;
 use figment::providers::{Format, Toml};
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::domain::{MethodType, OriginPattern, ValidationPolicy};
+
+mod sources;
+use sources::{Dur, Environment, KEYS, Raw, var_name};
 
 /// Whose AWS identity an `iam` login uses (`AUTH_SERVICE_AWS_IDENTITY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -129,144 +131,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-const KEYS: [&str; 25] = [
-    "listen",
-    "database_url",
-    "agent_bin",
-    "allowed_methods",
-    "jwt_allowed_dirs",
-    "operator_key",
-    "agent_timeout",
-    "max_concurrent_agents",
-    "agent_temp_dir",
-    "vault_timeout",
-    "vault_ca_cert",
-    "token_max_cache_ttl",
-    "login_backoff_initial",
-    "login_backoff_max",
-    "ec2_metadata_endpoint",
-    "log_format",
-    "vault_addresses",
-    "aws_identity",
-    "aws_sts_endpoint",
-    "workers",
-    "rate_limit_read",
-    "rate_limit_admin",
-    "max_agents_per_tenant",
-    "agent_queue_timeout",
-    "audit_retention",
-];
-
-/// Keys whose environment value is read as a number rather than text.
-const NUMERIC_KEYS: [&str; 5] =
-    ["max_concurrent_agents", "workers", "rate_limit_read", "rate_limit_admin", "max_agents_per_tenant"];
-
-/// The layered settings before the checks: every key optional, unknown keys refused.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    listen: Option<String>,
-    database_url: Option<String>,
-    agent_bin: Option<PathBuf>,
-    allowed_methods: Option<List>,
-    jwt_allowed_dirs: Option<List>,
-    operator_key: Option<String>,
-    agent_timeout: Option<Dur>,
-    max_concurrent_agents: Option<u64>,
-    agent_temp_dir: Option<String>,
-    vault_timeout: Option<Dur>,
-    vault_ca_cert: Option<String>,
-    token_max_cache_ttl: Option<Dur>,
-    login_backoff_initial: Option<Dur>,
-    login_backoff_max: Option<Dur>,
-    ec2_metadata_endpoint: Option<String>,
-    log_format: Option<LogFormat>,
-    vault_addresses: Option<List>,
-    aws_identity: Option<AwsIdentityMode>,
-    aws_sts_endpoint: Option<String>,
-    workers: Option<u64>,
-    rate_limit_read: Option<u64>,
-    rate_limit_admin: Option<u64>,
-    max_agents_per_tenant: Option<u64>,
-    agent_queue_timeout: Option<Dur>,
-    audit_retention: Option<Dur>,
-}
-
-/// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
-struct Dur(Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("a duration is a string like \"30s\" or \"5m\""))?;
-        let value = humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!("{text:?} is not a duration ({e}); use e.g. \"30s\" or \"5m\""))
-        })?;
-        if value.is_zero() {
-            return Err(serde::de::Error::custom("must be longer than zero"));
-        }
-        Ok(Dur(value))
-    }
-}
-
-/// A list: a TOML array, or one string of comma-separated items.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum List {
-    Many(Vec<String>),
-    One(String),
-}
-
-impl List {
-    fn items(&self) -> Vec<String> {
-        let split = |s: &str| s.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect::<Vec<_>>();
-        match self {
-            List::Many(v) => v.iter().flat_map(|s| split(s)).collect(),
-            List::One(s) => split(s),
-        }
-    }
-}
-
 /// A settings error, naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SettingsError(pub String);
-
-/// The `AUTH_SERVICE_*` variables as a figment layer (read through a lookup, so
-/// tests need not touch the process environment).
-struct Environment(Dict);
-
-impl Environment {
-    fn read(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let mut dict = Dict::new();
-        for key in KEYS {
-            if let Some(v) = env(&var_name(key)) {
-                let value = if NUMERIC_KEYS.contains(&key) {
-                    v.trim().parse::<u64>().map_or_else(|_| Value::from(v.clone()), Value::from)
-                } else {
-                    Value::from(v)
-                };
-                dict.insert(key.to_string(), value);
-            }
-        }
-        Self(dict)
-    }
-}
-
-impl Provider for Environment {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("AUTH_SERVICE_* environment variables")
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(Profile::Default.collect(self.0.clone()))
-    }
-}
-
-fn var_name(key: &str) -> String {
-    format!("AUTH_SERVICE_{}", key.to_ascii_uppercase())
-}
 
 /// A CA bundle path: absolute, safe to write into the agent's HCL, and a readable PEM bundle.
 fn check_ca_bundle(name: &str, value: &str) -> Result<PathBuf, SettingsError> {

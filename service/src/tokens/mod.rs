@@ -10,43 +10,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use moka::Expiry;
 use moka::future::Cache;
-use secrecy::SecretString;
+
+mod entry;
 
 use crate::config::Settings;
 use crate::domain::ValidationPolicy;
 use crate::ec2::InstanceIdentity;
-use crate::leases::{LeaseBook, TokenRef};
+use crate::leases::LeaseBook;
 use crate::login::Login;
 pub use crate::login::{FreshToken, LoginFailure, ProfileKey, ProfileLogin, Step};
 use crate::metrics::Metrics;
 use crate::store::{ProfileRow, Store};
-
-/// Tokens whose TTL is at or under this are not cached.
-pub const CACHE_MARGIN: Duration = Duration::from_secs(120);
-
-/// A cached token.
-pub struct CachedToken {
-    /// The token.
-    pub token: SecretString,
-    /// How long the cache keeps it.
-    pub cache_for: Duration,
-    /// Its Vault accessor (not a secret; used for revocation checks in logs).
-    pub accessor: String,
-    /// What the lease book needs to keep it alive or revoke it.
-    pub lease_ref: TokenRef,
-}
-
-struct TtlExpiry;
-
-impl Expiry<ProfileKey, Arc<CachedToken>> for TtlExpiry {
-    fn expire_after_create(&self, _k: &ProfileKey, v: &Arc<CachedToken>, _now: std::time::Instant) -> Option<Duration> {
-        Some(v.cache_for)
-    }
-}
+pub use entry::{CACHE_MARGIN, CachedToken, cache_lifetime};
+use entry::{TtlExpiry, cached, due_for_refresh, renew_in_place};
 
 struct Backoff {
     failures: u32,
@@ -74,7 +53,11 @@ pub enum TokenError {
 
 /// Logins, cache and back-off.
 pub struct Tokens {
-    login: Login,
+    login: Arc<Login>,
+    /// Profiles whose token is being refreshed ahead of its end (single flight).
+    refreshing: Arc<Mutex<std::collections::HashSet<ProfileKey>>>,
+    /// Accessors of tokens renewed in place: their replacement is not a release.
+    renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>>,
     vault_timeout: Duration,
     max_cache_ttl: Duration,
     backoff_initial: Duration,
@@ -83,7 +66,7 @@ pub struct Tokens {
     parsed: Cache<ProfileKey, Arc<ProfileLogin>>,
     /// Keyed by the profile's content: a changed profile starts clean (on every replica),
     /// and a login of old content cannot put the new revision into back-off.
-    backoff: Mutex<HashMap<ProfileKey, Backoff>>,
+    backoff: Arc<Mutex<HashMap<ProfileKey, Backoff>>>,
     metrics: Arc<Metrics>,
     book: Arc<LeaseBook>,
     sweeper: tokio::task::JoinHandle<()>,
@@ -100,13 +83,19 @@ impl Tokens {
     pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
         let book = Arc::new(LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone()));
         let listener_book = book.clone();
+        let renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let in_place = renewed_in_place.clone();
         // Every token that leaves the cache (replaced, invalidated, expired, evicted)
         // is released: kept while it backs live leases, else revoked.
         let cache: Cache<ProfileKey, Arc<CachedToken>> = Cache::builder()
             .max_capacity(100_000)
             .expire_after(TtlExpiry)
-            .eviction_listener(move |_key, token: Arc<CachedToken>, _cause| {
-                listener_book.release(&token.lease_ref);
+            .eviction_listener(move |_key, token: Arc<CachedToken>, cause| {
+                let same_token = cause == moka::notification::RemovalCause::Replaced
+                    && in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&token.accessor);
+                if !same_token {
+                    listener_book.release(&token.lease_ref);
+                }
             })
             .build();
         let sweeper = {
@@ -122,14 +111,16 @@ impl Tokens {
         Self {
             book,
             sweeper,
-            login: Login::new(settings, store, http, metrics.clone()),
+            login: Arc::new(Login::new(settings, store, http, metrics.clone())),
+            refreshing: Arc::default(),
+            renewed_in_place,
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             backoff_initial: settings.login_backoff_initial,
             backoff_max: settings.login_backoff_max,
             cache,
             parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
-            backoff: Mutex::new(HashMap::new()),
+            backoff: Arc::default(),
             metrics,
         }
     }
@@ -174,23 +165,7 @@ impl Tokens {
 
     /// The cache entry for a fresh token.
     fn cached(&self, p: &ProfileLogin, fresh: &FreshToken) -> Arc<CachedToken> {
-        let now = SystemTime::now();
-        Arc::new(CachedToken {
-            token: fresh.token.clone(),
-            cache_for: cache_lifetime(fresh.info.ttl, self.max_cache_ttl),
-            accessor: fresh.info.accessor.clone(),
-            lease_ref: TokenRef {
-                token: fresh.token.clone(),
-                accessor: fresh.info.accessor.clone(),
-                address: p.address.clone(),
-                namespace: p.namespace.clone(),
-                tenant: p.tenant().clone(),
-                profile: p.name().clone(),
-                renewable: fresh.info.renewable,
-                expires: (!fresh.info.ttl.is_zero()).then(|| now + fresh.info.ttl),
-                max_end: (!fresh.info.explicit_max_ttl.is_zero()).then(|| now + fresh.info.explicit_max_ttl),
-            },
-        })
+        cached(p, fresh, self.max_cache_ttl)
     }
 
     /// Revoke a fresh token that is not to be cached (a dry-run test).
@@ -236,6 +211,9 @@ impl Tokens {
         let key = p.key.clone();
         if let Some(hit) = self.cache.get(&key).await {
             self.metrics.cache_hit();
+            if due_for_refresh(&hit) {
+                self.refresh_ahead(p, &hit);
+            }
             return Ok((hit, true));
         }
         self.metrics.cache_miss();
@@ -268,6 +246,66 @@ impl Tokens {
         }
     }
 
+    /// Refresh a token in the last part of its cache life, once per profile,
+    /// in the background: reads keep using it meanwhile. A renewable token is
+    /// extended with `renew-self` (no agent run); otherwise one fresh login
+    /// replaces it. A failed refresh leaves the old token in place until its
+    /// cache life ends, and follows the back-off.
+    fn refresh_ahead(&self, p: &ProfileLogin, old: &Arc<CachedToken>) {
+        if self.backoff_state(p).is_some() {
+            return;
+        }
+        if !self.refreshing.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone()) {
+            return;
+        }
+        let (p, old) = (Arc::new(p.clone()), old.clone());
+        let (cache, login, refreshing, in_place) =
+            (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.renewed_in_place.clone());
+        let (backoff, metrics, max_cache_ttl, timeout) =
+            (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
+        let (backoff_initial, backoff_max) = (self.backoff_initial, self.backoff_max);
+        tokio::spawn(async move {
+            let renewed = if old.lease_ref.renewable && !old.ttl.is_zero() {
+                renew_in_place(&login, &old, timeout, max_cache_ttl).await
+            } else {
+                None
+            };
+            let outcome = match renewed {
+                Some(token) => {
+                    in_place.lock().unwrap_or_else(|e| e.into_inner()).insert(token.accessor.clone());
+                    Ok(token)
+                }
+                None => login.login(&p).await.map(|fresh| cached(&p, &fresh, max_cache_ttl)),
+            };
+            match outcome {
+                Ok(token) => {
+                    metrics.token_refresh("ok");
+                    // Only if the entry is still the one that was refreshed (no replace or test since).
+                    if cache.get(&p.key).await.is_some_and(|cur| Arc::ptr_eq(&cur, &old)) {
+                        cache.insert(p.key.clone(), token).await;
+                    } else {
+                        in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
+                    }
+                }
+                Err(failure) => {
+                    metrics.token_refresh("failed");
+                    tracing::warn!(tenant = %p.tenant(), profile = %p.name(), error = %failure.detail, "refreshing the token ahead of its end failed; the current one stays until it ends");
+                    let mut map = backoff.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = map.entry(p.key.clone()).or_insert(Backoff {
+                        failures: 0,
+                        until: Instant::now(),
+                        last: failure.clone(),
+                    });
+                    entry.failures = entry.failures.saturating_add(1);
+                    let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
+                    entry.until = Instant::now() + backoff_initial.saturating_mul(factor).min(backoff_max);
+                    entry.last = failure;
+                }
+            }
+            refreshing.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.key);
+        });
+    }
+
     /// Put a token from test connection in the cache; the one it replaces is
     /// released (revoked, or retiring while it backs live leases).
     pub async fn store_fresh(&self, p: &ProfileLogin, fresh: &FreshToken) {
@@ -297,27 +335,5 @@ impl Tokens {
     pub async fn forget_deleted(&self, p: &ProfileLogin, keep_leases: bool) {
         self.forget(p).await;
         self.book.forget_profile(p.tenant(), p.name(), keep_leases);
-    }
-}
-
-/// How long a token with `ttl` stays cached: TTL minus 120 s (nothing at or
-/// under 120 s), a non-expiring token (TTL 0) for `max`, never longer than `max`.
-pub fn cache_lifetime(ttl: Duration, max: Duration) -> Duration {
-    if ttl.is_zero() { max } else { ttl.saturating_sub(CACHE_MARGIN).min(max) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_cached_for_their_ttl_minus_two_minutes_capped_by_the_maximum() {
-        let cap = Duration::from_secs(3600);
-        let cache_for = |ttl: u64| cache_lifetime(Duration::from_secs(ttl), cap);
-        assert_eq!(cache_for(600), Duration::from_secs(480));
-        assert_eq!(cache_for(120), Duration::ZERO);
-        assert_eq!(cache_for(60), Duration::ZERO);
-        assert_eq!(cache_for(0), cap);
-        assert_eq!(cache_for(86_400), cap);
     }
 }

@@ -1,0 +1,105 @@
+//! A stored profile as a login sees it: parsed once ([`ProfileLogin`]) and
+//! named by its content ([`ProfileKey`]), which keys the caches and back-off.
+
+use super::*;
+
+/// Names one stored profile content: tenant, name, revision, and a digest of
+/// the row's content and creation time. It keys the token and parsed-profile
+/// caches: a replaced profile logs in again, and a profile deleted and created
+/// again (revision 1 again), possibly through another replica, never reuses the
+/// old profile's token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProfileKey {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Profile name.
+    pub name: ProfileName,
+    /// Revision.
+    pub revision: i64,
+    /// Content digest.
+    pub fingerprint: [u8; 16],
+}
+
+impl ProfileKey {
+    /// The key of a stored row.
+    pub fn of(row: &ProfileRow) -> Result<Self, String> {
+        Ok(Self {
+            tenant: TenantId::parse(&row.tenant_id)?,
+            name: ProfileName::parse(&row.name)?,
+            revision: row.revision,
+            fingerprint: row_fingerprint(row),
+        })
+    }
+}
+
+/// Everything a login needs from a stored profile.
+#[derive(Debug, Clone)]
+pub struct ProfileLogin {
+    /// Which stored profile content this is (tenant, name, revision, content digest).
+    pub key: ProfileKey,
+    /// Vault address.
+    pub address: VaultAddress,
+    /// The namespace of the login and of every read.
+    pub namespace: Option<String>,
+    /// The validated method block.
+    pub block: MethodBlock,
+    /// Optional secret read by test connection.
+    pub test_secret_path: Option<String>,
+    /// The tenant's AWS role for `iam` logins.
+    pub aws_role_arn: Option<String>,
+}
+
+impl ProfileLogin {
+    /// Re-parse a stored profile (stored profiles were validated on write; a
+    /// policy change since then, like a disabled method type, shows here).
+    pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, String> {
+        let block = method_block::validate_value(&row.method, policy).map_err(|errors| {
+            let first = errors.first().map(|e| format!("{}: {}", e.pointer, e.message)).unwrap_or_default();
+            format!("the stored method block is no longer accepted by this service ({first}); replace the profile")
+        })?;
+        let address = VaultAddress::parse(&row.vault_address).map_err(|e| format!("vault_address: {e}"))?;
+        let namespace = agent_config::effective_namespace(&block, row.namespace.as_deref())
+            .map_err(|e| e.to_string())?
+            .map(str::to_string);
+        Ok(Self {
+            key: ProfileKey::of(row)?,
+            address,
+            namespace,
+            block,
+            test_secret_path: row.test_secret_path.clone(),
+            aws_role_arn: row.aws_role_arn.clone(),
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.key.tenant
+    }
+
+    /// The profile name.
+    pub fn name(&self) -> &ProfileName {
+        &self.key.name
+    }
+}
+
+/// Digest of what a login depends on in a stored profile.
+fn row_fingerprint(row: &ProfileRow) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        row.vault_address.as_str(),
+        row.namespace.as_deref().unwrap_or(""),
+        &row.method.to_string(),
+        row.test_secret_path.as_deref().unwrap_or(""),
+        row.aws_role_arn.as_deref().unwrap_or(""),
+        &row.created_at,
+        &row.revision.to_string(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}

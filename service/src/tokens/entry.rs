@@ -1,0 +1,141 @@
+//! A cached token: what it holds, how long it stays (its TTL minus 2 minutes),
+//! when it is due for a refresh, and renewing it in place.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::Expiry;
+use secrecy::SecretString;
+
+use super::{FreshToken, ProfileKey, ProfileLogin};
+use crate::leases::TokenRef;
+use crate::login::Login;
+
+/// Tokens whose TTL is at or under this are not cached.
+pub const CACHE_MARGIN: Duration = Duration::from_secs(120);
+
+/// A cached token.
+pub struct CachedToken {
+    /// The token.
+    pub token: SecretString,
+    /// How long the cache keeps it.
+    pub cache_for: Duration,
+    /// Its Vault accessor (not a secret; used for revocation checks in logs).
+    pub accessor: String,
+    /// What the lease book needs to keep it alive or revoke it.
+    pub lease_ref: TokenRef,
+    /// When it entered the cache.
+    pub cached_at: Instant,
+    /// Its TTL as issued (what a `renew-self` asks for again).
+    pub ttl: Duration,
+}
+
+pub(super) struct TtlExpiry;
+
+impl Expiry<ProfileKey, Arc<CachedToken>> for TtlExpiry {
+    fn expire_after_create(&self, _k: &ProfileKey, v: &Arc<CachedToken>, _now: std::time::Instant) -> Option<Duration> {
+        Some(v.cache_for)
+    }
+
+    /// A replaced entry (test connection, a refresh) lives for its own cache life.
+    fn expire_after_update(
+        &self,
+        _k: &ProfileKey,
+        v: &Arc<CachedToken>,
+        _now: std::time::Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.cache_for)
+    }
+}
+
+/// A token enters the last part of its cache life (then one refresh runs ahead).
+pub(super) fn due_for_refresh(t: &CachedToken) -> bool {
+    !t.cache_for.is_zero() && t.cached_at.elapsed() >= t.cache_for.mul_f64(2.0 / 3.0)
+}
+
+/// The cache entry for a fresh token.
+pub(super) fn cached(p: &ProfileLogin, fresh: &FreshToken, max_cache_ttl: Duration) -> Arc<CachedToken> {
+    let now = SystemTime::now();
+    Arc::new(CachedToken {
+        token: fresh.token.clone(),
+        cache_for: cache_lifetime(fresh.info.ttl, max_cache_ttl),
+        accessor: fresh.info.accessor.clone(),
+        lease_ref: TokenRef {
+            token: fresh.token.clone(),
+            accessor: fresh.info.accessor.clone(),
+            address: p.address.clone(),
+            namespace: p.namespace.clone(),
+            tenant: p.tenant().clone(),
+            profile: p.name().clone(),
+            renewable: fresh.info.renewable,
+            expires: (!fresh.info.ttl.is_zero()).then(|| now + fresh.info.ttl),
+            max_end: (!fresh.info.explicit_max_ttl.is_zero()).then(|| now + fresh.info.explicit_max_ttl),
+        },
+        cached_at: Instant::now(),
+        ttl: fresh.info.ttl,
+    })
+}
+
+/// How long a token with `ttl` stays cached: TTL minus 120 s (nothing at or
+/// under 120 s); `max` (`AUTH_SERVICE_TOKEN_MAX_CACHE_TTL`) caps only a token
+/// without a TTL.
+pub fn cache_lifetime(ttl: Duration, max: Duration) -> Duration {
+    if ttl.is_zero() { max } else { ttl.saturating_sub(CACHE_MARGIN) }
+}
+
+/// `renew-self` for the token's original TTL: the same token, a new cache life.
+pub(super) async fn renew_in_place(
+    login: &Login,
+    old: &CachedToken,
+    timeout: Duration,
+    max_cache_ttl: Duration,
+) -> Option<Arc<CachedToken>> {
+    let t = &old.lease_ref;
+    let body = serde_json::json!({ "increment": old.ttl.as_secs() });
+    let (status, answer) = crate::vault::put(
+        login.http(),
+        &t.address,
+        t.namespace.as_deref(),
+        &t.token,
+        "auth/token/renew-self",
+        &body,
+        timeout,
+    )
+    .await
+    .ok()?;
+    if !status.is_success() {
+        return None;
+    }
+    let ttl = Duration::from_secs(answer["auth"]["lease_duration"].as_u64()?);
+    if ttl <= CACHE_MARGIN {
+        // Near its maximum life: a renewal buys nothing; let a fresh login replace it.
+        return None;
+    }
+    let mut lease_ref = t.clone();
+    lease_ref.expires = Some(SystemTime::now() + ttl);
+    Some(Arc::new(CachedToken {
+        token: old.token.clone(),
+        cache_for: cache_lifetime(ttl, max_cache_ttl),
+        accessor: old.accessor.clone(),
+        lease_ref,
+        cached_at: Instant::now(),
+        ttl: old.ttl,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_cached_for_their_ttl_minus_two_minutes_and_only_ttl_less_ones_use_the_maximum() {
+        let cap = Duration::from_secs(3600);
+        let cache_for = |ttl: u64| cache_lifetime(Duration::from_secs(ttl), cap);
+        assert_eq!(cache_for(600), Duration::from_secs(480));
+        assert_eq!(cache_for(120), Duration::ZERO);
+        assert_eq!(cache_for(60), Duration::ZERO);
+        assert_eq!(cache_for(0), cap, "the maximum caps only tokens without a TTL");
+        assert_eq!(cache_for(86_400), Duration::from_secs(86_280), "a long TTL is not capped");
+    }
+}
