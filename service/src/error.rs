@@ -111,6 +111,23 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Run `work` within `limit`; past it the request is answered 503 with
+/// Retry-After and the work is dropped (a dropped agent run is killed and its
+/// folder removed).
+pub async fn within<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Unavailable {
+            detail: format!("the request took longer than {} s and was stopped", limit.as_secs()),
+            hint: Some("retry; if it keeps happening, check Vault's reachability and the agent timeout".into()),
+            retry_after: Some(Duration::from_secs(5)),
+        }),
+    }
+}
+
 impl ApiError {
     /// A 400 for one field.
     pub fn field(pointer: impl Into<String>, message: impl Into<String>) -> Self {

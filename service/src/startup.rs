@@ -56,6 +56,7 @@ impl Application {
             store,
             tokens,
             metrics,
+            last_tests: std::sync::Mutex::default(),
             agent_check: tokio::sync::Mutex::new(None),
         });
         let workers = state.settings.workers;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-key request rates.
     pub limits: crate::limits::RateLimits,
+    /// When each profile content was last tested (the test-connection cooldown).
+    pub last_tests: std::sync::Mutex<std::collections::HashMap<crate::tokens::ProfileKey, std::time::Instant>>,
     /// Agent binary check for readiness: (checked at, ok, detail).
     pub agent_check: tokio::sync::Mutex<Option<(std::time::Instant, bool, String)>>,
 }

@@ -331,3 +331,65 @@ async fn a_method_a_path_does_not_have_gets_405_with_allow() {
     }
     assert_eq!(app.call("GET", "/v1/no/such/route", &t.admin, None).await.0, 404);
 }
+
+#[tokio::test]
+async fn test_connection_has_a_per_profile_cooldown_and_a_changed_profile_starts_fresh() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![("AUTH_SERVICE_TEST_COOLDOWN".into(), "3s".into())],
+        database_url: None,
+    })
+    .await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let profile = app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let test = "/v1/tenants/team-a/profiles/p/test";
+    assert_eq!(app.call("POST", test, &t.admin, None).await.0, 200);
+    let (s, b, h) = app.call("POST", test, &t.admin, None).await;
+    assert_eq!(s, 429, "{b}");
+    assert!(h.get("retry-after").and_then(|v| v.to_str().ok()).is_some_and(|v| v.parse::<u64>().is_ok()), "{h:?}");
+    let spawns = app.spawns().await;
+    assert_eq!(spawns, 1.0, "the refused test ran no agent");
+    // A replaced profile is new content: it can be tested at once.
+    let mut replaced = profile.clone();
+    for k in ["revision", "created_at", "updated_at", "last_test"] {
+        replaced.as_object_mut().expect("object").remove(k);
+    }
+    assert_eq!(app.call("PUT", "/v1/tenants/team-a/profiles/p", &t.admin, Some(replaced)).await.0, 200);
+    assert_eq!(app.call("POST", test, &t.admin, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_503_and_leaves_no_agent_behind() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = hanging_agent(dir.path());
+    let app = App::spawn_with(AppOptions {
+        extra_env: vec![
+            ("AUTH_SERVICE_AGENT_BIN".into(), agent.display().to_string()),
+            ("AUTH_SERVICE_AGENT_TIMEOUT".into(), "20s".into()),
+            ("AUTH_SERVICE_REQUEST_TIMEOUT".into(), "2s".into()),
+        ],
+        database_url: None,
+    })
+    .await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "hang", json!({})).await;
+    let started = std::time::Instant::now();
+    let (s, b, h) = app.call("GET", "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 503, "{b}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(h.get("retry-after").is_some() && b["request_id"].is_string(), "{b}");
+    // The dropped request's agent is killed and its run folder removed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let runs = app.dir.path().join("agent-runs");
+    loop {
+        let left = std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
+        if left == 0 && api_tests::count_processes_matching(&agent.display().to_string()) == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} run folders or an agent left behind");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

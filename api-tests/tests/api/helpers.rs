@@ -67,6 +67,8 @@ impl App {
             .env("AUTH_SERVICE_ALLOWED_METHODS", "aws,jwt")
             .env("AUTH_SERVICE_JWT_ALLOWED_DIRS", &jwt_dir)
             .env("AUTH_SERVICE_VAULT_ADDRESSES", "http://127.0.0.1:*,https://127.0.0.1:*")
+            // Tests press Test connection in quick succession; the cooldown has its own test.
+            .env("AUTH_SERVICE_TEST_COOLDOWN", "0s")
             .env("AUTH_SERVICE_OPERATOR_KEY", &operator_key)
             .env("AUTH_SERVICE_AGENT_TEMP_DIR", &agent_tmp)
             .env("AUTH_SERVICE_LOG_FORMAT", "json")

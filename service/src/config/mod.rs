@@ -88,6 +88,10 @@ pub struct Settings {
     pub agent_queue_timeout: Duration,
     /// How long audit events are kept (`AUTH_SERVICE_AUDIT_RETENTION`).
     pub audit_retention: Duration,
+    /// The least time between two test connections of one profile (`AUTH_SERVICE_TEST_COOLDOWN`; `0s` = none).
+    pub test_cooldown: Duration,
+    /// The longest a request may take before it is answered 503 (`AUTH_SERVICE_REQUEST_TIMEOUT`).
+    pub request_timeout: Duration,
     /// HTTP worker threads (`AUTH_SERVICE_WORKERS`; default: the available cores).
     pub workers: usize,
     /// Requests per second per read key, burst the same (`AUTH_SERVICE_RATE_LIMIT_READ`; 0 = no limit).
@@ -329,6 +333,25 @@ impl Settings {
             max_agents_per_tenant,
             agent_queue_timeout: dur(raw.agent_queue_timeout, 10),
             audit_retention: dur(raw.audit_retention, 90 * 24 * 3600),
+            test_cooldown: match raw.test_cooldown.as_deref().map(str::trim) {
+                None => Duration::from_secs(2),
+                Some(v) => humantime::parse_duration(v).map_err(|e| {
+                    SettingsError(format!(
+                        "{}: {v:?} is not a duration ({e}); use e.g. \"2s\", or \"0s\" for none",
+                        name("test_cooldown")
+                    ))
+                })?,
+            },
+            request_timeout: match raw.request_timeout {
+                Some(d) => d.0,
+                // Room for a queued agent run and the Vault calls around it.
+                None => {
+                    dur(raw.agent_timeout, 30)
+                        + dur(raw.agent_queue_timeout, 10)
+                        + dur(raw.vault_timeout, 10) * 3
+                        + Duration::from_secs(5)
+                }
+            },
             workers,
             rate_limit_read,
             rate_limit_admin,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use super::{AwsIdentityMode, LogFormat};
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-pub(super) const KEYS: [&str; 25] = [
+pub(super) const KEYS: [&str; 27] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -38,6 +38,8 @@ pub(super) const KEYS: [&str; 25] = [
     "max_agents_per_tenant",
     "agent_queue_timeout",
     "audit_retention",
+    "test_cooldown",
+    "request_timeout",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
@@ -73,9 +75,12 @@ pub(super) struct Raw {
     pub(super) max_agents_per_tenant: Option<u64>,
     pub(super) agent_queue_timeout: Option<Dur>,
     pub(super) audit_retention: Option<Dur>,
+    pub(super) test_cooldown: Option<String>,
+    pub(super) request_timeout: Option<Dur>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.
+#[derive(Clone, Copy)]
 pub(super) struct Dur(pub(super) Duration);
 
 impl<'de> Deserialize<'de> for Dur {

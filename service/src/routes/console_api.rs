@@ -145,6 +145,6 @@ pub async fn test_profile_body(
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     let login = dry_login(&state, &caller, &path, &body).await?;
-    let report = run(&state, &login, Keep::Discard).await?;
+    let report = crate::error::within(state.settings.request_timeout, run(&state, &login, Keep::Discard)).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -52,7 +52,8 @@ pub async fn read_secret(
     let (tenant, name, secret_path) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let started = std::time::Instant::now();
-    let result = read(&state, &tenant, &name, &secret_path, req.query_string()).await;
+    let limit = state.settings.request_timeout;
+    let result = crate::error::within(limit, read(&state, &tenant, &name, &secret_path, req.query_string())).await;
     state.metrics.secret_read(read_outcome(&result), "rest");
     crate::audit::record(
         &state,

@@ -73,7 +73,7 @@ fn ms(d: std::time::Duration) -> u64 {
 /// token verification and the optional test secret read. Always 200; the outcome is in the body.
 #[utoipa::path(tag = "profiles", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
-    responses((status = 200, body = TestReport), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = TestReport), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
 #[post("/v1/tenants/{tenant}/profiles/{name}/test")]
 pub async fn test_profile(
     state: web::Data<AppState>,
@@ -95,7 +95,8 @@ pub async fn test_profile(
             return Ok(HttpResponse::Ok().json(TestReport { ok: false, steps, token: None, hint, warnings }));
         }
     };
-    let report = run(&state, &login, Keep::Cache).await?;
+    cooldown(&state, &login)?;
+    let report = crate::error::within(state.settings.request_timeout, run(&state, &login, Keep::Cache)).await?;
     if let Err(e) = state.store.record_test(&tenant, &name, row.revision, report.ok).await {
         tracing::warn!(error = %e, "could not record the test outcome");
     }
@@ -113,6 +114,35 @@ pub async fn test_profile(
         },
     );
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// One test connection per profile content per `AUTH_SERVICE_TEST_COOLDOWN`:
+/// each one runs an agent, so a button pressed repeatedly gets 429 with Retry-After.
+fn cooldown(state: &AppState, login: &ProfileLogin) -> Result<(), ApiError> {
+    let wait = state.settings.test_cooldown;
+    if wait.is_zero() {
+        return Ok(());
+    }
+    let mut last = state.last_tests.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    if last.len() > 10_000 {
+        last.retain(|_, at| now.duration_since(*at) < wait);
+    }
+    if let Some(at) = last.get(&login.key)
+        && now.duration_since(*at) < wait
+    {
+        let left = wait - now.duration_since(*at);
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "this profile was tested {} ms ago; a test runs an agent, so tests of one profile are at least {} s apart",
+                now.duration_since(*at).as_millis(),
+                wait.as_secs_f64()
+            ),
+            retry_after: left,
+        });
+    }
+    last.insert(login.key.clone(), now);
+    Ok(())
 }
 
 /// What happens to the fresh token after a test.

@@ -161,7 +161,8 @@ pub async fn handle(
         query = if query.is_empty() { "list=true".into() } else { format!("{query}&list=true") };
     }
     let started = std::time::Instant::now();
-    let result = read_with(&state, &login, &vault_path, &query).await;
+    let limit = state.settings.request_timeout;
+    let result = crate::error::within(limit, read_with(&state, &login, &vault_path, &query)).await;
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     crate::audit::record(
         &state,
