@@ -4,7 +4,8 @@
 #   PostgreSQL     Debian package (only for the PostgreSQL half of the store tests)
 #   openssl        Debian package (the tests sign JWTs with the CLI)
 #   tools/venv-test  a private Python venv with hvac (Vault's Python client, for
-#                  the Vault-compatible endpoint tests)
+#                  the Vault-compatible endpoint tests) and schemathesis (the
+#                  OpenAPI fuzzer, run against the real binary)
 # Idempotent: a second run does nothing that is already done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,9 +50,14 @@ fi
 "$tools/bin/bao" version >&2
 
 hvac_version="${HVAC_VERSION:-2.4.0}"
+schemathesis_version="${SCHEMATHESIS_VERSION:-4.32.5}"
 if [ ! -x "$tools/venv-test/bin/python" ] || ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('hvac') != '$hvac_version')" 2>/dev/null; then
   echo "install-tools: hvac $hvac_version into tools/venv-test" >&2
   rm -rf "$tools/venv-test"
   timeout 300 python3 -m venv "$tools/venv-test"
   timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "hvac==$hvac_version"
+fi
+if ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$schemathesis_version')" 2>/dev/null; then
+  echo "install-tools: schemathesis $schemathesis_version into tools/venv-test" >&2
+  timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi

@@ -39,9 +39,57 @@ impl Modify for BearerAuth {
 
 /// The full document, without starting a server.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) =
+    let (_, mut api) =
         App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::api_routes).split_for_parts();
+    truthful_errors(&mut api);
     api
+}
+
+/// Statuses any authenticated `/v1` operation can answer, whatever the handler.
+const COMMON_ERRORS: [(&str, &str); 5] = [
+    ("400", "The request is not valid (problem+json names each field)"),
+    ("401", "Missing or unknown API key"),
+    ("404", "No such resource, or a resource of another tenant"),
+    ("429", "The key is over its request rate (Retry-After)"),
+    ("503", "A dependency is unavailable: the database, or an agent slot (Retry-After)"),
+];
+
+/// Errors are declared as they are sent: `application/problem+json`, and every
+/// `/v1` operation declares the statuses any of them can answer.
+fn truthful_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    const PROBLEM: &str = "application/problem+json";
+    for (path, item) in api.paths.paths.iter_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            for (code, response) in op.responses.responses.iter_mut() {
+                if code.starts_with('2') {
+                    continue;
+                }
+                if let RefOr::T(r) = response
+                    && let Some(content) = r.content.shift_remove("application/json")
+                {
+                    r.content.insert(PROBLEM.to_string(), content);
+                }
+            }
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for (code, description) in COMMON_ERRORS {
+                op.responses.responses.entry(code.to_string()).or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                PROBLEM,
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                            )
+                            .build(),
+                    )
+                });
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a final newline (the form checked in at schemas/openapi.json).

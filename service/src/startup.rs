@@ -195,8 +195,15 @@ impl AllowTable {
     }
 
     fn allow(&self, path: &str) -> Option<String> {
-        let methods: Vec<&str> =
-            self.0.iter().filter(|(def, _)| def.is_match(path)).flat_map(|(_, m)| m.split(", ")).collect();
+        // The most specific patterns win, as in routing: `/profiles/render` is not `/profiles/{name}`.
+        let matching: Vec<&(actix_web::dev::ResourceDef, String)> =
+            self.0.iter().filter(|(def, _)| def.is_match(path)).collect();
+        let fewest = matching.iter().map(|(def, _)| def.pattern().unwrap_or("").matches('{').count()).min()?;
+        let methods: Vec<&str> = matching
+            .iter()
+            .filter(|(def, _)| def.pattern().unwrap_or("").matches('{').count() == fewest)
+            .flat_map(|(_, m)| m.split(", "))
+            .collect();
         let mut unique: Vec<&str> = Vec::new();
         for m in methods {
             if !unique.contains(&m) {

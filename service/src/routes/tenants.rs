@@ -136,9 +136,15 @@ pub async fn update_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<TenantGrantsInput>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
+    // An object only: serde would also read a struct of optional fields from an array.
+    if !body.is_object() {
+        return Err(ApiError::field("", "the body must be a JSON object like {\"methods\": [\"iam\"]}"));
+    }
+    let body: TenantGrantsInput =
+        serde_json::from_value(body.into_inner()).map_err(|e| ApiError::field("", e.to_string()))?;
     let tenant = super::tenant_id(&path)?;
     let mut errors = Vec::new();
     let mut grants = TenantGrants::default();
