@@ -441,6 +441,7 @@ pub struct Postgres {
     child: Option<Child>,
     bin: PathBuf,
     _dir: tempfile::TempDir,
+    as_root: bool,
 }
 
 impl Postgres {
@@ -488,19 +489,63 @@ impl Postgres {
             bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let port = free_port_pair()?;
+        let mut pg = Postgres { port, child: None, bin, _dir: dir, as_root };
+        pg.spawn_server()?;
+        pg.wait_ready().await?;
+        Ok(pg)
+    }
+
+    fn spawn_server(&mut self) -> anyhow::Result<()> {
         use std::os::unix::process::CommandExt;
-        let child = wrap(&bin.join("postgres"))
+        let dir = self._dir.path();
+        let mut cmd = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join("postgres"));
+            c
+        } else {
+            Command::new(self.bin.join("postgres"))
+        };
+        let child = cmd
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-k"])
-            .arg(dir.path())
+            .arg(dir.join("data"))
+            .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-k"])
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("server.err"))?)
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.err"))?)
             .process_group(0)
             .spawn()
             .context("starting postgres")?;
-        let pg = Postgres { port, child: Some(child), bin, _dir: dir };
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Stop the server (fast shutdown), waiting at most 10 s.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let group = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the stopped server again on the same port and data, waiting until it accepts connections.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn_server()?;
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let (port, pg) = (self.port, self);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = Command::new(pg.bin.join("pg_isready"))
@@ -511,7 +556,7 @@ impl Postgres {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                return Ok(pg);
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!("PostgreSQL did not accept connections within 20 s");
@@ -555,20 +600,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let group = nix::unistd::Pid::from_raw(pid);
-                // Fast shutdown, then make sure.
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 }
 

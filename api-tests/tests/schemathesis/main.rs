@@ -59,8 +59,10 @@ async fn schemathesis_finds_no_failure_with_an_admin_key_or_the_operator_key() {
     for (who, key) in [("tenant admin", t.admin.clone()), ("operator", app.operator_key.clone())] {
         let base = app.base.clone();
         let (ok, text) = tokio::task::spawn_blocking(move || schemathesis(&base, &key)).await.expect("run");
-        let summary: Vec<&str> =
-            text.lines().filter(|l| l.contains("generated") || l.contains("failures") || l.contains("passed")).collect();
+        let summary: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("generated") || l.contains("failures") || l.contains("passed"))
+            .collect();
         eprintln!("schemathesis as {who}: {}", summary.join(" | "));
         assert!(ok, "schemathesis as {who} found failures:\n{text}");
     }
