@@ -16,9 +16,10 @@ use crate::store::{ApiKeyRow, NewApiKey};
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
     /// A label for people.
-    #[schema(example = "snowflake-connector")]
+    #[schema(example = "snowflake-connector", min_length = 1, max_length = 200)]
     pub name: String,
     /// `admin` (profiles, tests, keys) and/or `read` (secret reads).
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 

@@ -15,8 +15,10 @@ use crate::store::AuditEvent;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// The `next` cursor of the previous page (absent: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -25,23 +25,31 @@ use crate::trust::TenantPolicy;
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
     /// Profile name, `^[a-z0-9][a-z0-9-]{0,62}$`, unique in the tenant (optional on replace; must match the path).
-    #[schema(example = "snowflake-prod")]
+    #[schema(example = "snowflake-prod", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub name: Option<String>,
-    /// Vault base address.
-    #[schema(example = "https://vault.example.com:8200")]
+    /// Vault base address: `http(s)://host[:port]`, within the operator's allowed origins.
+    #[schema(example = "https://vault.example.com:8200", pattern = "^https?://[^/?#@]+/?$", max_length = 2048)]
     pub vault_address: String,
     /// Vault namespace for login and reads.
-    #[schema(example = "team-a")]
+    #[schema(example = "team-a", max_length = 512)]
     pub namespace: Option<String>,
     /// The agent's auto_auth method block as JSON (see schemas/method-block.schema.json).
     #[schema(value_type = Object, example = json!({"type": "aws", "mount_path": "auth/aws", "config": {"type": "iam", "role": "alation-agent-role"}}))]
     pub method: Value,
     /// A secret path that test connection reads.
-    #[schema(example = "secret/data/alation/snowflake")]
+    #[schema(
+        example = "secret/data/alation/snowflake",
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[A-Za-z0-9_.@+=:,~-]+(/[A-Za-z0-9_.@+=:,~-]+)*$"
+    )]
     pub test_secret_path: Option<String>,
     /// For `iam` logins: the tenant's own AWS role, assumed with the tenant's
     /// `aws_external_id` before each login (required in `per-tenant-role` mode).
-    #[schema(example = "arn:aws:iam::123456789012:role/vault-login")]
+    #[schema(
+        example = "arn:aws:iam::123456789012:role/vault-login",
+        pattern = "^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+    )]
     pub aws_role_arn: Option<String>,
 }
 

@@ -21,7 +21,7 @@ pub struct NewTenant {
     #[schema(example = "team-a", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub id: String,
     /// Display name.
-    #[schema(example = "Team A")]
+    #[schema(example = "Team A", min_length = 1, max_length = 200)]
     pub name: String,
 }
 
