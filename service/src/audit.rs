@@ -29,6 +29,27 @@ pub struct Event<'a> {
     pub started: Option<Instant>,
 }
 
+/// Record a secret read (REST or the Vault-compatible endpoint) with its outcome and duration.
+pub fn record_read(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantId,
+    profile: &str,
+    path: &str,
+    outcome: &str,
+    started: Instant,
+) {
+    let event = Event {
+        tenant,
+        action: "secret.read",
+        profile: Some(profile),
+        path: Some(path),
+        outcome,
+        started: Some(started),
+    };
+    record(state, caller, event);
+}
+
 /// Record an event in the background (failures are logged, never the request's problem).
 pub fn record(state: &AppState, caller: &Caller, e: Event<'_>) {
     let event = NewAuditEvent {

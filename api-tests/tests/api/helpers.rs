@@ -328,3 +328,41 @@ pub fn assert_no_secrets_logged(app: &App, bao: &OpenBao, tenants: &[&Tenant]) {
     }
     assert_log_free_of(app, &secrets);
 }
+
+/// A minimal IMDSv2 on 127.0.0.1: token PUT, then instance-id GET with the token.
+pub async fn imds(instance_id: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n =
+                    tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut sock, &mut buf))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if req.starts_with("PUT /latest/api/token")
+                    && req.to_lowercase().contains("x-aws-ec2-metadata-token-ttl-seconds")
+                {
+                    Some("imds-session-token")
+                } else if req.starts_with("GET /latest/meta-data/instance-id") && req.contains("imds-session-token") {
+                    Some(instance_id)
+                } else {
+                    None
+                };
+                let resp = match body {
+                    Some(b) => {
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len())
+                    }
+                    None => "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
+                };
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut sock, resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

@@ -12,46 +12,8 @@ use std::time::{Duration, Instant};
 
 use api_tests::OpenBao;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use helpers::{App, AppOptions, Tenant};
-
-/// A minimal IMDSv2 on 127.0.0.1: token PUT, then instance-id GET with the token.
-async fn imds(instance_id: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let body = if req.starts_with("PUT /latest/api/token")
-                    && req.to_lowercase().contains("x-aws-ec2-metadata-token-ttl-seconds")
-                {
-                    Some("imds-session-token")
-                } else if req.starts_with("GET /latest/meta-data/instance-id") && req.contains("imds-session-token") {
-                    Some(instance_id)
-                } else {
-                    None
-                };
-                let resp = match body {
-                    Some(b) => {
-                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len())
-                    }
-                    None => "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
-                };
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
+use helpers::{App, AppOptions, Tenant, imds};
 
 /// Write the stand-in agent: it reads `-config=FILE`, records `mount_path nonce`
 /// to `record`, mints a real token with OpenBao's root token and writes it to the sink.

@@ -55,18 +55,7 @@ pub async fn read_secret(
     let limit = state.settings.request_timeout;
     let result = crate::error::within(limit, read(&state, &tenant, &name, &secret_path, req.query_string())).await;
     state.metrics.secret_read(read_outcome(&result), "rest");
-    crate::audit::record(
-        &state,
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "secret.read",
-            profile: Some(name.as_str()),
-            path: Some(&secret_path),
-            outcome: read_outcome(&result),
-            started: Some(started),
-        },
-    );
+    crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &secret_path, read_outcome(&result), started);
     let read = result?;
     let mut out = vault::secret_response(&read.body);
     if let Some(lease) = &read.lease {

@@ -164,18 +164,7 @@ pub async fn handle(
     let limit = state.settings.request_timeout;
     let result = crate::error::within(limit, read_with(&state, &login, &vault_path, &query)).await;
     state.metrics.secret_read(read_outcome(&result), "vault_api");
-    crate::audit::record(
-        &state,
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "secret.read",
-            profile: Some(profile.as_str()),
-            path: Some(&vault_path),
-            outcome: read_outcome(&result),
-            started: Some(started),
-        },
-    );
+    crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &vault_path, read_outcome(&result), started);
     match result {
         Ok(read) => {
             let mut envelope = read.body;
