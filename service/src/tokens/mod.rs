@@ -33,6 +33,51 @@ struct Backoff {
     last: LoginFailure,
 }
 
+/// Login back-off per profile revision: doubling pauses from `initial` up to `max`.
+/// Keyed by the profile's content: a changed profile starts clean (on every replica),
+/// and a login of old content cannot put the new revision into back-off.
+struct Pauses {
+    initial: Duration,
+    max: Duration,
+    map: Mutex<HashMap<ProfileKey, Backoff>>,
+}
+
+impl Pauses {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProfileKey, Backoff>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last failure and the time left, while a pause lasts.
+    fn state(&self, key: &ProfileKey) -> Option<(LoginFailure, Duration)> {
+        let map = self.lock();
+        let b = map.get(key)?;
+        let now = Instant::now();
+        (b.until > now).then(|| (b.last.clone(), b.until - now))
+    }
+
+    /// Count one more failure and return the pause that now applies.
+    fn record(&self, key: &ProfileKey, failure: &LoginFailure) -> Duration {
+        let mut map = self.lock();
+        if map.len() > 10_000 {
+            // Entries of replaced or deleted profiles whose pause ended are of no more use.
+            let now = Instant::now();
+            map.retain(|_, b| b.until > now);
+        }
+        let entry =
+            map.entry(key.clone()).or_insert(Backoff { failures: 0, until: Instant::now(), last: failure.clone() });
+        entry.failures = entry.failures.saturating_add(1);
+        let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
+        let delay = self.initial.saturating_mul(factor).min(self.max);
+        entry.until = Instant::now() + delay;
+        entry.last = failure.clone();
+        delay
+    }
+
+    fn clear(&self, key: &ProfileKey) {
+        self.lock().remove(key);
+    }
+}
+
 /// Why a read could not get a token.
 pub enum TokenError {
     /// The profile is in back-off after failed logins.
@@ -60,13 +105,9 @@ pub struct Tokens {
     renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>>,
     vault_timeout: Duration,
     max_cache_ttl: Duration,
-    backoff_initial: Duration,
-    backoff_max: Duration,
     cache: Cache<ProfileKey, Arc<CachedToken>>,
     parsed: Cache<ProfileKey, Arc<ProfileLogin>>,
-    /// Keyed by the profile's content: a changed profile starts clean (on every replica),
-    /// and a login of old content cannot put the new revision into back-off.
-    backoff: Arc<Mutex<HashMap<ProfileKey, Backoff>>>,
+    backoff: Arc<Pauses>,
     metrics: Arc<Metrics>,
     book: Arc<LeaseBook>,
     sweeper: tokio::task::JoinHandle<()>,
@@ -116,11 +157,13 @@ impl Tokens {
             renewed_in_place,
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
-            backoff_initial: settings.login_backoff_initial,
-            backoff_max: settings.login_backoff_max,
             cache,
             parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
-            backoff: Arc::default(),
+            backoff: Arc::new(Pauses {
+                initial: settings.login_backoff_initial,
+                max: settings.login_backoff_max,
+                map: Mutex::default(),
+            }),
             metrics,
         }
     }
@@ -178,34 +221,6 @@ impl Tokens {
         &self.book
     }
 
-    fn backoff_state(&self, p: &ProfileLogin) -> Option<(LoginFailure, Duration)> {
-        let map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let b = map.get(&p.key)?;
-        let now = Instant::now();
-        (b.until > now).then(|| (b.last.clone(), b.until - now))
-    }
-
-    fn record_failure(&self, p: &ProfileLogin, failure: &LoginFailure) -> Duration {
-        let mut map = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            // Entries of replaced or deleted profiles whose pause ended are of no more use.
-            let now = Instant::now();
-            map.retain(|_, b| b.until > now);
-        }
-        let entry =
-            map.entry(p.key.clone()).or_insert(Backoff { failures: 0, until: Instant::now(), last: failure.clone() });
-        entry.failures = entry.failures.saturating_add(1);
-        let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
-        let delay = self.backoff_initial.saturating_mul(factor).min(self.backoff_max);
-        entry.until = Instant::now() + delay;
-        entry.last = failure.clone();
-        delay
-    }
-
-    fn clear_backoff(&self, p: &ProfileLogin) {
-        self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.key);
-    }
-
     /// A token for reads: cached, or from exactly one login for all concurrent callers.
     pub async fn get(&self, p: &ProfileLogin) -> Result<(Arc<CachedToken>, bool), TokenError> {
         let key = p.key.clone();
@@ -217,7 +232,7 @@ impl Tokens {
             return Ok((hit, true));
         }
         self.metrics.cache_miss();
-        if let Some((last, retry_after)) = self.backoff_state(p) {
+        if let Some((last, retry_after)) = self.backoff.state(&p.key) {
             return Err(TokenError::BackingOff { last, retry_after });
         }
         let result = self
@@ -225,13 +240,13 @@ impl Tokens {
             .try_get_with(key, async {
                 match self.login.login(p).await {
                     Ok(fresh) => {
-                        self.clear_backoff(p);
+                        self.backoff.clear(&p.key);
                         Ok(self.cached(p, &fresh))
                     }
                     Err(failure) => {
                         // A full queue is not the profile's fault: no back-off, a short Retry-After.
                         let retry_after =
-                            if failure.busy { Duration::from_secs(1) } else { self.record_failure(p, &failure) };
+                            if failure.busy { Duration::from_secs(1) } else { self.backoff.record(&p.key, &failure) };
                         Err((failure, retry_after))
                     }
                 }
@@ -252,7 +267,7 @@ impl Tokens {
     /// replaces it. A failed refresh leaves the old token in place until its
     /// cache life ends, and follows the back-off.
     fn refresh_ahead(&self, p: &ProfileLogin, old: &Arc<CachedToken>) {
-        if self.backoff_state(p).is_some() {
+        if self.backoff.state(&p.key).is_some() {
             return;
         }
         if !self.refreshing.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone()) {
@@ -263,7 +278,6 @@ impl Tokens {
             (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.renewed_in_place.clone());
         let (backoff, metrics, max_cache_ttl, timeout) =
             (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
-        let (backoff_initial, backoff_max) = (self.backoff_initial, self.backoff_max);
         tokio::spawn(async move {
             let renewed = if old.lease_ref.renewable && !old.ttl.is_zero() {
                 renew_in_place(&login, &old, timeout, max_cache_ttl).await
@@ -290,16 +304,7 @@ impl Tokens {
                 Err(failure) => {
                     metrics.token_refresh("failed");
                     tracing::warn!(tenant = %p.tenant(), profile = %p.name(), error = %failure.detail, "refreshing the token ahead of its end failed; the current one stays until it ends");
-                    let mut map = backoff.lock().unwrap_or_else(|e| e.into_inner());
-                    let entry = map.entry(p.key.clone()).or_insert(Backoff {
-                        failures: 0,
-                        until: Instant::now(),
-                        last: failure.clone(),
-                    });
-                    entry.failures = entry.failures.saturating_add(1);
-                    let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
-                    entry.until = Instant::now() + backoff_initial.saturating_mul(factor).min(backoff_max);
-                    entry.last = failure;
+                    backoff.record(&p.key, &failure);
                 }
             }
             refreshing.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.key);
@@ -309,7 +314,7 @@ impl Tokens {
     /// Put a token from test connection in the cache; the one it replaces is
     /// released (revoked, or retiring while it backs live leases).
     pub async fn store_fresh(&self, p: &ProfileLogin, fresh: &FreshToken) {
-        self.clear_backoff(p);
+        self.backoff.clear(&p.key);
         self.cache.insert(p.key.clone(), self.cached(p, fresh)).await;
     }
 
@@ -326,7 +331,7 @@ impl Tokens {
     /// Forget a profile revision (replace, nonce reset): its token is released
     /// (revoked, or retiring while it backs live leases); back-off cleared.
     pub async fn forget(&self, p: &ProfileLogin) {
-        self.clear_backoff(p);
+        self.backoff.clear(&p.key);
         self.cache.invalidate(&p.key).await;
     }
 
