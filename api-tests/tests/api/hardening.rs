@@ -49,40 +49,24 @@ async fn two_concurrent_replaces_with_the_same_if_match_give_one_200_and_one_412
     assert_eq!(headers.get("etag").and_then(|v| v.to_str().ok()), Some("\"1\""));
     let body =
         json!({ "vault_address": bao.addr, "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
-    let put = || {
+    let put = |if_match: &'static str| {
         app.http
             .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
             .bearer_auth(&t.admin)
-            .header("If-Match", "\"1\"")
+            .header("If-Match", if_match)
             .json(&body)
             .send()
     };
-    let (x, y) = tokio::join!(put(), put());
+    let (x, y) = tokio::join!(put("\"1\""), put("\"1\""));
     let mut statuses = [x.expect("x").status().as_u16(), y.expect("y").status().as_u16()];
     statuses.sort();
     assert_eq!(statuses, [200, 412]);
     // A stale If-Match is refused; the current one works; the ETag moves on.
-    let resp = app
-        .http
-        .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
-        .bearer_auth(&t.admin)
-        .header("If-Match", "\"1\"")
-        .json(&body)
-        .send()
-        .await
-        .expect("put");
+    let resp = put("\"1\"").await.expect("put");
     assert_eq!(resp.status().as_u16(), 412);
     let problem: serde_json::Value = resp.json().await.expect("json");
     assert!(problem["detail"].as_str().expect("detail").contains("revision 2"), "{problem}");
-    let resp = app
-        .http
-        .put(format!("{}/v1/tenants/team-a/profiles/p", app.base))
-        .bearer_auth(&t.admin)
-        .header("If-Match", "\"2\"")
-        .json(&body)
-        .send()
-        .await
-        .expect("put");
+    let resp = put("\"2\"").await.expect("put");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers().get("etag").and_then(|v| v.to_str().ok()), Some("\"3\""));
 }
