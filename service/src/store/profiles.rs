@@ -94,9 +94,9 @@ impl Store {
     }
 
     /// Replace every field of a profile of `tenant`; revision +1 in the same statement.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
     /// With `expected`, only if the stored revision is that one (an atomic
     /// compare-and-set: None when it is not, or when there is no such profile).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
     pub async fn replace_profile(
         &self,
         tenant: &TenantId,
