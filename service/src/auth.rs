@@ -172,9 +172,9 @@ async fn check_key(state: &AppState, presented: &str) -> Result<Caller, ApiError
         return Err(ApiError::Unauthorized);
     }
     Ok(Caller::Tenant {
-        tenant: record.tenant_id,
-        key_id: record.key_id,
-        name: record.name,
+        tenant: record.tenant_id.clone(),
+        key_id: record.key_id.clone(),
+        name: record.name.clone(),
         scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
     })
 }

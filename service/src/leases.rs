@@ -62,15 +62,33 @@ struct Entry {
     retiring: bool,
 }
 
+impl Book {
+    /// Take a token's entry out, with its leases' index rows.
+    fn remove(&mut self, accessor: &str) -> Option<Entry> {
+        let entry = self.entries.remove(accessor)?;
+        for lease in entry.leases.keys() {
+            self.by_lease.remove(lease);
+        }
+        Some(entry)
+    }
+}
+
 impl Entry {
     fn live(&self, now: SystemTime) -> bool {
         self.leases.values().any(|end| *end > now)
     }
 }
 
+/// The tokens by accessor, and an index from each lease to its token's accessor.
+#[derive(Default)]
+struct Book {
+    entries: HashMap<String, Entry>,
+    by_lease: HashMap<String, String>,
+}
+
 /// Leases per issuing token, and the retiring tokens.
 pub struct LeaseBook {
-    entries: Mutex<HashMap<String, Entry>>,
+    book: Mutex<Book>,
     http: reqwest::Client,
     timeout: Duration,
     metrics: Arc<Metrics>,
@@ -79,30 +97,32 @@ pub struct LeaseBook {
 impl LeaseBook {
     /// An empty book.
     pub fn new(http: reqwest::Client, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), http, timeout, metrics }
+        Self { book: Mutex::new(Book::default()), http, timeout, metrics }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Tokens now retiring.
     pub fn retiring(&self) -> usize {
-        self.lock().values().filter(|e| e.retiring).count()
+        self.lock().entries.values().filter(|e| e.retiring).count()
     }
 
     /// Record a lease `token` issued for `duration`; returns its honest end.
     pub async fn record(&self, token: &TokenRef, lease_id: &str, duration: Duration) -> SystemTime {
         let lease_end = SystemTime::now() + duration;
-        self.lock().entry(token.accessor.clone()).or_insert_with(|| Entry {
+        self.lock().entries.entry(token.accessor.clone()).or_insert_with(|| Entry {
             token: token.clone(),
             leases: HashMap::new(),
             retiring: false,
         });
         let token_end = self.reach(&token.accessor, lease_end).await;
         let expires = token_end.map_or(lease_end, |t| t.min(lease_end));
-        if let Some(e) = self.lock().get_mut(&token.accessor) {
+        let mut book = self.lock();
+        if let Some(e) = book.entries.get_mut(&token.accessor) {
             e.leases.insert(lease_id.to_string(), expires);
+            book.by_lease.insert(lease_id.to_string(), token.accessor.clone());
         }
         expires
     }
@@ -110,11 +130,11 @@ impl LeaseBook {
     /// A lease was renewed to `lease_end`: make its issuing token (if this
     /// replica holds it) reach that end. Returns the honest end.
     pub async fn renewed(&self, lease_id: &str, lease_end: SystemTime) -> SystemTime {
-        let accessor = self.lock().iter().find(|(_, e)| e.leases.contains_key(lease_id)).map(|(a, _)| a.clone());
+        let accessor = self.lock().by_lease.get(lease_id).cloned();
         let Some(accessor) = accessor else { return lease_end };
         let token_end = self.reach(&accessor, lease_end).await;
         let expires = token_end.map_or(lease_end, |t| t.min(lease_end));
-        if let Some(e) = self.lock().get_mut(&accessor) {
+        if let Some(e) = self.lock().entries.get_mut(&accessor) {
             e.leases.insert(lease_id.to_string(), expires);
         }
         expires
@@ -122,14 +142,18 @@ impl LeaseBook {
 
     /// A lease was revoked.
     pub fn revoked(&self, lease_id: &str) {
-        for e in self.lock().values_mut() {
+        let mut book = self.lock();
+        if let Some(accessor) = book.by_lease.remove(lease_id)
+            && let Some(e) = book.entries.get_mut(&accessor)
+        {
             e.leases.remove(lease_id);
         }
     }
 
     /// The issuing token of a lease, if this replica holds it.
     pub fn issuer(&self, lease_id: &str) -> Option<TokenRef> {
-        self.lock().values().find(|e| e.leases.contains_key(lease_id)).map(|e| e.token.clone())
+        let book = self.lock();
+        book.by_lease.get(lease_id).and_then(|a| book.entries.get(a)).map(|e| e.token.clone())
     }
 
     /// The service no longer uses `token` for reads: keep it (retiring) while it
@@ -137,15 +161,15 @@ impl LeaseBook {
     pub fn release(self: &Arc<Self>, token: &TokenRef) -> bool {
         let now = SystemTime::now();
         let kept = {
-            let mut entries = self.lock();
-            let retiring = entries.values().filter(|e| e.retiring).count();
-            match entries.get_mut(&token.accessor) {
+            let mut book = self.lock();
+            let retiring = book.entries.values().filter(|e| e.retiring).count();
+            match book.entries.get_mut(&token.accessor) {
                 Some(e) if e.live(now) && (e.retiring || retiring < MAX_RETIRING) => {
                     e.retiring = true;
                     true
                 }
                 Some(_) => {
-                    entries.remove(&token.accessor);
+                    book.remove(&token.accessor);
                     false
                 }
                 None => false,
@@ -165,18 +189,19 @@ impl LeaseBook {
     pub fn forget_profile(self: &Arc<Self>, tenant: &TenantId, profile: &ProfileName, keep_leases: bool) {
         let mut to_revoke = Vec::new();
         {
-            let mut entries = self.lock();
-            let keys: Vec<String> = entries
+            let mut book = self.lock();
+            let keys: Vec<String> = book
+                .entries
                 .iter()
                 .filter(|(_, e)| &e.token.tenant == tenant && &e.token.profile == profile)
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in keys {
                 if keep_leases {
-                    if let Some(e) = entries.get_mut(&key) {
+                    if let Some(e) = book.entries.get_mut(&key) {
                         e.retiring = true;
                     }
-                } else if let Some(e) = entries.remove(&key) {
+                } else if let Some(e) = book.remove(&key) {
                     to_revoke.push(e.token);
                 }
             }
@@ -194,8 +219,8 @@ impl LeaseBook {
         let mut to_revoke = Vec::new();
         let mut to_renew = Vec::new();
         {
-            let mut entries = self.lock();
-            entries.retain(|_, e| {
+            let mut book = self.lock();
+            book.entries.retain(|_, e| {
                 e.leases.retain(|_, end| *end > now);
                 let past_max = e.token.max_end.is_some_and(|m| m <= now);
                 if e.leases.is_empty() || past_max {
@@ -212,6 +237,8 @@ impl LeaseBook {
                 }
                 true
             });
+            let Book { entries, by_lease } = &mut *book;
+            by_lease.retain(|lease, accessor| entries.get(accessor).is_some_and(|e| e.leases.contains_key(lease)));
         }
         for token in to_revoke {
             self.revoke_later(token, "retiring token whose leases ended");
@@ -225,7 +252,7 @@ impl LeaseBook {
     /// Make the token reach `target` with `renew-self` if it can; returns its
     /// end afterwards (None: no TTL and no known maximum).
     async fn reach(&self, accessor: &str, target: SystemTime) -> Option<SystemTime> {
-        let token = self.lock().get(accessor).map(|e| e.token.clone())?;
+        let token = self.lock().entries.get(accessor).map(|e| e.token.clone())?;
         let capped = |end: Option<SystemTime>| match (end, token.max_end) {
             (Some(e), Some(m)) => Some(e.min(m)),
             (e, m) => e.or(m),
@@ -262,8 +289,8 @@ impl LeaseBook {
         };
         let Some(granted) = granted else { return capped(Some(expires)) };
         let new_end = now + granted;
-        let mut entries = self.lock();
-        let entry = entries.get_mut(accessor)?;
+        let mut book = self.lock();
+        let entry = book.entries.get_mut(accessor)?;
         entry.token.expires = Some(new_end);
         if granted < wanted.saturating_sub(Duration::from_secs(5)) {
             // Vault cut the renewal: this is the token's effective maximum.
@@ -271,7 +298,7 @@ impl LeaseBook {
             entry.token.max_end = Some(new_end);
         }
         let token = entry.token.clone();
-        drop(entries);
+        drop(book);
         match (Some(new_end), token.max_end) {
             (Some(e), Some(m)) => Some(e.min(m)),
             (e, _) => e,
@@ -309,4 +336,43 @@ impl LeaseBook {
 /// RFC 3339 (seconds) of a time.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(accessor: &str, profile: &str) -> TokenRef {
+        TokenRef {
+            token: SecretString::from(format!("s.{accessor}")),
+            accessor: accessor.into(),
+            address: VaultAddress::parse("http://127.0.0.1:8200").expect("address"),
+            namespace: None,
+            tenant: TenantId::parse("t").expect("tenant"),
+            profile: ProfileName::parse(profile).expect("profile"),
+            renewable: false,
+            expires: None,
+            max_end: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lease_index_follows_records_revocations_and_released_tokens() {
+        let http = reqwest::Client::new();
+        let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
+        let hour = Duration::from_secs(3600);
+        for i in 0..1000 {
+            book.record(&token(&format!("a{}", i % 10), "p"), &format!("db/creds/app/{i}"), hour).await;
+        }
+        assert_eq!(book.issuer("db/creds/app/7").map(|t| t.accessor), Some("a7".into()));
+        assert_eq!(book.issuer("db/creds/app/999").map(|t| t.accessor), Some("a9".into()));
+        assert!(book.issuer("db/creds/app/1000").is_none());
+        book.revoked("db/creds/app/7");
+        assert!(book.issuer("db/creds/app/7").is_none(), "a revoked lease leaves the index");
+        assert_eq!(book.issuer("db/creds/app/17").map(|t| t.accessor), Some("a7".into()), "its token's others stay");
+        // A deleted profile's tokens go with their index rows.
+        book.forget_profile(&TenantId::parse("t").expect("tenant"), &ProfileName::parse("p").expect("p"), false);
+        assert!(book.issuer("db/creds/app/17").is_none());
+        assert!(book.lock().by_lease.is_empty());
+    }
 }

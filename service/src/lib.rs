@@ -25,6 +25,7 @@ pub mod login;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod secret_cache;
 pub mod startup;
 pub mod state;
 pub mod store;

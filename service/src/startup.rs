@@ -55,11 +55,15 @@ impl Application {
             settings,
             store,
             tokens,
+            resolutions: crate::routes::resolve::resolutions(),
+            secrets: crate::secret_cache::SecretCache::default(),
             metrics,
             last_tests: std::sync::Mutex::default(),
             agent_check: tokio::sync::Mutex::new(None),
         });
         let workers = state.settings.workers;
+        // PostgreSQL: other replicas' changes reach this one's memory (see store::memo).
+        drop(state.store.listen_for_changes());
         {
             // Audit events older than the retention period go, hourly.
             let state = state.clone();

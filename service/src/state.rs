@@ -16,6 +16,10 @@ pub struct AppState {
     pub policy: ValidationPolicy,
     /// Database.
     pub store: Store,
+    /// Profiles parsed and checked against their tenant's grants, for reads.
+    pub resolutions: crate::routes::resolve::Resolutions,
+    /// The opt-in secret cache.
+    pub(crate) secrets: crate::secret_cache::SecretCache<crate::routes::secrets::Read>,
     /// Logins, token cache, back-off.
     pub tokens: Tokens,
     /// Metrics.

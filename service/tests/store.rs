@@ -57,6 +57,7 @@ fn profile(name: &str) -> NewProfile {
         method: json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}),
         test_secret_path: None,
         aws_role_arn: None,
+        secret_cache: None,
     }
 }
 

@@ -11,3 +11,4 @@ mod lifecycle;
 mod reads;
 mod refresh;
 mod replicas;
+mod secret_cache;

@@ -259,3 +259,45 @@ async fn expires_at_is_capped_by_the_tokens_maximum_life_which_lookup_self_does_
     );
     assert!(body["lease_duration"].as_u64().expect("duration") <= 91, "lease_duration clamped: {body}");
 }
+
+#[tokio::test]
+async fn the_secret_cache_never_shares_dynamic_credentials_unless_the_profile_says_so() {
+    let bed = bed(3600, 14_400, 3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&bed.issuer, &t, "token");
+    app.jwt_profile(&t, "private", &bed.bao, &jwt, "app", json!({"secret_cache_ttl": "60s"})).await;
+    app.jwt_profile(
+        &t,
+        "shared",
+        &bed.bao,
+        &jwt,
+        "app",
+        json!({"secret_cache_ttl": "60s", "secret_cache_leased": true}),
+    )
+    .await;
+    let path = |p: &str| format!("/v1/tenants/team-a/profiles/{p}/secrets/database/creds/app");
+
+    // Off by default: each caller gets its own credentials, each a miss.
+    let (s1, a, h1) = app.call("GET", &path("private"), &t.read, None).await;
+    let (s2, b, h2) = app.call("GET", &path("private"), &t.read, None).await;
+    assert_eq!((s1, s2), (200, 200), "{a} {b}");
+    assert_ne!(a["lease_id"], b["lease_id"], "two callers, two leases");
+    assert_ne!(a["data"]["username"], b["data"]["username"]);
+    for h in [&h1, &h2] {
+        assert_eq!(h.get("x-cache").and_then(|v| v.to_str().ok()), Some("MISS"));
+    }
+
+    // Shared when the profile says so: one lease, its remaining time shown to the later caller.
+    let (_, first, h1) = app.call("GET", &path("shared"), &t.read, None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, again, h2) = app.call("GET", &path("shared"), &t.read, None).await;
+    assert_eq!(h1.get("x-cache").and_then(|v| v.to_str().ok()), Some("MISS"));
+    assert_eq!(h2.get("x-cache").and_then(|v| v.to_str().ok()), Some("HIT"));
+    assert_eq!(first["lease_id"], again["lease_id"], "{first} {again}");
+    let (d1, d2) = (first["lease_duration"].as_u64().expect("duration"), again["lease_duration"].as_u64().expect("d"));
+    assert!(d2 < d1, "the kept lease has aged: {d1} then {d2}");
+    assert_eq!(first["expires_at"], again["expires_at"]);
+    let user = again["data"]["username"].as_str().expect("username");
+    assert!(bed.pg.can_login(user, again["data"]["password"].as_str().expect("password")));
+}

@@ -47,6 +47,8 @@ pub struct ProfileLogin {
     pub test_secret_path: Option<String>,
     /// The tenant's AWS role for `iam` logins.
     pub aws_role_arn: Option<String>,
+    /// The opt-in secret cache (None: off).
+    pub secret_cache: Option<crate::secret_cache::Policy>,
 }
 
 impl ProfileLogin {
@@ -68,6 +70,7 @@ impl ProfileLogin {
             block,
             test_secret_path: row.test_secret_path.clone(),
             aws_role_arn: row.aws_role_arn.clone(),
+            secret_cache: row.secret_cache,
         })
     }
 

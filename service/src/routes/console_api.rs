@@ -100,6 +100,7 @@ async fn dry_login(
         updated_at: now,
         aws_role_arn: new.aws_role_arn,
         last_test: None,
+        secret_cache: new.secret_cache,
     };
     ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e))
 }

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profiles::load_login;
+use super::resolve::load_login;
 use crate::auth::Caller;
 use crate::ec2;
 use crate::error::{ApiError, Problem};

@@ -87,5 +87,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.tokens.report_cache_sizes();
+    let (keys, tenants, profiles) = state.store.memo_sizes();
+    state.metrics.cache_size("api_keys", keys);
+    state.metrics.cache_size("tenants", tenants);
+    state.metrics.cache_size("profile_rows", profiles);
+    state.resolutions.run_pending_tasks();
+    state.metrics.cache_size("resolved_profiles", state.resolutions.entry_count());
+    state.metrics.cache_size("secrets", state.secrets.entry_count());
     HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(state.metrics.render())
 }

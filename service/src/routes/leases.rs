@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::profile_target;
-use super::profiles::load_login;
+use super::resolve::load_login;
 use super::secrets::token_error;
 use crate::auth::{Caller, Scope};
 use crate::domain::method_block::parse_go_duration;

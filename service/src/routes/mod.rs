@@ -8,6 +8,7 @@ pub mod ec2_nonce;
 pub mod health;
 pub mod leases;
 pub mod profiles;
+pub mod resolve;
 pub mod secrets;
 pub mod tenants;
 pub mod test_connection;

@@ -1,8 +1,6 @@
 //! `/v1/tenants/{tenant}/profiles`: create, list, read, replace and delete auth profiles.
 //! Test connection and EC2 nonces have their own rooms ([`super::test_connection`], [`super::ec2_nonce`]).
 
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -51,6 +49,14 @@ pub struct ProfileInput {
         pattern = "^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
     )]
     pub aws_role_arn: Option<String>,
+    /// The opt-in secret cache: keep this profile's answers in memory this long
+    /// (a duration like `30s` or `5m`, at most `24h`); absent or `0s`: off.
+    #[schema(example = "30s", max_length = 32)]
+    pub secret_cache_ttl: Option<String>,
+    /// With the secret cache on: also share answers with a lease (dynamic
+    /// credentials) between callers, each kept at most its lease minus a margin.
+    /// Off by default: every caller gets its own credentials.
+    pub secret_cache_leased: Option<bool>,
 }
 
 /// A stored auth profile.
@@ -72,6 +78,12 @@ pub struct Profile {
     /// The tenant's AWS role that `iam` logins assume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_role_arn: Option<String>,
+    /// The opt-in secret cache's lifetime, like `30s` (absent: off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_cache_ttl: Option<String>,
+    /// Whether answers with a lease are shared between callers (with the cache on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret_cache_leased: bool,
     /// The last test connection of this revision, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_test: Option<LastTest>,
@@ -92,6 +104,8 @@ impl From<ProfileRow> for Profile {
             method: r.method,
             test_secret_path: r.test_secret_path,
             aws_role_arn: r.aws_role_arn,
+            secret_cache_ttl: r.secret_cache.map(|p| humantime::format_duration(p.ttl).to_string()),
+            secret_cache_leased: r.secret_cache.is_some_and(|p| p.leased),
             last_test: r.last_test.map(|(ok, at)| LastTest { ok, at }),
             revision: r.revision,
             created_at: r.created_at,
@@ -161,6 +175,10 @@ pub(crate) async fn validate_input(
     {
         errors.push(FieldError::new("/test_secret_path", e));
     }
+    let secret_cache = secret_cache_policy(input).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     if !errors.is_empty() {
         let detail = format!("{} problem(s) in the profile; see errors", errors.len());
         return Err(ApiError::Validation { detail, errors });
@@ -172,48 +190,38 @@ pub(crate) async fn validate_input(
         method: input.method.clone(),
         test_secret_path: input.test_secret_path.clone(),
         aws_role_arn: aws_role_arn.map(str::to_string),
+        secret_cache,
     })
+}
+
+/// `secret_cache_ttl` and `secret_cache_leased` as a cache policy (None: off).
+fn secret_cache_policy(input: &ProfileInput) -> Result<Option<crate::secret_cache::Policy>, FieldError> {
+    let ttl = match input.secret_cache_ttl.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => {
+            let fix = "a duration like 30s, 5m or 1h, at most 24h; 0s turns the cache off";
+            let d = humantime::parse_duration(text)
+                .map_err(|_| FieldError::new("/secret_cache_ttl", format!("{text:?} is not a duration: {fix}")))?;
+            if d > crate::secret_cache::MAX_TTL || d.subsec_nanos() != 0 {
+                return Err(FieldError::new("/secret_cache_ttl", format!("{text:?}: {fix}, in whole seconds")));
+            }
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    let leased = input.secret_cache_leased.unwrap_or(false);
+    match ttl {
+        Some(ttl) => Ok(Some(crate::secret_cache::Policy { ttl, leased })),
+        None if leased => Err(FieldError::new(
+            "/secret_cache_leased",
+            "shares cached dynamic credentials, so it needs the cache on: set secret_cache_ttl too",
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Load a stored profile of `tenant` (404 when there is none).
 pub async fn load(state: &AppState, tenant: &TenantId, name: &ProfileName) -> Result<ProfileRow, ApiError> {
     state.store.get_profile(tenant, name).await?.ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))
-}
-
-/// Load a profile and parse it for login.
-pub async fn load_login(
-    state: &AppState,
-    tenant: &TenantId,
-    name: &ProfileName,
-) -> Result<Arc<ProfileLogin>, ApiError> {
-    let row = load(state, tenant, name).await?;
-    let login = state.tokens.parse(&row, &state.policy).await.map_err(|e| ApiError::Unavailable {
-        detail: e,
-        hint: Some("replace the profile with a method block this service accepts".into()),
-        retry_after: None,
-    })?;
-    if let Some(reason) = trust_problem(state, &login).await? {
-        return Err(ApiError::Forbidden(reason));
-    }
-    Ok(login)
-}
-
-/// Why the operator's current grants no longer allow a stored profile, if they do not
-/// (checked before every login and read: a narrowed grant applies at once).
-pub async fn trust_problem(state: &AppState, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
-    let tenant_row = state
-        .store
-        .get_tenant(login.tenant())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant {}", login.tenant())))?;
-    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(ApiError::Internal)?;
-    let problems = trust.profile_problems(Some(&login.address), &login.block, login.aws_role_arn.as_deref());
-    Ok(problems.first().map(|p| {
-        format!(
-            "the operator's current settings no longer allow this profile ({}: {}); replace it",
-            p.pointer, p.message
-        )
-    }))
 }
 
 /// Create an auth profile (tenant admin).

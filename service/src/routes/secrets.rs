@@ -1,5 +1,8 @@
 //! `GET .../profiles/{name}/secrets/{path}`: read a secret with the profile's token.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use super::profile_target;
@@ -7,7 +10,8 @@ use crate::auth::{Caller, Scope};
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::{ApiError, Problem};
 use crate::leases::rfc3339;
-use crate::routes::profiles::load_login;
+use crate::routes::resolve::load_login;
+use crate::secret_cache::EntryKey;
 use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::{CachedToken, ProfileLogin};
@@ -56,13 +60,44 @@ pub async fn read_secret(
     let result = crate::error::within(limit, read(&state, &tenant, &name, &secret_path, req.query_string())).await;
     state.metrics.secret_read(read_outcome(&result), "rest");
     crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &secret_path, read_outcome(&result), started);
-    let read = result?;
-    let mut out = vault::secret_response(&read.body);
-    if let Some(lease) = &read.lease {
-        out["lease_duration"] = serde_json::json!(lease.duration_secs);
+    let served = result?;
+    let mut out = vault::secret_response(&served.read.body);
+    if let Some(lease) = &served.read.lease {
+        out["lease_duration"] = serde_json::json!(served.lease_secs_left(lease));
         out["expires_at"] = serde_json::json!(lease.expires_at);
     }
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(out))
+    Ok(served.response().json(out))
+}
+
+/// A read's answer, and what the secret cache did for it.
+pub(crate) struct Served {
+    /// The answer.
+    pub read: Arc<Read>,
+    /// None: the profile does not cache; Some(None): a miss; Some(Some(age)): a hit.
+    pub cache: Option<Option<Duration>>,
+}
+
+impl Served {
+    /// A 200 with `Cache-Control: no-store`, and `X-Cache` and `Age` when the profile caches.
+    pub fn response(&self) -> actix_web::HttpResponseBuilder {
+        let mut out = HttpResponse::Ok();
+        out.insert_header(("Cache-Control", "no-store"));
+        match self.cache {
+            None => {}
+            Some(None) => {
+                out.insert_header(("X-Cache", "MISS"));
+            }
+            Some(Some(age)) => {
+                out.insert_header(("X-Cache", "HIT")).insert_header(("Age", age.as_secs().to_string()));
+            }
+        }
+        out
+    }
+
+    /// The lease's remaining seconds (a cached answer's lease has aged).
+    pub fn lease_secs_left(&self, lease: &HonestLease) -> u64 {
+        lease.duration_secs.saturating_sub(self.cache.flatten().map_or(0, |age| age.as_secs()))
+    }
 }
 
 /// The `outcome` label of a read.
@@ -101,7 +136,7 @@ pub(crate) async fn read(
     name: &ProfileName,
     secret_path: &str,
     query: &str,
-) -> Result<Read, ApiError> {
+) -> Result<Served, ApiError> {
     let login = load_login(state, tenant, name).await?;
     read_with(state, &login, secret_path, query).await
 }
@@ -112,12 +147,36 @@ pub(crate) async fn read_with(
     login: &ProfileLogin,
     secret_path: &str,
     query: &str,
-) -> Result<Read, ApiError> {
-    let (tenant, name) = (login.tenant(), login.name());
+) -> Result<Served, ApiError> {
     let secret_path = SecretPath::parse(secret_path).map_err(|e| ApiError::field("/path", e))?;
     if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
     }
+    let Some(policy) = login.secret_cache else {
+        return Ok(Served { read: Arc::new(read_vault(state, login, &secret_path, query).await?), cache: None });
+    };
+    let key = EntryKey { profile: login.key.clone(), path: secret_path.as_str().to_string(), query: query.to_string() };
+    if let Some((read, age)) = state.secrets.get(&key) {
+        return Ok(Served { read, cache: Some(Some(age)) });
+    }
+    let read = Arc::new(read_vault(state, login, &secret_path, query).await?);
+    let hint = Duration::from_secs(read.body["lease_duration"].as_u64().unwrap_or(0));
+    let lease = read.lease.as_ref().map(|l| Duration::from_secs(l.duration_secs));
+    if let Some(ttl) = crate::secret_cache::entry_ttl(&policy, lease, hint) {
+        let size = read.body.to_string().len();
+        state.secrets.put(key, read.clone(), size, ttl);
+    }
+    Ok(Served { read, cache: Some(None) })
+}
+
+/// The read itself: the profile's cached token (one fresh login after a 403), lease tracking.
+async fn read_vault(
+    state: &AppState,
+    login: &ProfileLogin,
+    secret_path: &SecretPath,
+    query: &str,
+) -> Result<Read, ApiError> {
+    let (tenant, name) = (login.tenant(), login.name());
     let mut fresh_login_done = false;
     loop {
         let (token, hit) = state.tokens.get(login).await.map_err(token_error)?;

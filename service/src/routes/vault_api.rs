@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::leases::{self, increment_seconds};
-use super::profiles::load_login;
+use super::resolve::load_login;
 use super::secrets::{read_outcome, read_with};
 use crate::auth::{Caller, Scope, authenticate_key};
 use crate::domain::{ProfileName, TenantId};
@@ -166,10 +166,10 @@ pub async fn handle(
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &vault_path, read_outcome(&result), started);
     match result {
-        Ok(read) => {
-            let mut envelope = read.body;
-            if let Some(lease) = read.lease {
-                envelope["lease_duration"] = json!(lease.duration_secs);
+        Ok(served) => {
+            let mut envelope = served.read.body.clone();
+            if let Some(lease) = &served.read.lease {
+                envelope["lease_duration"] = json!(served.lease_secs_left(lease));
                 envelope["expires_at"] = json!(lease.expires_at);
                 add_warning(
                     &mut envelope,
@@ -179,7 +179,7 @@ pub async fn handle(
                     ),
                 );
             }
-            HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(envelope)
+            served.response().json(envelope)
         }
         // Vault answers a missing secret with 404 and an empty error list; clients rely on it.
         Err(ApiError::NotFound(_)) => HttpResponse::NotFound().json(json!({ "errors": [] })),

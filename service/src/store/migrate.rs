@@ -10,7 +10,7 @@ use sqlx::{Executor, SqlSafeStr};
 use super::*;
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 7] = [
     (
         1,
         "init",
@@ -46,6 +46,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 6] = [
         "audit",
         include_str!("../../migrations/sqlite/0006_audit.sql"),
         include_str!("../../migrations/postgres/0006_audit.sql"),
+    ),
+    (
+        7,
+        "secret cache",
+        include_str!("../../migrations/sqlite/0007_secret_cache.sql"),
+        include_str!("../../migrations/postgres/0007_secret_cache.sql"),
     ),
 ];
 

@@ -21,6 +21,8 @@ use crate::config::redact_url;
 use crate::domain::ProfileName;
 
 mod audit;
+mod listen;
+pub mod memo;
 mod migrate;
 pub use migrate::migrator;
 mod leases;
@@ -170,6 +172,8 @@ pub struct NewProfile {
     pub test_secret_path: Option<String>,
     /// The tenant's AWS role that `iam` logins assume.
     pub aws_role_arn: Option<String>,
+    /// The opt-in secret cache (None: off).
+    pub secret_cache: Option<crate::secret_cache::Policy>,
 }
 
 /// A stored profile.
@@ -197,6 +201,8 @@ pub struct ProfileRow {
     pub aws_role_arn: Option<String>,
     /// The last test connection of this revision: (passed, RFC 3339 time).
     pub last_test: Option<(bool, String)>,
+    /// The opt-in secret cache (None: off).
+    pub secret_cache: Option<crate::secret_cache::Policy>,
 }
 
 /// The key of an EC2 nonce.
@@ -230,13 +236,25 @@ pub struct NonceRow {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Keys, tenants and profiles in memory for the read path.
+    memo: std::sync::Arc<memo::Memo>,
+    /// The connection URL, for the change listener's own connection (may hold a password: never logged).
+    url: std::sync::Arc<str>,
 }
 
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn, last_test_ok, last_test_at";
+const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn, last_test_ok, last_test_at, secret_cache_ttl_secs, secret_cache_leased";
+
+/// The two secret-cache columns of a profile.
+fn secret_cache_columns(p: Option<crate::secret_cache::Policy>) -> (Option<i64>, i64) {
+    match p {
+        None => (None, 0),
+        Some(p) => (Some(i64::try_from(p.ttl.as_secs()).unwrap_or(i64::MAX)), i64::from(p.leased)),
+    }
+}
 
 fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
     let get = |c: &str| row.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
@@ -261,6 +279,19 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
             row.try_get::<Option<String>, _>("last_test_at").map_err(|e| StoreError::Database(e.to_string()))?,
         ) {
             (Some(ok), Some(at)) => Some((ok != 0, at)),
+            _ => None,
+        },
+        secret_cache: match row
+            .try_get::<Option<i64>, _>("secret_cache_ttl_secs")
+            .map_err(|e| StoreError::Database(e.to_string()))?
+        {
+            Some(secs) if secs > 0 => Some(crate::secret_cache::Policy {
+                ttl: Duration::from_secs(secs.unsigned_abs()),
+                leased: row
+                    .try_get::<i64, _>("secret_cache_leased")
+                    .map_err(|e| StoreError::Database(e.to_string()))?
+                    != 0,
+            }),
             _ => None,
         },
     })
@@ -323,7 +354,8 @@ impl Store {
         }
         let pool =
             options.connect(&url).await.map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact_url(&url))))?;
-        let store = Store { pool, dialect };
+        let memo = std::sync::Arc::new(memo::Memo::new(dialect == Dialect::Postgres));
+        let store = Store { pool, dialect, memo, url: url.as_str().into() };
         store.migrate().await?;
         Ok(store)
     }
@@ -331,6 +363,11 @@ impl Store {
     /// Check the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.pool.execute("SELECT 1").await.map(|_| ()).map_err(|e| map_err(e, "ping"))
+    }
+
+    /// Rows in memory, for the metrics: (keys, tenants, profiles).
+    pub fn memo_sizes(&self) -> (u64, u64, u64) {
+        self.memo.sizes()
     }
 
     /// Close the pool.

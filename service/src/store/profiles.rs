@@ -1,5 +1,8 @@
 //! Auth profiles, per tenant, with revisions.
 
+use std::sync::Arc;
+
+use super::memo::Change;
 use super::*;
 use crate::domain::{ProfileName, TenantId};
 
@@ -9,9 +12,10 @@ impl Store {
     pub async fn create_profile(&self, tenant: &TenantId, p: &NewProfile) -> Result<ProfileRow, StoreError> {
         let ts = now();
         let q = format!(
-            "INSERT INTO profiles (tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {PROFILE_COLUMNS}"
+            "INSERT INTO profiles (tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn, secret_cache_ttl_secs, secret_cache_leased) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
         );
+        let (cache_ttl, cache_leased) = secret_cache_columns(p.secret_cache);
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
             .bind(p.name.as_str())
@@ -21,9 +25,12 @@ impl Store {
             .bind(p.test_secret_path.clone())
             .bind(&ts)
             .bind(p.aws_role_arn.clone())
+            .bind(cache_ttl)
+            .bind(cache_leased)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| map_err(e, &format!("profile {} of tenant {tenant}", p.name)))?;
+        self.announce(Change::Profile(tenant.clone(), p.name.clone())).await;
         profile(&row)
     }
 
@@ -65,6 +72,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| map_err(e, "profile"))?;
+        self.announce(Change::Profile(tenant.clone(), name.clone())).await;
         Ok(())
     }
 
@@ -81,8 +89,29 @@ impl Store {
     }
 
     /// One profile of `tenant`.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
     pub async fn get_profile(&self, tenant: &TenantId, name: &ProfileName) -> Result<Option<ProfileRow>, StoreError> {
+        Ok(self.profile_shared(tenant, name).await?.map(|p| (*p).clone()))
+    }
+
+    /// One profile of `tenant`, from memory when it is there (see [`super::memo`]).
+    pub async fn profile_shared(
+        &self,
+        tenant: &TenantId,
+        name: &ProfileName,
+    ) -> Result<Option<Arc<ProfileRow>>, StoreError> {
+        if let Some(hit) = self.memo.profile(tenant, name) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.memo.ticket();
+        let row = self.fetch_profile(tenant, name).await?.map(Arc::new);
+        if let Some(row) = &row {
+            self.memo.keep_profile(ticket, tenant, name, row);
+        }
+        Ok(row)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]
+    async fn fetch_profile(&self, tenant: &TenantId, name: &ProfileName) -> Result<Option<ProfileRow>, StoreError> {
         let q = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant_id = $1 AND name = $2");
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
@@ -106,9 +135,11 @@ impl Store {
     ) -> Result<Option<ProfileRow>, StoreError> {
         let q = format!(
             "UPDATE profiles SET vault_address = $3, namespace = $4, method = $5, test_secret_path = $6, \
-             revision = revision + 1, updated_at = $7, aws_role_arn = $8, last_test_ok = NULL, last_test_at = NULL \
+             revision = revision + 1, updated_at = $7, aws_role_arn = $8, last_test_ok = NULL, last_test_at = NULL, \
+             secret_cache_ttl_secs = $10, secret_cache_leased = $11 \
              WHERE tenant_id = $1 AND name = $2 AND ($9 < 0 OR revision = $9) RETURNING {PROFILE_COLUMNS}"
         );
+        let (cache_ttl, cache_leased) = secret_cache_columns(p.secret_cache);
         let row = sqlx::query(AssertSqlSafe(q))
             .bind(tenant.as_str())
             .bind(name.as_str())
@@ -119,9 +150,12 @@ impl Store {
             .bind(now())
             .bind(p.aws_role_arn.clone())
             .bind(expected.unwrap_or(-1))
+            .bind(cache_ttl)
+            .bind(cache_leased)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "profile"))?;
+        self.announce(Change::Profile(tenant.clone(), name.clone())).await;
         row.as_ref().map(profile).transpose()
     }
 
@@ -139,6 +173,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "profile"))?;
+        self.announce(Change::Profile(tenant.clone(), name.clone())).await;
         row.as_ref().map(profile).transpose()
     }
 }

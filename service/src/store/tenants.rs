@@ -3,6 +3,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use std::sync::Arc;
+
+use super::memo::Change;
 use super::*;
 use crate::domain::TenantId;
 
@@ -47,6 +50,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, &format!("tenant {id}")))?;
+        self.announce(Change::Tenant(id.clone())).await;
         Ok(TenantRow {
             id: id.to_string(),
             name: name.to_string(),
@@ -64,8 +68,25 @@ impl Store {
     }
 
     /// One tenant.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError> {
+        Ok(self.tenant_shared(tenant).await?.map(|t| (*t).clone()))
+    }
+
+    /// One tenant, from memory when it is there (see [`super::memo`]).
+    pub async fn tenant_shared(&self, tenant: &TenantId) -> Result<Option<Arc<TenantRow>>, StoreError> {
+        if let Some(hit) = self.memo.tenant(tenant) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.memo.ticket();
+        let row = self.fetch_tenant(tenant).await?.map(Arc::new);
+        if let Some(row) = &row {
+            self.memo.keep_tenant(ticket, tenant, row);
+        }
+        Ok(row)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn fetch_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRow>, StoreError> {
         let row = sqlx::query(TENANT_SELECT_ONE)
             .bind(tenant.as_str())
             .fetch_optional(&self.pool)
@@ -97,6 +118,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        self.announce(Change::Tenant(tenant.clone())).await;
         self.get_tenant(tenant).await
     }
 
@@ -128,6 +150,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| map_err(e, &format!("tenant {tenant}")))?;
+        self.announce(Change::Key(key.id.clone())).await;
         Ok(ApiKeyRow {
             id: key.id.clone(),
             tenant_id: tenant.to_string(),
@@ -170,12 +193,26 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, "api key"))?;
+        self.announce(Change::Key(key_id.to_string())).await;
         Ok(done.rows_affected() > 0)
     }
 
     /// Authentication lookup by key id: the one lookup not scoped by tenant,
     /// because the key id is what identifies the tenant.
-    pub async fn api_key_for_auth(&self, key_id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
+    /// From memory when it is there (see [`super::memo`]).
+    pub async fn api_key_for_auth(&self, key_id: &str) -> Result<Option<Arc<ApiKeyAuth>>, StoreError> {
+        if let Some(hit) = self.memo.key(key_id) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.memo.ticket();
+        let key = self.fetch_api_key(key_id).await?.map(Arc::new);
+        if let Some(key) = &key {
+            self.memo.keep_key(ticket, key);
+        }
+        Ok(key)
+    }
+
+    async fn fetch_api_key(&self, key_id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
         let row = sqlx::query("SELECT id, tenant_id, name, scopes, secret_sha256 FROM api_keys WHERE id = $1")
             .bind(key_id)
             .fetch_optional(&self.pool)
