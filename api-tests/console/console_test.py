@@ -306,6 +306,17 @@ def desktop(browser):
         page.locator("#report").scroll_into_view_if_needed()
         s.shot("test-missing-role")
 
+    def secret_cache_field():
+        field = page.get_by_label("Secret cache", exact=True)
+        field.fill("soon")
+        button(page, "Save").click()
+        expect(page.locator("#secret_cache_ttl-errors")).to_contain_text("not a duration")
+        field.fill("30s")
+        button(page, "Save").click()
+        expect(page.locator("#form-status")).to_contain_text("revision 3")
+        open_profile(s, JWT_NAME)
+        expect(page.get_by_label("Secret cache", exact=True)).to_have_value("30s")
+
     def ec2_panel():
         open_profile(s, EC2_PROFILE)
         panel = page.locator("#nonce-panel")
@@ -416,6 +427,8 @@ def desktop(browser):
     run_step(s, "test connection: every step passed", test_connection_passes, needs=saved)
     run_step(s, "a missing role: the hint says it does not exist", missing_role_hint,
              needs=saved + ["test connection: every step passed"])
+    run_step(s, "secret cache: a bad duration is named at its field, 30s is saved and shown", secret_cache_field,
+             needs=saved + ["a missing role: the hint says it does not exist"])
     run_step(s, "EC2 panel: instance id and nonce state", ec2_panel, needs=signed)
     run_step(s, "EC2 nonce reset asks first, then resets", ec2_reset, needs=["EC2 panel: instance id and nonce state"])
     run_step(s, "test before saving gives a report, stores nothing", test_before_saving, needs=signed)

@@ -12,8 +12,8 @@
   "use strict";
 
   const STORAGE_KEY = "auth-service-console.api-key";
-  const FIELDS = ["name", "vault_address", "namespace", "method", "test_secret_path", "aws_role_arn"];
-  const OPTIONAL_FIELDS = ["namespace", "test_secret_path", "aws_role_arn"];
+  const FIELDS = ["name", "vault_address", "namespace", "method", "test_secret_path", "aws_role_arn", "secret_cache_ttl"];
+  const OPTIONAL_FIELDS = ["namespace", "test_secret_path", "aws_role_arn", "secret_cache_ttl"];
   const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
   const NAMESPACE_RE = /^(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*\/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\/?$/;
   const ADDRESS_RE = /^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/i;
@@ -534,6 +534,7 @@
     $("method").value = p.method === undefined ? "" : JSON.stringify(p.method, null, 2);
     $("test_secret_path").value = p.test_secret_path || "";
     $("aws_role_arn").value = p.aws_role_arn || "";
+    $("secret_cache_ttl").value = p.secret_cache_ttl || "";
   }
 
   function formSnapshot() {
@@ -749,12 +750,27 @@
       const v = $(f).value.trim();
       if (v) body[f] = v;
     }
+    if (body.secret_cache_ttl && !/^\d+\s*[a-z]+(\s*\d+\s*[a-z]+)*$/i.test(body.secret_cache_ttl)) {
+      return { field: "secret_cache_ttl",
+        error: JSON.stringify(body.secret_cache_ttl) + " is not a duration: use one like 30s, 5m or 1h (at most 24h)" };
+    }
+    // Sharing cached dynamic credentials is set through the API; a save here keeps it while the cache stays on.
+    if (state.mode === "edit" && state.current && state.current.secret_cache_leased && body.secret_cache_ttl) {
+      body.secret_cache_leased = true;
+    }
     return { body, methodOk: method.ok };
   }
 
   /** Stop an action when the method block is not JSON; say so next to the field. */
   function refuseUnparsable(built, lead) {
     if (!built.error) return false;
+    if (built.field) {
+      state.serverErrors[built.field] = [built.error];
+      renderAllFieldErrors();
+      $("form-errors").replaceChildren(el("p", { className: "problem-lead", text: lead }));
+      $(built.field).focus();
+      return true;
+    }
     state.methodTouched = true;
     delete state.serverErrors.method;
     validateMethodNow();
@@ -980,7 +996,7 @@
     const ns = $("namespace").value.trim();
     if (ns && !NAMESPACE_RE.test(ns)) return { reason: "Shown when the namespace is valid." };
     const built = buildBody();
-    if (built.error) return { reason: "Shown when the method block is valid." };
+    if (built.error) return { reason: built.field ? "Shown when every field is valid." : "Shown when the method block is valid." };
     return { body: built.body };
   }
 

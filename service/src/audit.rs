@@ -4,13 +4,19 @@
 //! value, token or key. Events are written in the background (a read never
 //! waits for its audit row), kept for `AUTH_SERVICE_AUDIT_RETENTION`, and read
 //! by tenant admins at `GET /v1/tenants/{tenant}/audit`.
+//!
+//! A read hands its event to one writer task over a bounded channel; the writer
+//! appends whatever has gathered in one transaction (up to [`BATCH`] events), so
+//! a busy service writes a few transactions a second instead of one per read.
+//! A full channel makes the event wait in a task of its own (never the read);
+//! shutdown flushes what is left ([`AuditLog::flush`]).
 
 use std::time::Instant;
 
 use crate::auth::Caller;
 use crate::domain::TenantId;
 use crate::state::AppState;
-use crate::store::NewAuditEvent;
+use crate::store::{NewAuditEvent, Store};
 
 /// What happened, for [`record`].
 pub struct Event<'a> {
@@ -50,6 +56,80 @@ pub fn record_read(
     record(state, caller, event);
 }
 
+/// Events written in one transaction at most.
+pub const BATCH: usize = 512;
+/// Events waiting for the writer at most before senders wait in tasks of their own.
+const QUEUE: usize = 16_384;
+
+enum Msg {
+    Event(NewAuditEvent),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The handle of the audit writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: tokio::sync::mpsc::Sender<Msg>,
+}
+
+impl AuditLog {
+    /// Start the writer (it runs until every handle is dropped).
+    pub fn start(store: Store) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(QUEUE);
+        tokio::spawn(async move {
+            let mut batch: Vec<Msg> = Vec::with_capacity(BATCH);
+            let mut events: Vec<NewAuditEvent> = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let mut acks = Vec::new();
+                for msg in batch.drain(..) {
+                    match msg {
+                        Msg::Event(e) => events.push(e),
+                        Msg::Flush(ack) => acks.push(ack),
+                    }
+                }
+                if !events.is_empty()
+                    && let Err(err) = store.record_audit(&events).await
+                {
+                    tracing::error!(error = %err, events = events.len(), "could not record audit events");
+                }
+                events.clear();
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    fn send(&self, event: NewAuditEvent) {
+        match self.tx.try_send(Msg::Event(event)) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("the audit writer has stopped; an event was not recorded");
+            }
+        }
+    }
+
+    /// Wait (at most `limit`) until every event handed over so far is written.
+    pub async fn flush(&self, limit: std::time::Duration) {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        let flushed = async {
+            if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        };
+        if tokio::time::timeout(limit, flushed).await.is_err() {
+            tracing::warn!("audit events still waiting after {limit:?} at shutdown");
+        }
+    }
+}
+
 /// Record an event in the background (failures are logged, never the request's problem).
 pub fn record(state: &AppState, caller: &Caller, e: Event<'_>) {
     let event = NewAuditEvent {
@@ -61,11 +141,7 @@ pub fn record(state: &AppState, caller: &Caller, e: Event<'_>) {
         path: e.path.map(str::to_string),
         outcome: e.outcome.to_string(),
         duration_ms: e.started.map(|s| i64::try_from(s.elapsed().as_millis()).unwrap_or(i64::MAX)),
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     };
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        if let Err(err) = store.record_audit(&event).await {
-            tracing::error!(error = %err, action = event.action, tenant = %event.tenant, "could not record an audit event");
-        }
-    });
+    state.audit.send(event);
 }

@@ -49,6 +49,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr().context("reading the bound address")?.port();
         let limits = crate::limits::RateLimits::new(settings.rate_limit_read, settings.rate_limit_admin);
+        let audit = crate::audit::AuditLog::start(store.clone());
         let state = web::Data::new(AppState {
             limits,
             policy: settings.validation_policy(),
@@ -57,6 +58,7 @@ impl Application {
             tokens,
             resolutions: crate::routes::resolve::resolutions(),
             secrets: crate::secret_cache::SecretCache::default(),
+            audit,
             metrics,
             last_tests: std::sync::Mutex::default(),
             agent_check: tokio::sync::Mutex::new(None),
@@ -165,6 +167,7 @@ impl Application {
     /// Run until SIGTERM/SIGINT; in-flight requests (and their agent runs) finish first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.state.audit.flush(Duration::from_secs(5)).await;
         self.state.store.close().await;
         result
     }

@@ -18,6 +18,8 @@ pub struct AppState {
     pub store: Store,
     /// Profiles parsed and checked against their tenant's grants, for reads.
     pub resolutions: crate::routes::resolve::Resolutions,
+    /// The audit trail's writer.
+    pub audit: crate::audit::AuditLog,
     /// The opt-in secret cache.
     pub(crate) secrets: crate::secret_cache::SecretCache<crate::routes::secrets::Read>,
     /// Logins, token cache, back-off.

@@ -377,3 +377,36 @@ async fn a_request_past_the_request_timeout_gets_503_and_leaves_no_agent_behind(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn audit_events_written_in_batches_all_reach_the_database_even_across_a_shutdown() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let db_dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/auth.db", db_dir.path().display());
+    let mut app = App::spawn_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    app.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
+    let read = "/v1/tenants/team-a/profiles/p/secrets/secret/data/app/db";
+    // 200 concurrent reads, then SIGTERM at once: shutdown flushes what is still queued.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (http, url, key) = (app.http.clone(), format!("{}{read}", app.base), t.read.clone());
+        reads.spawn(async move { http.get(url).bearer_auth(key).send().await.map(|r| r.status().as_u16()) });
+    }
+    while let Some(done) = reads.join_next().await {
+        assert_eq!(done.expect("task").expect("read"), 200);
+    }
+    app.stop();
+    // The same database under a new process: every read is in the trail.
+    let again = App::spawn_with(AppOptions {
+        database_url: Some(url),
+        extra_env: vec![("AUTH_SERVICE_OPERATOR_KEY".into(), app.operator_key.clone())],
+    })
+    .await;
+    let (s, page, _) = again.call("GET", "/v1/tenants/team-a/audit?limit=1000", &t.admin, None).await;
+    assert_eq!(s, 200, "{page}");
+    let reads =
+        page["events"].as_array().expect("events").iter().filter(|e| e["action"] == json!("secret.read")).count();
+    assert_eq!(reads, 200, "every read recorded, none lost at shutdown");
+}

@@ -43,7 +43,9 @@ pub(crate) fn token_error(e: TokenError) -> ApiError {
 #[utoipa::path(tag = "secrets", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name"),
            ("path" = String, Path, description = "Vault path, like secret/data/app/db")),
-    responses((status = 200, description = "Vault's data plus lease fields", body = Object),
+    responses((status = 200, description = "Vault's data plus lease fields", body = Object,
+               headers(("X-Cache" = String, description = "HIT or MISS: sent when the profile has the secret cache on (secret_cache_ttl)"),
+                       ("Age" = u64, description = "with X-Cache: HIT, seconds since Vault gave the kept answer"))),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 502, body = Problem), (status = 503, body = Problem), (status = 504, body = Problem)))]
 #[get("/v1/tenants/{tenant}/profiles/{name}/secrets/{path:.*}")]

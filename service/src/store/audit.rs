@@ -26,6 +26,8 @@ pub struct NewAuditEvent {
     pub outcome: String,
     /// How long it took, where measured.
     pub duration_ms: Option<i64>,
+    /// When it happened, RFC 3339.
+    pub at: String,
 }
 
 /// A stored event.
@@ -52,25 +54,28 @@ pub struct AuditEvent {
 }
 
 impl Store {
-    /// Append an event.
-    pub async fn record_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (tenant_id, at, request_id, actor, action, profile, path, outcome, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(e.tenant.as_str())
-        .bind(now())
-        .bind(e.request_id.clone())
-        .bind(&e.actor)
-        .bind(e.action)
-        .bind(e.profile.clone())
-        .bind(e.path.clone())
-        .bind(&e.outcome)
-        .bind(e.duration_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "audit event"))?;
-        Ok(())
+    /// Append events, in one transaction (all or none).
+    pub async fn record_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| map_err(e, "audit events"))?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO audit_events (tenant_id, at, request_id, actor, action, profile, path, outcome, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(e.tenant.as_str())
+            .bind(&e.at)
+            .bind(e.request_id.clone())
+            .bind(&e.actor)
+            .bind(e.action)
+            .bind(e.profile.clone())
+            .bind(e.path.clone())
+            .bind(&e.outcome)
+            .bind(e.duration_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_err(e, "audit event"))?;
+        }
+        tx.commit().await.map_err(|e| map_err(e, "audit events"))
     }
 
     /// Events of `tenant` after the cursor `after`, oldest first, at most `limit`.
