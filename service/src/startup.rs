@@ -95,9 +95,16 @@ impl Application {
         let app_state = state.clone();
         let doc = crate::openapi::document();
         let allow_table = web::Data::new(AllowTable::from_document(&doc));
+        let labels = Arc::new(crate::routes::labels::RouteLabels::new(&doc));
         let server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
+            let labels = labels.clone();
+            // The Vault-compatible endpoint, the other hot path, is tried first (its prefix is its own).
             let (app, _) = App::new()
+                .service(
+                    web::resource("/vault/{tenant}/{profile}/v1/{path:.*}")
+                        .route(web::route().to(crate::routes::vault_api::handle)),
+                )
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(app_state.clone())
@@ -114,10 +121,6 @@ impl Application {
             )
             .service(web::redirect("/docs", "/docs/"))
             .configure(crate::routes::console::routes)
-            .service(
-                web::resource("/vault/{tenant}/{profile}/v1/{path:.*}")
-                    .route(web::route().to(crate::routes::vault_api::handle)),
-            )
             .default_service(web::to(not_found))
             .wrap_fn(move |req, srv| {
                 // Request id (the client's when well-formed), access log (method, path without
@@ -125,7 +128,7 @@ impl Application {
                 let started = std::time::Instant::now();
                 let method = req.method().to_string();
                 let path = req.path().to_string();
-                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let route = labels.label(req.path()).to_string();
                 let request_id =
                     crate::telemetry::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
                 let metrics = metrics.clone();

@@ -147,4 +147,13 @@ async fn a_key_revoked_or_a_grant_narrowed_on_one_replica_is_refused_by_the_othe
             .await;
     let took = took.expect("replica B still read with a narrowed grant a second later");
     eprintln!("narrowed grant enforced by the other replica after {} ms", took.as_millis());
+    // Both replicas' audit events reach PostgreSQL (written in batches, many rows per statement).
+    let recorded = seen_within(std::time::Duration::from_secs(5), || async {
+        let (_, page, _) = a.call("GET", "/v1/tenants/team-a/audit?limit=1000", &t.admin, None).await;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        events.iter().filter(|e| e["action"] == json!("secret.read")).count() >= 3
+            && events.iter().any(|e| e["action"] == json!("key.revoke"))
+    })
+    .await;
+    assert!(recorded.is_some(), "the reads and the revocation are in the audit trail");
 }

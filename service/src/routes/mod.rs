@@ -6,6 +6,7 @@ pub mod console;
 pub mod console_api;
 pub mod ec2_nonce;
 pub mod health;
+pub mod labels;
 pub mod leases;
 pub mod profiles;
 pub mod resolve;
@@ -54,7 +55,9 @@ pub fn profile_target(
 
 /// Every documented route (the OpenAPI document and the server both take them from here).
 pub fn api_routes(cfg: &mut ServiceConfig) {
-    cfg.service(tenants::create_tenant)
+    // actix tries routes in this order, a regular expression each: the secret read, the hot path, first.
+    cfg.service(secrets::read_secret)
+        .service(tenants::create_tenant)
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
         .service(tenants::update_tenant)
@@ -74,7 +77,6 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(test_connection::test_profile)
         .service(ec2_nonce::get_nonce)
         .service(ec2_nonce::reset_nonce)
-        .service(secrets::read_secret)
         .service(leases::renew_lease)
         .service(leases::revoke_lease)
         .service(health::healthz)

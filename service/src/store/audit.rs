@@ -53,27 +53,53 @@ pub struct AuditEvent {
     pub duration_ms: Option<i64>,
 }
 
+/// Rows in one INSERT statement (9 parameters each: well within SQLite's and PostgreSQL's limits).
+pub const AUDIT_ROWS_PER_INSERT: usize = 100;
+
+fn bind_event<'q>(query: AnyQuery<'q>, e: &'q NewAuditEvent) -> AnyQuery<'q> {
+    query
+        .bind(e.tenant.as_str())
+        .bind(&e.at)
+        .bind(e.request_id.as_deref())
+        .bind(&e.actor)
+        .bind(e.action)
+        .bind(e.profile.as_deref())
+        .bind(e.path.as_deref())
+        .bind(&e.outcome)
+        .bind(e.duration_ms)
+}
+
 impl Store {
-    /// Append events, in one transaction (all or none).
+    /// Append events, in one transaction (all or none), [`AUDIT_ROWS_PER_INSERT`] rows per statement.
     pub async fn record_audit(&self, events: &[NewAuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| map_err(e, "audit events"))?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO audit_events (tenant_id, at, request_id, actor, action, profile, path, outcome, duration_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(e.tenant.as_str())
-            .bind(&e.at)
-            .bind(e.request_id.clone())
-            .bind(&e.actor)
-            .bind(e.action)
-            .bind(e.profile.clone())
-            .bind(e.path.clone())
-            .bind(&e.outcome)
-            .bind(e.duration_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_err(e, "audit event"))?;
+        for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 9;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8,
+                        n + 9
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_events (tenant_id, at, request_id, actor, action, profile, path, outcome, duration_ms) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                query = bind_event(query, e);
+            }
+            query.execute(&mut *tx).await.map_err(|e| map_err(e, "audit events"))?;
         }
         tx.commit().await.map_err(|e| map_err(e, "audit events"))
     }
