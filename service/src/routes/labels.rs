@@ -48,7 +48,9 @@ impl RouteLabels {
 
     /// The pattern `path` belongs to, or `unmatched`.
     pub fn label(&self, path: &str) -> &str {
-        self.0.iter().find(|(segments, _)| matches(segments, path)).map_or("unmatched", |(_, label)| label.as_str())
+        let Some(rest) = path.strip_prefix('/') else { return "unmatched" };
+        let parts: Vec<&str> = rest.split('/').collect();
+        self.0.iter().find(|(segments, _)| matches(segments, &parts)).map_or("unmatched", |(_, label)| label.as_str())
     }
 }
 
@@ -68,9 +70,12 @@ fn parse(pattern: &str) -> Vec<Segment> {
         .collect()
 }
 
-fn matches(segments: &[Segment], path: &str) -> bool {
-    let Some(rest) = path.strip_prefix('/') else { return false };
-    let mut parts = rest.split('/');
+fn matches(segments: &[Segment], parts: &[&str]) -> bool {
+    if segments.len() > parts.len() || (segments.len() < parts.len() && !matches!(segments.last(), Some(Segment::Rest)))
+    {
+        return false;
+    }
+    let mut parts = parts.iter().copied();
     for segment in segments {
         match segment {
             Segment::Rest => return parts.next().is_some_and(|p| !p.is_empty()),

@@ -53,8 +53,9 @@ pub struct AuditEvent {
     pub duration_ms: Option<i64>,
 }
 
-/// Rows in one INSERT statement (9 parameters each: well within SQLite's and PostgreSQL's limits).
-pub const AUDIT_ROWS_PER_INSERT: usize = 100;
+/// Rows in one INSERT statement, 9 parameters each. Kept small: sqlx looks up every SQLite
+/// parameter by name for each bind, so a statement costs the square of its parameters.
+pub const AUDIT_ROWS_PER_INSERT: usize = 16;
 
 fn bind_event<'q>(query: AnyQuery<'q>, e: &'q NewAuditEvent) -> AnyQuery<'q> {
     query
