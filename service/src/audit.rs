@@ -6,8 +6,9 @@
 //! by tenant admins at `GET /v1/tenants/{tenant}/audit`.
 //!
 //! A read hands its event to one writer task over a bounded channel; the writer
-//! appends whatever has gathered in one transaction (up to [`BATCH`] events), so
-//! a busy service writes a few transactions a second instead of one per read.
+//! gathers events for up to 50 ms and appends them in one transaction (up to
+//! [`BATCH`] events), so a busy service writes at most about twenty
+//! transactions a second instead of one per read.
 //! A full channel makes the event wait in a task of its own (never the read);
 //! shutdown flushes what is left ([`AuditLog::flush`]).
 
@@ -58,6 +59,8 @@ pub fn record_read(
 
 /// Events written in one transaction at most.
 pub const BATCH: usize = 512;
+/// How long the writer gathers events before a transaction.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 /// Events waiting for the writer at most before senders wait in tasks of their own.
 const QUEUE: usize = 16_384;
 
@@ -80,6 +83,18 @@ impl AuditLog {
             let mut batch: Vec<Msg> = Vec::with_capacity(BATCH);
             let mut events: Vec<NewAuditEvent> = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // Gather for a moment more: at most ~20 transactions (each an fsync on SQLite) a second.
+                let gather = tokio::time::Instant::now() + GATHER;
+                loop {
+                    let room = BATCH.saturating_sub(batch.len());
+                    if room == 0 || batch.iter().any(|m| matches!(m, Msg::Flush(_))) {
+                        break;
+                    }
+                    match tokio::time::timeout_at(gather, rx.recv_many(&mut batch, room)).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
                 let mut acks = Vec::new();
                 for msg in batch.drain(..) {
                     match msg {

@@ -200,13 +200,13 @@ async fn read_vault(
         match outcome {
             ReadOutcome::Found(body) => {
                 let lease = match body["lease_id"].as_str().filter(|l| !l.is_empty()) {
-                    Some(lease_id) => Some(honest_lease(state, login, &token, lease_id, &body).await?),
+                    Some(lease_id) => Some(Box::pin(honest_lease(state, login, &token, lease_id, &body)).await?),
                     None => None,
                 };
                 return Ok(Read { body, lease });
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
-            ReadOutcome::Forbidden(_) if !fresh_login_done && token_is_dead(state, login, &token).await? => {
+            ReadOutcome::Forbidden(_) if !fresh_login_done && Box::pin(token_is_dead(state, login, &token)).await? => {
                 // Vault answers 403 both for a dead token and for a policy denial; only a
                 // dead token (lookup-self refused) is dropped and replaced by one fresh login.
                 tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");

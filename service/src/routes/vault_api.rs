@@ -125,7 +125,8 @@ pub async fn handle(
     if let Some(lease_path) = vault_path.strip_prefix("sys/leases/")
         && write
     {
-        let response = lease_op(&state, &login, lease_path, &body).await;
+        // Boxed, as the other rare paths: a read's future should not carry them.
+        let response = Box::pin(lease_op(&state, &login, lease_path, &body)).await;
         let action = if lease_path.starts_with("revoke") { "lease.revoke" } else { "lease.renew" };
         if !lease_path.starts_with("lookup") {
             let outcome = if response.status().is_success() { "ok" } else { "refused" };
@@ -145,7 +146,7 @@ pub async fn handle(
         return response;
     }
     if let Some(mount) = vault_path.strip_prefix("sys/internal/ui/mounts/") {
-        return mounts(&state, &login, mount).await;
+        return Box::pin(mounts(&state, &login, mount)).await;
     }
     let first = vault_path.split('/').next().unwrap_or_default().to_ascii_lowercase();
     if ["sys", "auth", "identity", "cubbyhole"].contains(&first.as_str()) {

@@ -231,6 +231,12 @@ impl Tokens {
             }
             return Ok((hit, true));
         }
+        // Boxed: the login future is large, and a warm read should not carry (and move) it.
+        Box::pin(self.get_cold(p, key)).await
+    }
+
+    /// [`Self::get`] without a cached token: wait for the single login (or the back-off).
+    async fn get_cold(&self, p: &ProfileLogin, key: ProfileKey) -> Result<(Arc<CachedToken>, bool), TokenError> {
         self.metrics.cache_miss();
         if let Some((last, retry_after)) = self.backoff.state(&p.key) {
             return Err(TokenError::BackingOff { last, retry_after });
