@@ -21,6 +21,7 @@
 //!
 //! SQLite is one process: memory is always trusted there.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -179,34 +180,57 @@ impl Memo {
         }
     }
 
-    /// A key in memory.
-    pub fn key(&self, id: &str) -> Option<Arc<ApiKeyAuth>> {
-        if self.trusted() { self.keys.get(id) } else { None }
+    /// The value in `cache` at `key` when memory may answer; else `fetch` it from the
+    /// database and keep it, unless a change came in meanwhile.
+    async fn through<K, V, E>(
+        &self,
+        cache: &Cache<K, Arc<V>>,
+        key: K,
+        fetch: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<Arc<V>>, E>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        if self.trusted()
+            && let Some(hit) = cache.get(&key)
+        {
+            return Ok(Some(hit));
+        }
+        let ticket = self.ticket();
+        let value = fetch.await?.map(Arc::new);
+        if let Some(value) = &value {
+            self.keep(cache, ticket, key, value);
+        }
+        Ok(value)
     }
 
-    /// Keep a key read under `ticket`.
-    pub fn keep_key(&self, ticket: Ticket, value: &Arc<ApiKeyAuth>) {
-        self.keep(&self.keys, ticket, value.key_id.clone(), value);
+    /// An API key by id, through memory.
+    pub async fn key<E>(
+        &self,
+        id: &str,
+        fetch: impl Future<Output = Result<Option<ApiKeyAuth>, E>>,
+    ) -> Result<Option<Arc<ApiKeyAuth>>, E> {
+        self.through(&self.keys, id.to_string(), fetch).await
     }
 
-    /// A tenant in memory.
-    pub fn tenant(&self, id: &TenantId) -> Option<Arc<TenantRow>> {
-        if self.trusted() { self.tenants.get(id) } else { None }
+    /// A tenant, through memory.
+    pub async fn tenant<E>(
+        &self,
+        id: &TenantId,
+        fetch: impl Future<Output = Result<Option<TenantRow>, E>>,
+    ) -> Result<Option<Arc<TenantRow>>, E> {
+        self.through(&self.tenants, id.clone(), fetch).await
     }
 
-    /// Keep a tenant read under `ticket`.
-    pub fn keep_tenant(&self, ticket: Ticket, id: &TenantId, value: &Arc<TenantRow>) {
-        self.keep(&self.tenants, ticket, id.clone(), value);
-    }
-
-    /// A profile in memory.
-    pub fn profile(&self, tenant: &TenantId, name: &ProfileName) -> Option<Arc<ProfileRow>> {
-        if self.trusted() { self.profiles.get(&(tenant.clone(), name.clone())) } else { None }
-    }
-
-    /// Keep a profile read under `ticket`.
-    pub fn keep_profile(&self, ticket: Ticket, tenant: &TenantId, name: &ProfileName, value: &Arc<ProfileRow>) {
-        self.keep(&self.profiles, ticket, (tenant.clone(), name.clone()), value);
+    /// A profile, through memory.
+    pub async fn profile<E>(
+        &self,
+        tenant: &TenantId,
+        name: &ProfileName,
+        fetch: impl Future<Output = Result<Option<ProfileRow>, E>>,
+    ) -> Result<Option<Arc<ProfileRow>>, E> {
+        self.through(&self.profiles, (tenant.clone(), name.clone()), fetch).await
     }
 
     /// Rows in memory, for the metrics: (keys, tenants, profiles).
@@ -222,14 +246,14 @@ impl Memo {
 mod tests {
     use super::*;
 
-    fn key(id: &str) -> Arc<ApiKeyAuth> {
-        Arc::new(ApiKeyAuth {
+    fn key(id: &str) -> ApiKeyAuth {
+        ApiKeyAuth {
             tenant_id: "t".into(),
             key_id: id.into(),
             name: "n".into(),
             scopes: vec!["read".into()],
             secret_sha256: [0; 32],
-        })
+        }
     }
 
     #[test]
@@ -244,36 +268,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_change_drops_the_row_and_a_read_that_raced_it_is_not_kept() {
-        let memo = Memo::new(false);
-        let ticket = memo.ticket();
-        memo.keep_key(ticket, &key("a"));
-        assert!(memo.key("a").is_some());
-        memo.apply(&Change::Key("a".into()));
-        assert!(memo.key("a").is_none(), "dropped at once");
-        // A read that started before the change must not put the old row back.
-        let stale = memo.ticket();
-        memo.apply(&Change::Key("b".into()));
-        memo.keep_key(stale, &key("a"));
-        assert!(memo.key("a").is_none(), "raced a change: not kept");
+    /// What memory answers for key `id` now (None: it would read the database).
+    fn served(memo: &Memo, id: &str) -> Option<Arc<ApiKeyAuth>> {
+        if memo.trusted() { memo.keys.get(id) } else { None }
     }
 
-    #[test]
-    fn shared_memory_is_trusted_only_while_the_listener_hears_its_heartbeat() {
+    /// A lookup of `id` whose database read returns `value`.
+    async fn look_up(memo: &Memo, id: &str, value: Option<ApiKeyAuth>) -> Option<Arc<ApiKeyAuth>> {
+        memo.key(id, async { Ok::<_, ()>(value) }).await.expect("no error")
+    }
+
+    #[tokio::test]
+    async fn a_change_drops_the_row_and_a_read_that_raced_it_is_not_kept() {
+        let memo = Memo::new(false);
+        look_up(&memo, "a", Some(key("a"))).await;
+        assert!(served(&memo, "a").is_some());
+        assert!(look_up(&memo, "a", None).await.is_some(), "answered from memory, not the database");
+        memo.apply(&Change::Key("a".into()));
+        assert!(served(&memo, "a").is_none(), "dropped at once");
+        // A read that started before the change must not put the old row back.
+        let raced = async {
+            memo.apply(&Change::Key("b".into()));
+            Ok::<_, ()>(Some(key("a")))
+        };
+        assert!(memo.key("a", raced).await.expect("no error").is_some(), "the reader gets what it read");
+        assert!(served(&memo, "a").is_none(), "raced a change: not kept");
+    }
+
+    #[tokio::test]
+    async fn shared_memory_is_trusted_only_while_the_listener_hears_its_heartbeat() {
         let memo = Memo::new(true);
-        memo.keep_key(memo.ticket(), &key("a"));
-        assert!(memo.key("a").is_none(), "not listening yet: nothing kept, nothing served");
+        look_up(&memo, "a", Some(key("a"))).await;
+        assert!(served(&memo, "a").is_none(), "not listening yet: nothing kept, nothing served");
         memo.set_listening(true);
         assert!(!memo.trusted(), "subscribed but no heartbeat heard yet");
         memo.heartbeat_heard();
         assert!(memo.trusted());
-        memo.keep_key(memo.ticket(), &key("a"));
-        assert!(memo.key("a").is_some());
+        look_up(&memo, "a", Some(key("a"))).await;
+        assert!(served(&memo, "a").is_some());
         memo.set_listening(false);
         assert!(!memo.trusted());
         memo.set_listening(true);
         memo.heartbeat_heard();
-        assert!(memo.key("a").is_none(), "memory starts empty after the listener comes back");
+        assert!(served(&memo, "a").is_none(), "memory starts empty after the listener comes back");
     }
 }

@@ -99,15 +99,7 @@ impl Store {
         tenant: &TenantId,
         name: &ProfileName,
     ) -> Result<Option<Arc<ProfileRow>>, StoreError> {
-        if let Some(hit) = self.memo.profile(tenant, name) {
-            return Ok(Some(hit));
-        }
-        let ticket = self.memo.ticket();
-        let row = self.fetch_profile(tenant, name).await?.map(Arc::new);
-        if let Some(row) = &row {
-            self.memo.keep_profile(ticket, tenant, name, row);
-        }
-        Ok(row)
+        self.memo.profile(tenant, name, self.fetch_profile(tenant, name)).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %name))]

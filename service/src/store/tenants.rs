@@ -74,15 +74,7 @@ impl Store {
 
     /// One tenant, from memory when it is there (see [`super::memo`]).
     pub async fn tenant_shared(&self, tenant: &TenantId) -> Result<Option<Arc<TenantRow>>, StoreError> {
-        if let Some(hit) = self.memo.tenant(tenant) {
-            return Ok(Some(hit));
-        }
-        let ticket = self.memo.ticket();
-        let row = self.fetch_tenant(tenant).await?.map(Arc::new);
-        if let Some(row) = &row {
-            self.memo.keep_tenant(ticket, tenant, row);
-        }
-        Ok(row)
+        self.memo.tenant(tenant, self.fetch_tenant(tenant)).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -201,15 +193,7 @@ impl Store {
     /// because the key id is what identifies the tenant.
     /// From memory when it is there (see [`super::memo`]).
     pub async fn api_key_for_auth(&self, key_id: &str) -> Result<Option<Arc<ApiKeyAuth>>, StoreError> {
-        if let Some(hit) = self.memo.key(key_id) {
-            return Ok(Some(hit));
-        }
-        let ticket = self.memo.ticket();
-        let key = self.fetch_api_key(key_id).await?.map(Arc::new);
-        if let Some(key) = &key {
-            self.memo.keep_key(ticket, key);
-        }
-        Ok(key)
+        self.memo.key(key_id, self.fetch_api_key(key_id)).await
     }
 
     async fn fetch_api_key(&self, key_id: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
