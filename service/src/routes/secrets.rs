@@ -75,8 +75,19 @@ pub async fn read_secret(
 pub(crate) struct Served {
     /// The answer.
     pub read: Arc<Read>,
-    /// None: the profile does not cache; Some(None): a miss; Some(Some(age)): a hit.
-    pub cache: Option<Option<Duration>>,
+    /// What the secret cache did.
+    pub cache: Cached,
+}
+
+/// What the secret cache did for a read.
+#[derive(Clone, Copy)]
+pub(crate) enum Cached {
+    /// The profile does not cache.
+    Off,
+    /// Vault was read (and the answer kept when it may be).
+    Miss,
+    /// A kept answer, this old.
+    Hit(Duration),
 }
 
 impl Served {
@@ -85,11 +96,11 @@ impl Served {
         let mut out = HttpResponse::Ok();
         out.insert_header(("Cache-Control", "no-store"));
         match self.cache {
-            None => {}
-            Some(None) => {
+            Cached::Off => {}
+            Cached::Miss => {
                 out.insert_header(("X-Cache", "MISS"));
             }
-            Some(Some(age)) => {
+            Cached::Hit(age) => {
                 out.insert_header(("X-Cache", "HIT")).insert_header(("Age", age.as_secs().to_string()));
             }
         }
@@ -98,7 +109,8 @@ impl Served {
 
     /// The lease's remaining seconds (a cached answer's lease has aged).
     pub fn lease_secs_left(&self, lease: &HonestLease) -> u64 {
-        lease.duration_secs.saturating_sub(self.cache.flatten().map_or(0, |age| age.as_secs()))
+        let age = if let Cached::Hit(age) = self.cache { age.as_secs() } else { 0 };
+        lease.duration_secs.saturating_sub(age)
     }
 }
 
@@ -155,11 +167,11 @@ pub(crate) async fn read_with(
         return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
     }
     let Some(policy) = login.secret_cache else {
-        return Ok(Served { read: Arc::new(read_vault(state, login, &secret_path, query).await?), cache: None });
+        return Ok(Served { read: Arc::new(read_vault(state, login, &secret_path, query).await?), cache: Cached::Off });
     };
     let key = EntryKey { profile: login.key.clone(), path: secret_path.as_str().to_string(), query: query.to_string() };
     if let Some((read, age)) = state.secrets.get(&key) {
-        return Ok(Served { read, cache: Some(Some(age)) });
+        return Ok(Served { read, cache: Cached::Hit(age) });
     }
     let read = Arc::new(read_vault(state, login, &secret_path, query).await?);
     let hint = Duration::from_secs(read.body["lease_duration"].as_u64().unwrap_or(0));
@@ -168,7 +180,7 @@ pub(crate) async fn read_with(
         let size = read.body.to_string().len();
         state.secrets.put(key, read.clone(), size, ttl);
     }
-    Ok(Served { read, cache: Some(None) })
+    Ok(Served { read, cache: Cached::Miss })
 }
 
 /// The read itself: the profile's cached token (one fresh login after a 403), lease tracking.

@@ -76,20 +76,9 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| map_err(e, "audit events"))?;
         for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = i * 9;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7,
-                        n + 8,
-                        n + 9
-                    )
+                .map(|row| {
+                    let params: Vec<String> = (1..=9).map(|k| format!("${}", row * 9 + k)).collect();
+                    format!("({})", params.join(", "))
                 })
                 .collect();
             let sql = format!(
