@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profiles::{ProfileInput, validate_input};
+use super::profile_input::{ProfileInput, validate_input};
 use super::tenant_id;
 use super::test_connection::{Keep, TestReport, run};
 use crate::agent_config::{self, AgentConfigInput};

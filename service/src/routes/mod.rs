@@ -8,6 +8,7 @@ pub mod ec2_nonce;
 pub mod health;
 pub mod labels;
 pub mod leases;
+pub mod profile_input;
 pub mod profiles;
 pub mod resolve;
 pub mod secrets;
