@@ -152,6 +152,15 @@ pub fn count_processes_matching(needle: &str) -> usize {
         .count()
 }
 
+/// Kill a child started in its own process group, with everything it started, and reap it.
+pub fn kill_process_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,11 +279,7 @@ impl OpenBao {
 impl Drop for OpenBao {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::kill_process_group(&mut child);
         }
     }
 }

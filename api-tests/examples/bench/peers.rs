@@ -94,11 +94,7 @@ listener "tcp" {{
 impl Drop for BaoProxy {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            api_tests::kill_process_group(&mut child);
         }
     }
 }

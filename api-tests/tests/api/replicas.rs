@@ -1,22 +1,34 @@
 //! Two replicas of the real binary sharing one real PostgreSQL database.
 
+use api_tests::{JwtIssuer, OpenBao, Postgres};
 use serde_json::json;
 
 use crate::helpers::{App, AppOptions, bao_with_jwt};
 
-#[tokio::test]
-async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() {
+/// Two replicas of the real binary on one fresh PostgreSQL database (bind `_pg` by name:
+/// PostgreSQL lives as long as it).
+struct Replicas {
+    a: App,
+    b: App,
+    bao: OpenBao,
+    issuer: JwtIssuer,
+    _pg: Postgres,
+}
+
+/// Start PostgreSQL, OpenBao with jwt logins and two replicas sharing the operator key and
+/// the JWT folder (as replicas of one deployment would). None when PostgreSQL is not
+/// installed (a failure instead when `AUTH_SERVICE_TEST_REQUIRE_POSTGRES=1`).
+async fn replicas(database: &str) -> Option<Replicas> {
     let required = std::env::var("AUTH_SERVICE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    if api_tests::Postgres::bin_dir().is_none() {
+    if Postgres::bin_dir().is_none() {
         assert!(!required, "PostgreSQL is required but not installed");
         eprintln!("PostgreSQL not installed: replica test skipped");
-        return;
+        return None;
     }
-    let pg = api_tests::Postgres::start().await.expect("postgres");
-    let url = pg.create_database("replicas").expect("database");
+    let pg = Postgres::start().await.expect("postgres");
+    let url = pg.create_database(database).expect("database");
     let (bao, issuer) = bao_with_jwt(3600).await;
     let a = App::spawn_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
-    // Both replicas allow the same JWT folder (as replicas of one deployment would).
     let b = App::spawn_with(AppOptions {
         database_url: Some(url),
         extra_env: vec![
@@ -25,6 +37,12 @@ async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() 
         ],
     })
     .await;
+    Some(Replicas { a, b, bao, issuer, _pg: pg })
+}
+
+#[tokio::test]
+async fn two_replicas_share_profiles_and_never_serve_a_deleted_profiles_token() {
+    let Some(Replicas { a, b, bao, issuer, _pg }) = replicas("replicas").await else { return };
     // The same operator key on both replicas; the tenant and keys live in the shared database.
     let t = a.tenant("team-a").await;
     // Both replicas read the same JWT file path.
@@ -93,24 +111,7 @@ where
 
 #[tokio::test]
 async fn a_key_revoked_or_a_grant_narrowed_on_one_replica_is_refused_by_the_other_within_a_second() {
-    let required = std::env::var("AUTH_SERVICE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    if api_tests::Postgres::bin_dir().is_none() {
-        assert!(!required, "PostgreSQL is required but not installed");
-        eprintln!("PostgreSQL not installed: replica test skipped");
-        return;
-    }
-    let pg = api_tests::Postgres::start().await.expect("postgres");
-    let url = pg.create_database("invalidation").expect("database");
-    let (bao, issuer) = bao_with_jwt(3600).await;
-    let a = App::spawn_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
-    let b = App::spawn_with(AppOptions {
-        database_url: Some(url),
-        extra_env: vec![
-            ("AUTH_SERVICE_OPERATOR_KEY".into(), a.operator_key.clone()),
-            ("AUTH_SERVICE_JWT_ALLOWED_DIRS".into(), a.jwt_dir.display().to_string()),
-        ],
-    })
-    .await;
+    let Some(Replicas { a, b, bao, issuer, _pg }) = replicas("invalidation").await else { return };
     let t = a.tenant("team-a").await;
     let jwt = a.jwt_file(&issuer, &t, "token");
     a.jwt_profile(&t, "p", &bao, &jwt, "app", json!({})).await;
