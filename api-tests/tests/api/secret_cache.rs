@@ -44,6 +44,14 @@ async fn a_caching_profile_answers_from_memory_says_so_and_drops_its_answers_whe
     let versioned = format!("{facade}?version=1");
     let resp = app.http.get(&versioned).header("X-Vault-Token", &t.read).send().await.expect("facade read");
     assert_eq!(header(resp.headers(), "x-cache"), Some("MISS"), "another query");
+    // Another tenant's key never reaches the kept answer: 404 as for any of its reads, no X-Cache.
+    let other = app.tenant("other").await;
+    let (s, b, h) = app.call("GET", read, &other.read, None).await;
+    assert_eq!(s, 404, "{b}");
+    assert!(header(&h, "x-cache").is_none() && b.get("data").is_none(), "{b}");
+    let resp = app.http.get(&facade).header("X-Vault-Token", &other.read).send().await.expect("facade read");
+    assert_eq!(resp.status().as_u16(), 403, "Vault's answer to a foreign token");
+    assert!(header(resp.headers(), "x-cache").is_none());
     // A profile without the cache reads Vault each time and sends no X-Cache.
     let (s, plain, h) =
         app.call("GET", "/v1/tenants/acme/profiles/plain/secrets/secret/data/app/db", &t.read, None).await;
@@ -71,6 +79,9 @@ async fn a_caching_profile_answers_from_memory_says_so_and_drops_its_answers_whe
     assert_eq!(s, 200, "{b}");
     assert!(b.get("secret_cache_ttl").is_none(), "{b}");
     assert!(header(&app.call("GET", read, &t.read, None).await.2, "x-cache").is_none());
+    // Neither keys, tokens, the JWT nor the kept secret value reach the log.
+    crate::helpers::assert_no_secrets_logged(&app, &bao, &[&t, &other]);
+    crate::helpers::assert_log_free_of(&app, &["rotated".to_string(), "s3cr3t".to_string()]);
 }
 
 #[tokio::test]
