@@ -358,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_lease_index_follows_records_revocations_and_released_tokens() {
-        let http = reqwest::Client::new();
+        let http = agent_runner::http::client_builder().build().expect("client");
         let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
         let hour = Duration::from_secs(3600);
         for i in 0..1000 {
