@@ -14,16 +14,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-SKIP_POSTGRES=1 bash scripts/install-tools.sh
+SKIP_POSTGRES=1 SKIP_PYTHON_TOOLS=1 WITH_WRK=1 bash scripts/install-tools.sh
 if ! command -v wrk >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "bench: apt-get install wrk" >&2
-    timeout 600 apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq wrk >/dev/null
-  else
-    echo "bench: wrk is missing: install the Debian package wrk (needs root)" >&2
-    exit 1
-  fi
+  echo "bench: wrk is missing: install the Debian package wrk (needs root)" >&2
+  exit 1
 fi
 # The herd holds 1000 connections open at once, on both ends.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

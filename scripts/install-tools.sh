@@ -7,6 +7,8 @@
 #                  the Vault-compatible endpoint tests) and schemathesis (the
 #                  OpenAPI fuzzer, run against the real binary)
 # Idempotent: a second run does nothing that is already done.
+# SKIP_POSTGRES=1 and SKIP_PYTHON_TOOLS=1 leave out PostgreSQL and the venv;
+# WITH_WRK=1 adds wrk (Debian), the benchmark's load generator.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/tools"
@@ -20,6 +22,8 @@ if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/d
   need_apt+=(postgresql)
 fi
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
+# The benchmark's load generator.
+if [ "${WITH_WRK:-0}" = 1 ] && ! command -v wrk >/dev/null 2>&1; then need_apt+=(wrk); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-tools: apt-get install ${need_apt[*]}" >&2
@@ -48,6 +52,9 @@ os.replace(sys.argv[2] + ".part", sys.argv[2])
 PY
 fi
 "$tools/bin/bao" version >&2
+
+# The benchmark needs neither hvac nor schemathesis.
+if [ "${SKIP_PYTHON_TOOLS:-0}" = 1 ]; then exit 0; fi
 
 hvac_version="${HVAC_VERSION:-2.4.0}"
 schemathesis_version="${SCHEMATHESIS_VERSION:-4.32.5}"

@@ -22,13 +22,24 @@ pub fn request_id(from_client: Option<&str>) -> String {
             id.to_string()
         }
         _ => {
+            // 16 bytes: this process's random 8 and a counter, so ids are unique
+            // without a getrandom call per request (ids are not secrets).
+            static PREFIX: std::sync::OnceLock<[u8; 8]> = std::sync::OnceLock::new();
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let prefix = PREFIX.get_or_init(|| {
+                let mut bytes = [0u8; 8];
+                if getrandom::fill(&mut bytes).is_err() {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default();
+                    bytes = (nanos as u64 ^ u64::from(std::process::id())).to_be_bytes();
+                }
+                bytes
+            });
             let mut bytes = [0u8; 16];
-            if getrandom::fill(&mut bytes).is_err() {
-                bytes = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos().to_be_bytes())
-                    .unwrap_or_default();
-            }
+            bytes[..8].copy_from_slice(prefix);
+            bytes[8..].copy_from_slice(&NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes());
             hex::encode(bytes)
         }
     }

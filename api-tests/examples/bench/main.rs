@@ -5,7 +5,8 @@
 //! secret cache and memory. Prints figures and asserts none (beyond sanity);
 //! writes the tables into docs/performance.md between the bench markers.
 //!
-//! Run with `./scripts/bench.sh` (`BENCH_QUICK=1` for short runs).
+//! Run with `./scripts/bench.sh` (`BENCH_QUICK=1` for short runs, `BENCH_ONLY=memory`
+//! for the memory case alone, printed and not written to the docs).
 
 #[path = "../../tests/api/helpers.rs"]
 #[allow(dead_code, reason = "shared helpers; the benchmark uses some of them")]
@@ -141,6 +142,20 @@ async fn run(started: Instant) {
         plan.round_secs
     );
     let (bao, issuer) = openbao(plan.audit).await;
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "memory") {
+        // Development aid: the memory case alone, printed, docs untouched.
+        let m = cases::memory(&bao, &issuer, service_env(), plan.memory, plan.tenants).await;
+        println!(
+            "bench: memory: idle {} KiB, {} profiles {} KiB, after reads {} KiB: {:.2} KiB per cached token; failed {}",
+            m.idle_kib,
+            m.n,
+            m.profiles_kib,
+            m.tokens_kib,
+            (m.tokens_kib as f64 - m.profiles_kib as f64) / m.n.max(1) as f64,
+            m.failures
+        );
+        return;
+    }
     cases::add_fast_role(&bao).await.expect("role fast");
     let bao_pid = procs::openbao_pid(&bao.addr).unwrap_or_else(|| {
         eprintln!("bench: OpenBao's process not found; its CPU shows as 0");
@@ -247,6 +262,22 @@ async fn run(started: Instant) {
             .map(|(ti, t)| format!("{} {:.0}/s", t.name, cells[ti][ci].rps()))
             .collect();
         println!("bench [{:>3} s]: {c} conns: {}", started.elapsed().as_secs(), line.join(", "));
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "warm") {
+        for (ti, t) in targets.iter().enumerate() {
+            for (ci, c) in CONNS.iter().enumerate() {
+                let cell = &cells[ti][ci];
+                if !cell.samples.is_empty() {
+                    println!(
+                        "bench: warm: {} at {c}: {:.0}/s, service {:.1} µs/req",
+                        t.name,
+                        cell.rps(),
+                        cell.cpu_us(0, wrk.clk_tck)
+                    );
+                }
+            }
+        }
+        return;
     }
     let warm_spawns = app.spawns().await - spawns_before;
     if warm_spawns > 0.0 {

@@ -55,7 +55,7 @@ impl ProfileLogin {
     /// Re-parse a stored profile (stored profiles were validated on write; a
     /// policy change since then, like a disabled method type, shows here).
     pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, String> {
-        let block = method_block::validate_value(&row.method, policy).map_err(|errors| {
+        let block = method_block::validate_value(&row.method_value(), policy).map_err(|errors| {
             let first = errors.first().map(|e| format!("{}: {}", e.pointer, e.message)).unwrap_or_default();
             format!("the stored method block is no longer accepted by this service ({first}); replace the profile")
         })?;
@@ -92,7 +92,7 @@ fn row_fingerprint(row: &ProfileRow) -> [u8; 16] {
     for part in [
         row.vault_address.as_str(),
         row.namespace.as_deref().unwrap_or(""),
-        &row.method.to_string(),
+        &row.method,
         row.test_secret_path.as_deref().unwrap_or(""),
         row.aws_role_arn.as_deref().unwrap_or(""),
         &row.created_at,

@@ -93,7 +93,7 @@ async fn dry_login(
         name: name.to_string(),
         vault_address: new.vault_address,
         namespace: new.namespace,
-        method: new.method,
+        method: new.method.to_string(),
         test_secret_path: new.test_secret_path,
         revision: 0,
         created_at: now.clone(),

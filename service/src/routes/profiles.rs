@@ -56,10 +56,10 @@ pub struct Profile {
 impl From<ProfileRow> for Profile {
     fn from(r: ProfileRow) -> Self {
         Profile {
+            method: r.method_value(),
             name: r.name,
             vault_address: r.vault_address,
             namespace: r.namespace,
-            method: r.method,
             test_secret_path: r.test_secret_path,
             aws_role_arn: r.aws_role_arn,
             secret_cache_ttl: r.secret_cache.map(|p| humantime::format_duration(p.ttl).to_string()),

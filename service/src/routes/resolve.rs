@@ -31,6 +31,7 @@ pub struct Resolution {
     verdict: Verdict,
 }
 
+#[derive(Clone)]
 enum Verdict {
     Ready(Arc<ProfileLogin>),
     /// The stored method block no longer parses (settings changed).
@@ -55,17 +56,27 @@ pub async fn load_login(
     let key = (tenant.clone(), name.clone());
     let resolution = match state.resolutions.get(&key) {
         Some(r) if Arc::ptr_eq(&r.row, &row) && Arc::ptr_eq(&r.tenant, &tenant_row) => r,
+        // The same content read again (memory's entries are re-read every few
+        // seconds): the verdict stands, without parsing or checking again.
+        Some(p) if *p.row == *row && *p.tenant == *tenant_row => {
+            let r = Arc::new(Resolution { row, tenant: tenant_row, verdict: p.verdict.clone() });
+            state.resolutions.insert(key, r.clone());
+            r
+        }
         previous => {
             if previous.is_some_and(|p| (p.row.revision, &p.row.created_at) != (row.revision, &row.created_at)) {
                 // The profile changed: its cached secrets go (they could not answer anyway).
                 state.secrets.drop_profile(tenant, name);
             }
-            let verdict = match state.tokens.parse(&row, &state.policy).await {
+            let verdict = match ProfileLogin::from_row(&row, &state.policy) {
                 Err(e) => Verdict::Unparsable(e),
-                Ok(login) => match problem(state, &tenant_row, &login)? {
-                    Some(reason) => Verdict::Refused(reason),
-                    None => Verdict::Ready(login),
-                },
+                Ok(login) => {
+                    let login = Arc::new(login);
+                    match problem(state, &tenant_row, &login)? {
+                        Some(reason) => Verdict::Refused(reason),
+                        None => Verdict::Ready(login),
+                    }
+                }
             };
             let r = Arc::new(Resolution { row, tenant: tenant_row, verdict });
             state.resolutions.insert(key, r.clone());

@@ -2,6 +2,7 @@
 //! (agent login, token verification, test secret read) and explain the outcome
 //! in words an admin can act on.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, post, web};
@@ -87,8 +88,8 @@ pub async fn test_profile(
     let row = load(&state, &tenant, &name).await?;
     let mut steps = Vec::new();
     let warnings = Vec::new();
-    let login = match state.tokens.parse(&row, &state.policy).await {
-        Ok(login) => login,
+    let login = match ProfileLogin::from_row(&row, &state.policy) {
+        Ok(login) => Arc::new(login),
         Err(detail) => {
             steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail });
             let hint = Some("replace the profile with a method block this service accepts".to_string());

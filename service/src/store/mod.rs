@@ -187,8 +187,9 @@ pub struct ProfileRow {
     pub vault_address: String,
     /// Namespace.
     pub namespace: Option<String>,
-    /// Method block.
-    pub method: serde_json::Value,
+    /// Method block, as the JSON text stored (compact: a parsed tree would cost
+    /// kilobytes of memory per kept profile); [`ProfileRow::method_value`] parses it.
+    pub method: String,
     /// Test secret path.
     pub test_secret_path: Option<String>,
     /// Revision.
@@ -203,6 +204,13 @@ pub struct ProfileRow {
     pub last_test: Option<(bool, String)>,
     /// The opt-in secret cache (None: off).
     pub secret_cache: Option<crate::secret_cache::Policy>,
+}
+
+impl ProfileRow {
+    /// The method block (the stored text was checked to be JSON when it was read).
+    pub fn method_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.method).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// The key of an EC2 nonce.
@@ -264,7 +272,11 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
         name: get("name")?,
         vault_address: get("vault_address")?,
         namespace: row.try_get::<Option<String>, _>("namespace").map_err(|e| StoreError::Database(e.to_string()))?,
-        method: serde_json::from_str(&method_text).map_err(|e| StoreError::Database(format!("stored method: {e}")))?,
+        method: {
+            serde_json::from_str::<serde::de::IgnoredAny>(&method_text)
+                .map_err(|e| StoreError::Database(format!("stored method: {e}")))?;
+            method_text
+        },
         test_secret_path: row
             .try_get::<Option<String>, _>("test_secret_path")
             .map_err(|e| StoreError::Database(e.to_string()))?,

@@ -17,13 +17,12 @@ use moka::future::Cache;
 mod entry;
 
 use crate::config::Settings;
-use crate::domain::ValidationPolicy;
 use crate::ec2::InstanceIdentity;
 use crate::leases::LeaseBook;
 use crate::login::Login;
 pub use crate::login::{FreshToken, LoginFailure, ProfileKey, ProfileLogin, Step};
 use crate::metrics::Metrics;
-use crate::store::{ProfileRow, Store};
+use crate::store::Store;
 pub use entry::{CACHE_MARGIN, CachedToken, cache_lifetime};
 use entry::{TtlExpiry, cached, due_for_refresh, renew_in_place};
 
@@ -106,7 +105,6 @@ pub struct Tokens {
     vault_timeout: Duration,
     max_cache_ttl: Duration,
     cache: Cache<ProfileKey, Arc<CachedToken>>,
-    parsed: Cache<ProfileKey, Arc<ProfileLogin>>,
     backoff: Arc<Pauses>,
     metrics: Arc<Metrics>,
     book: Arc<LeaseBook>,
@@ -158,7 +156,6 @@ impl Tokens {
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             cache,
-            parsed: Cache::builder().max_capacity(10_000).time_to_idle(Duration::from_secs(3600)).build(),
             backoff: Arc::new(Pauses {
                 initial: settings.login_backoff_initial,
                 max: settings.login_backoff_max,
@@ -168,22 +165,9 @@ impl Tokens {
         }
     }
 
-    /// A stored profile parsed for login; the JSON-schema validation runs once per
-    /// profile content, not on every read.
-    pub async fn parse(&self, row: &ProfileRow, policy: &ValidationPolicy) -> Result<Arc<ProfileLogin>, String> {
-        let key = ProfileKey::of(row)?;
-        if let Some(hit) = self.parsed.get(&key).await {
-            return Ok(hit);
-        }
-        let login = Arc::new(ProfileLogin::from_row(row, policy)?);
-        self.parsed.insert(key, login.clone()).await;
-        Ok(login)
-    }
-
     /// Publish the caches' sizes to the metrics.
     pub fn report_cache_sizes(&self) {
         self.metrics.cache_size("tokens", self.cache.entry_count());
-        self.metrics.cache_size("profiles", self.parsed.entry_count());
     }
 
     /// The HTTP client for Vault calls.
