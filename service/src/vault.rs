@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -16,14 +17,35 @@ pub const SECRET_BODY_LIMIT: usize = 1024 * 1024;
 /// What Vault answered to a read.
 #[derive(Debug)]
 pub enum ReadOutcome {
-    /// 200 with Vault's JSON body.
-    Found(Value),
+    /// 200 with a JSON object.
+    Found(Found),
     /// 404 (no secret there, or no mount).
     NotFound,
     /// 403: the token is not allowed (or no longer valid).
     Forbidden(String),
     /// Any other status, with Vault's error text.
     Other(u16, String),
+}
+
+/// A 200 answer to a read: Vault's bytes as it sent them (passed on unchanged
+/// where nothing needs changing), and the lease fields the service acts on.
+#[derive(Debug)]
+pub struct Found {
+    /// The body as Vault sent it (a JSON object).
+    pub raw: Bytes,
+    /// `lease_id`; empty when there is no lease.
+    pub lease_id: String,
+    /// `lease_duration` in seconds (0 when absent).
+    pub lease_duration: u64,
+}
+
+/// The fields of a read's answer the service acts on; the rest is checked to be JSON and skipped.
+#[derive(serde::Deserialize)]
+struct LeaseFields {
+    #[serde(default)]
+    lease_id: Option<String>,
+    #[serde(default)]
+    lease_duration: Option<u64>,
 }
 
 /// Why a call did not get an answer.
@@ -68,12 +90,21 @@ pub async fn read(
         url.push_str(query);
     }
     let req = http.get(&url);
-    let (status, body) = send(req, address, namespace, token, timeout, SECRET_BODY_LIMIT).await?;
+    let (status, bytes) = send_bytes(req, address, namespace, token, timeout, SECRET_BODY_LIMIT).await?;
     Ok(match status {
-        StatusCode::OK => ReadOutcome::Found(body),
+        StatusCode::OK => {
+            // Only the lease fields are built; the rest is passed on as Vault sent it.
+            let fields: LeaseFields =
+                serde_json::from_slice(&bytes).map_err(|_| VaultError::BadResponse(address.to_string()))?;
+            ReadOutcome::Found(Found {
+                raw: Bytes::from(bytes),
+                lease_id: fields.lease_id.unwrap_or_default(),
+                lease_duration: fields.lease_duration.unwrap_or(0),
+            })
+        }
         StatusCode::NOT_FOUND => ReadOutcome::NotFound,
-        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&body)),
-        other => ReadOutcome::Other(other.as_u16(), vault_errors(&body)),
+        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&json_body(&bytes, address)?)),
+        other => ReadOutcome::Other(other.as_u16(), vault_errors(&json_body(&bytes, address)?)),
     })
 }
 
@@ -91,7 +122,7 @@ pub async fn put(
     send(req, address, namespace, token, timeout, agent_runner::verify::TOKEN_BODY_LIMIT).await
 }
 
-/// Send with the token and namespace headers; no redirects, a capped body.
+/// Send with the token and namespace headers; no redirects, a capped JSON body.
 async fn send(
     req: reqwest::RequestBuilder,
     address: &VaultAddress,
@@ -100,6 +131,27 @@ async fn send(
     timeout: Duration,
     limit: usize,
 ) -> Result<(StatusCode, Value), VaultError> {
+    let (status, bytes) = send_bytes(req, address, namespace, token, timeout, limit).await?;
+    Ok((status, json_body(&bytes, address)?))
+}
+
+/// A body as JSON (empty: `null`).
+fn json_body(bytes: &[u8], address: &VaultAddress) -> Result<Value, VaultError> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|_| VaultError::BadResponse(address.to_string()))
+}
+
+/// Send with the token and namespace headers; no redirects, a capped body.
+async fn send_bytes(
+    req: reqwest::RequestBuilder,
+    address: &VaultAddress,
+    namespace: Option<&str>,
+    token: &SecretString,
+    timeout: Duration,
+    limit: usize,
+) -> Result<(StatusCode, Vec<u8>), VaultError> {
     let mut req = req.header("X-Vault-Token", token.expose_secret()).timeout(timeout);
     if let Some(ns) = namespace {
         req = req.header("X-Vault-Namespace", ns);
@@ -109,13 +161,11 @@ async fn send(
     if status.is_redirection() {
         return Err(VaultError::Redirected(address.to_string(), agent_runner::http::redirect_target(&resp)));
     }
-    let body: Value = match agent_runner::http::read_capped(resp, limit).await {
-        Ok(b) if b.is_empty() => Value::Null,
-        Ok(b) => serde_json::from_slice(&b).map_err(|_| VaultError::BadResponse(address.to_string()))?,
-        Err(BodyError::TooLarge(limit)) => return Err(VaultError::TooLarge(address.to_string(), limit)),
-        Err(BodyError::Transfer(cause)) => return Err(VaultError::Unreachable(address.to_string(), cause)),
-    };
-    Ok((status, body))
+    match agent_runner::http::read_capped(resp, limit).await {
+        Ok(bytes) => Ok((status, bytes)),
+        Err(BodyError::TooLarge(limit)) => Err(VaultError::TooLarge(address.to_string(), limit)),
+        Err(BodyError::Transfer(cause)) => Err(VaultError::Unreachable(address.to_string(), cause)),
+    }
 }
 
 fn map_send_error(address: &VaultAddress, timeout: Duration, e: &reqwest::Error) -> VaultError {
@@ -127,14 +177,80 @@ fn map_send_error(address: &VaultAddress, timeout: Duration, e: &reqwest::Error)
     }
 }
 
-/// The read response the API returns: Vault's `data`, plus lease fields when Vault sent them.
-pub fn secret_response(body: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert("data".into(), body.get("data").cloned().unwrap_or(Value::Null));
-    for key in ["lease_id", "lease_duration", "renewable"] {
-        if let Some(v) = body.get(key) {
-            out.insert(key.into(), v.clone());
+/// The REST read's answer: Vault's `data` as it sent it, plus the lease fields
+/// when Vault sent them (`lease_duration` and `expires_at` made honest for a lease).
+#[derive(serde::Deserialize, serde::Serialize)]
+pub struct SecretAnswer<'a> {
+    /// Vault's `data`, unparsed.
+    #[serde(borrow, default)]
+    pub data: Option<&'a serde_json::value::RawValue>,
+    /// Vault's `lease_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_id: Option<Value>,
+    /// Vault's `lease_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_duration: Option<Value>,
+    /// Vault's `renewable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewable: Option<Value>,
+    /// The lease's honest end (RFC 3339), for a recorded lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl<'a> SecretAnswer<'a> {
+    /// The answer's fields out of a read's body (which was checked to be JSON when it was read).
+    pub fn of(found: &'a Found) -> Self {
+        serde_json::from_slice(&found.raw).unwrap_or(Self {
+            data: None,
+            lease_id: None,
+            lease_duration: None,
+            renewable: None,
+            expires_at: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(body: &str) -> Found {
+        let fields: LeaseFields = serde_json::from_str(body).expect("lease fields");
+        Found {
+            raw: Bytes::from(body.as_bytes().to_vec()),
+            lease_id: fields.lease_id.unwrap_or_default(),
+            lease_duration: fields.lease_duration.unwrap_or(0),
         }
     }
-    Value::Object(out)
+
+    #[test]
+    fn the_rest_answer_keeps_data_as_vault_sent_it_and_only_the_lease_fields() {
+        let f = found(
+            r#"{"request_id":"r1","lease_id":"","renewable":false,"lease_duration":0,
+                "data":{"data":{"password":"s3cr3t","n":1.50},"metadata":{"version":2}},"wrap_info":null,"auth":null}"#,
+        );
+        assert_eq!((f.lease_id.as_str(), f.lease_duration), ("", 0));
+        let out = serde_json::to_string(&SecretAnswer::of(&f)).expect("serialize");
+        // `data` is copied byte for byte (1.50 stays 1.50); request_id, wrap_info and auth are not sent.
+        assert_eq!(
+            out,
+            r#"{"data":{"data":{"password":"s3cr3t","n":1.50},"metadata":{"version":2}},"lease_id":"","lease_duration":0,"renewable":false}"#
+        );
+    }
+
+    #[test]
+    fn a_lease_is_seen_and_an_answer_without_data_says_null() {
+        let f = found(r#"{"lease_id":"database/creds/app/abc","lease_duration":3600,"renewable":true}"#);
+        assert_eq!((f.lease_id.as_str(), f.lease_duration), ("database/creds/app/abc", 3600));
+        let mut answer = SecretAnswer::of(&f);
+        answer.lease_duration = Some(1200.into());
+        answer.expires_at = Some("2026-11-26T21:00:00Z".into());
+        let out: Value = serde_json::to_value(&answer).expect("serialize");
+        assert_eq!(
+            out,
+            serde_json::json!({"data": null, "lease_id": "database/creds/app/abc", "lease_duration": 1200,
+                               "renewable": true, "expires_at": "2026-11-26T21:00:00Z"})
+        );
+    }
 }

@@ -63,10 +63,10 @@ pub async fn read_secret(
     state.metrics.secret_read(read_outcome(&result), "rest");
     crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &secret_path, read_outcome(&result), started);
     let served = result?;
-    let mut out = vault::secret_response(&served.read.body);
+    let mut out = vault::SecretAnswer::of(&served.read.found);
     if let Some(lease) = &served.read.lease {
-        out["lease_duration"] = serde_json::json!(served.lease_secs_left(lease));
-        out["expires_at"] = serde_json::json!(lease.expires_at);
+        out.lease_duration = Some(served.lease_secs_left(lease).into());
+        out.expires_at = Some(lease.expires_at.clone());
     }
     Ok(served.response().json(out))
 }
@@ -129,7 +129,7 @@ pub(crate) fn read_outcome<T>(result: &Result<T, ApiError>) -> &'static str {
 /// A successful read: Vault's whole answer, and the honest lease when it has one.
 pub(crate) struct Read {
     /// Vault's answer as it sent it.
-    pub body: serde_json::Value,
+    pub found: vault::Found,
     /// The lease, recorded.
     pub lease: Option<HonestLease>,
 }
@@ -174,10 +174,10 @@ pub(crate) async fn read_with(
         return Ok(Served { read, cache: Cached::Hit(age) });
     }
     let read = Arc::new(read_vault(state, login, &secret_path, query).await?);
-    let hint = Duration::from_secs(read.body["lease_duration"].as_u64().unwrap_or(0));
+    let hint = Duration::from_secs(read.found.lease_duration);
     let lease = read.lease.as_ref().map(|l| Duration::from_secs(l.duration_secs));
     if let Some(ttl) = crate::secret_cache::entry_ttl(&policy, lease, hint) {
-        let size = read.body.to_string().len();
+        let size = read.found.raw.len();
         state.secrets.put(key, read.clone(), size, ttl);
     }
     Ok(Served { read, cache: Cached::Miss })
@@ -210,12 +210,14 @@ async fn read_vault(
             other => ApiError::BadGateway(other.to_string()),
         })?;
         match outcome {
-            ReadOutcome::Found(body) => {
-                let lease = match body["lease_id"].as_str().filter(|l| !l.is_empty()) {
-                    Some(lease_id) => Some(Box::pin(honest_lease(state, login, &token, lease_id, &body)).await?),
-                    None => None,
+            ReadOutcome::Found(found) => {
+                let lease = match found.lease_id.as_str() {
+                    "" => None,
+                    lease_id => {
+                        Some(Box::pin(honest_lease(state, login, &token, lease_id, found.lease_duration)).await?)
+                    }
                 };
-                return Ok(Read { body, lease });
+                return Ok(Read { found, lease });
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
             ReadOutcome::Forbidden(_) if !fresh_login_done && Box::pin(token_is_dead(state, login, &token)).await? => {
@@ -274,9 +276,9 @@ async fn honest_lease(
     login: &ProfileLogin,
     token: &CachedToken,
     lease_id: &str,
-    body: &serde_json::Value,
+    lease_duration: u64,
 ) -> Result<HonestLease, ApiError> {
-    let duration = std::time::Duration::from_secs(body["lease_duration"].as_u64().unwrap_or(0));
+    let duration = std::time::Duration::from_secs(lease_duration);
     let expires = state.tokens.leases().record(&token.lease_ref, lease_id, duration).await;
     let expires_at = rfc3339(expires);
     let row = LeaseRow {

@@ -12,6 +12,7 @@
 //! writes 405, `sys/`, `auth/`, `identity/` 403.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -167,8 +168,12 @@ pub async fn handle(
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &vault_path, read_outcome(&result), started);
     match result {
+        // No lease: Vault's answer passes through as it sent it.
+        Ok(served) if served.read.lease.is_none() => {
+            served.response().content_type(ContentType::json()).body(served.read.found.raw.clone())
+        }
         Ok(served) => {
-            let mut envelope = served.read.body.clone();
+            let mut envelope: Value = serde_json::from_slice(&served.read.found.raw).unwrap_or(Value::Null);
             if let Some(lease) = &served.read.lease {
                 envelope["lease_duration"] = json!(served.lease_secs_left(lease));
                 envelope["expires_at"] = json!(lease.expires_at);
@@ -261,7 +266,7 @@ async fn mounts(state: &AppState, login: &ProfileLogin, mount: &str) -> HttpResp
     )
     .await
     {
-        Ok(vault::ReadOutcome::Found(body)) => HttpResponse::Ok().json(body),
+        Ok(vault::ReadOutcome::Found(found)) => HttpResponse::Ok().content_type(ContentType::json()).body(found.raw),
         Ok(vault::ReadOutcome::NotFound) => HttpResponse::NotFound().json(json!({ "errors": [] })),
         Ok(vault::ReadOutcome::Forbidden(e)) => vault_error(StatusCode::FORBIDDEN, e),
         Ok(vault::ReadOutcome::Other(status, e)) => {
