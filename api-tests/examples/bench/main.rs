@@ -71,7 +71,7 @@ impl Plan {
             Plan {
                 quick,
                 rounds: 3,
-                round_secs: 3,
+                round_secs: 2,
                 warmup_secs: 1,
                 cold: 15,
                 herd: 1000,
