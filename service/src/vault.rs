@@ -119,19 +119,8 @@ pub async fn put(
     timeout: Duration,
 ) -> Result<(StatusCode, Value), VaultError> {
     let req = http.put(address.api_url(path)).json(body);
-    send(req, address, namespace, token, timeout, agent_runner::verify::TOKEN_BODY_LIMIT).await
-}
-
-/// Send with the token and namespace headers; no redirects, a capped JSON body.
-async fn send(
-    req: reqwest::RequestBuilder,
-    address: &VaultAddress,
-    namespace: Option<&str>,
-    token: &SecretString,
-    timeout: Duration,
-    limit: usize,
-) -> Result<(StatusCode, Value), VaultError> {
-    let (status, bytes) = send_bytes(req, address, namespace, token, timeout, limit).await?;
+    let (status, bytes) =
+        send_bytes(req, address, namespace, token, timeout, agent_runner::verify::TOKEN_BODY_LIMIT).await?;
     Ok((status, json_body(&bytes, address)?))
 }
 
