@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,10 +25,8 @@ pub use schema::did_you_mean;
 use schema::{json_kind, schema_errors};
 use typed::build;
 
-/// The AWS method block schema, embedded at build time.
-pub const AWS_SCHEMA: &str = include_str!("../../../../schemas/method-block.schema.json");
-/// The JWT method block schema, embedded at build time.
-pub const JWT_SCHEMA: &str = include_str!("../../../../schemas/method-block-jwt.schema.json");
+use method_schemas::Schema;
+pub use method_schemas::{AWS_SCHEMA, JWT_SCHEMA};
 
 /// Largest method block accepted, in bytes of JSON.
 pub const MAX_BLOCK_BYTES: usize = 64 * 1024;
@@ -77,8 +74,8 @@ impl MethodType {
 
     fn validator(self) -> &'static Schema {
         match self {
-            MethodType::Aws => &AWS,
-            MethodType::Jwt => &JWT,
+            MethodType::Aws => method_schemas::aws(),
+            MethodType::Jwt => method_schemas::jwt(),
         }
     }
 }
@@ -195,7 +192,7 @@ pub fn combined_schema(policy: &ValidationPolicy) -> Value {
     let branches: Vec<Value> = types
         .iter()
         .map(|t| {
-            let mut schema = t.validator().json.clone();
+            let mut schema = t.validator().json().clone();
             if let Some(o) = schema.as_object_mut() {
                 o.remove("$schema");
                 o.remove("$id");
@@ -217,24 +214,6 @@ pub fn combined_schema(policy: &ValidationPolicy) -> Value {
         "allOf": branches
     })
 }
-
-/// A compiled schema plus its JSON (for the annotations).
-pub struct Schema {
-    json: Value,
-    validator: jsonschema::Validator,
-}
-
-fn compile(text: &str) -> Schema {
-    let json: Value = serde_json::from_str(text).expect("embedded schema is valid JSON");
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(false)
-        .build(&json)
-        .expect("embedded schema compiles");
-    Schema { json, validator }
-}
-
-static AWS: LazyLock<Schema> = LazyLock::new(|| compile(AWS_SCHEMA));
-static JWT: LazyLock<Schema> = LazyLock::new(|| compile(JWT_SCHEMA));
 
 /// Validate raw bytes (a file or request body) as a method block.
 pub fn validate_bytes(bytes: &[u8], policy: &ValidationPolicy) -> Result<MethodBlock, Vec<FieldError>> {
@@ -339,7 +318,7 @@ fn enabled_list(policy: &ValidationPolicy) -> String {
 /// with the same grammar the schema applies inside one.
 pub(crate) fn namespace_problem(ns: &str) -> Option<String> {
     let probe = serde_json::json!({ "type": "aws", "namespace": ns, "config": { "type": "iam", "role": "r" } });
-    let errors = schema_errors(&AWS, &probe);
+    let errors = schema_errors(method_schemas::aws(), &probe);
     let mut safety = Vec::new();
     hcl_safety_net(&probe, "", &mut safety);
     errors.into_iter().chain(safety).next().map(|e| e.message)

@@ -1,10 +1,10 @@
 //! Schema errors in words an admin can act on: messages from the schemas' own
 //! `x-hint` / `x-refused` annotations, and a "did you mean" for near misses.
 
-use jsonschema::error::ValidationErrorKind;
+use method_schemas::{ErrorKind, Schema};
 use serde_json::Value;
 
-use super::{FieldError, Schema};
+use super::FieldError;
 
 pub(super) fn json_kind(v: &Value) -> &'static str {
     match v {
@@ -84,19 +84,18 @@ pub(super) fn normalize_key(key: &str) -> String {
 
 pub(super) fn schema_errors(schema: &Schema, value: &Value) -> Vec<FieldError> {
     let mut out = Vec::new();
-    for err in schema.validator.iter_errors(value) {
-        let instance = err.instance_path().as_str().to_string();
-        let spath = err.schema_path().as_str();
+    for err in schema.errors(value) {
+        let instance = err.instance_path;
         // The schema node holding the failing keyword.
-        let node = spath.rsplit_once('/').map_or("", |(n, _)| n).to_string();
-        match err.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = property_names(&schema.json, &node);
+        let node = err.schema_path.rsplit_once('/').map_or("", |(n, _)| n).to_string();
+        match err.kind {
+            ErrorKind::AdditionalProperties { unexpected } => {
+                let known = property_names(schema.json(), &node);
                 for key in unexpected {
-                    let pointer = format!("{instance}/{}", escape_pointer_token(key));
-                    let message = match annotation(&schema.json, &node, Some(key), true) {
+                    let pointer = format!("{instance}/{}", escape_pointer_token(&key));
+                    let message = match annotation(schema.json(), &node, Some(&key), true) {
                         Some(m) => format!("{key:?} is not accepted: {m}"),
-                        None => match did_you_mean(key, &known) {
+                        None => match did_you_mean(&key, &known) {
                             Some(s) => format!(
                                 "unknown key {key:?}; did you mean {s:?}? (the agent silently ignores unknown keys, so a typo would be lost)"
                             ),
@@ -106,33 +105,32 @@ pub(super) fn schema_errors(schema: &Schema, value: &Value) -> Vec<FieldError> {
                     out.push(FieldError::new(pointer, message));
                 }
             }
-            ValidationErrorKind::FalseSchema => {
+            ErrorKind::FalseSchema => {
                 let key = instance.rsplit('/').next().unwrap_or_default().to_string();
-                let message = annotation(&schema.json, &node, Some(&key), true)
+                let message = annotation(schema.json(), &node, Some(&key), true)
                     .map(|m| format!("{key:?} is not accepted here: {m}"))
                     .unwrap_or_else(|| format!("{key:?} is not accepted here; remove it"));
                 out.push(FieldError::new(instance, message));
             }
-            ValidationErrorKind::Required { property } => {
-                let key = property.as_str().unwrap_or_default();
+            ErrorKind::Required { property: key } => {
                 let prop_path = format!("{node}/properties/{key}");
-                let hint = annotation(&schema.json, &prop_path, None, false).unwrap_or_default();
+                let hint = annotation(schema.json(), &prop_path, None, false).unwrap_or_default();
                 out.push(FieldError::new(
-                    format!("{instance}/{}", escape_pointer_token(key)),
+                    format!("{instance}/{}", escape_pointer_token(&key)),
                     format!("required: {hint}"),
                 ));
             }
             kind => {
-                let hint = annotation(&schema.json, &node, None, false);
+                let hint = annotation(schema.json(), &node, None, false);
                 let what = match kind {
-                    ValidationErrorKind::Type { .. } => format!("wrong type ({})", json_kind(err.instance())),
-                    ValidationErrorKind::Pattern { .. } => "not an accepted value".to_string(),
-                    ValidationErrorKind::MaxLength { limit } => format!("too long (at most {limit} characters)"),
-                    ValidationErrorKind::MinLength { .. } => "must not be empty".to_string(),
-                    ValidationErrorKind::Minimum { limit } => format!("too small (at least {limit})"),
-                    ValidationErrorKind::Maximum { limit } => format!("too large (at most {limit})"),
-                    ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
-                    ValidationErrorKind::Constant { expected_value } => format!("must be {expected_value}"),
+                    ErrorKind::Type { instance } => format!("wrong type ({})", json_kind(&instance)),
+                    ErrorKind::Pattern => "not an accepted value".to_string(),
+                    ErrorKind::MaxLength { limit } => format!("too long (at most {limit} characters)"),
+                    ErrorKind::MinLength => "must not be empty".to_string(),
+                    ErrorKind::Minimum { limit } => format!("too small (at least {limit})"),
+                    ErrorKind::Maximum { limit } => format!("too large (at most {limit})"),
+                    ErrorKind::Enum { options } => format!("must be one of {options}"),
+                    ErrorKind::Constant { expected } => format!("must be {expected}"),
                     _ => "not accepted".to_string(),
                 };
                 let message = match hint {
