@@ -70,7 +70,7 @@ impl Plan {
         } else {
             Plan {
                 quick,
-                rounds: 3,
+                rounds: 2,
                 round_secs: 2,
                 warmup_secs: 1,
                 cold: 15,
