@@ -21,7 +21,9 @@ if ! command -v openssl >/dev/null 2>&1; then need_apt+=(openssl); fi
 if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi
-if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
+if [ "${SKIP_PYTHON_TOOLS:-0}" != 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
 # The benchmark's load generator.
 if [ "${WITH_WRK:-0}" = 1 ] && ! command -v wrk >/dev/null 2>&1; then need_apt+=(wrk); fi
 if [ ${#need_apt[@]} -gt 0 ]; then

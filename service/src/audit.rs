@@ -7,8 +7,8 @@
 //!
 //! A read hands its event to one writer task over a bounded channel; the writer
 //! gathers events for up to 50 ms and appends them in one transaction (up to
-//! [`BATCH`] events), so a busy service writes at most about twenty
-//! transactions a second instead of one per read.
+//! [`BATCH`] events), so a busy service writes one transaction per 50 ms (more
+//! often only while full batches are waiting) instead of one per read.
 //! A full channel makes the event wait in a task of its own (never the read);
 //! shutdown flushes what is left ([`AuditLog::flush`]).
 

@@ -22,11 +22,14 @@ pub fn request_id(from_client: Option<&str>) -> String {
             id.to_string()
         }
         _ => {
-            // 16 bytes: this process's random 8 and a counter, so ids are unique
-            // without a getrandom call per request (ids are not secrets).
-            static PREFIX: std::sync::OnceLock<[u8; 8]> = std::sync::OnceLock::new();
+            // 16 bytes: this process's random 8, then a counter through a keyed
+            // hash (SipHash with this process's random keys), so ids are unique
+            // without a getrandom call per request, and no one can read the
+            // service's request rate off the ids they are given.
+            use std::hash::BuildHasher;
+            static PREFIX: std::sync::OnceLock<([u8; 8], std::hash::RandomState)> = std::sync::OnceLock::new();
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let prefix = PREFIX.get_or_init(|| {
+            let (prefix, keys) = PREFIX.get_or_init(|| {
                 let mut bytes = [0u8; 8];
                 if getrandom::fill(&mut bytes).is_err() {
                     let nanos = std::time::SystemTime::now()
@@ -35,11 +38,12 @@ pub fn request_id(from_client: Option<&str>) -> String {
                         .unwrap_or_default();
                     bytes = (nanos as u64 ^ u64::from(std::process::id())).to_be_bytes();
                 }
-                bytes
+                (bytes, std::hash::RandomState::new())
             });
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(prefix);
-            bytes[8..].copy_from_slice(&NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes());
+            bytes[8..].copy_from_slice(&keys.hash_one(n).to_be_bytes());
             hex::encode(bytes)
         }
     }
@@ -58,4 +62,23 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Pretty => builder.with_ansi(false).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+
+    #[test]
+    fn fresh_ids_are_unique_hex_and_do_not_count_requests() {
+        let ids: Vec<String> = (0..3).map(|_| request_id(None)).collect();
+        for id in &ids {
+            assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+            assert_eq!(id[..16], ids[0][..16], "one process, one prefix");
+        }
+        let tail = |id: &String| u64::from_str_radix(&id[16..], 16).expect("hex");
+        assert!(ids.windows(2).all(|w| tail(&w[1]).wrapping_sub(tail(&w[0])) != 1), "ids count requests: {ids:?}");
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(request_id(Some("client-id.1")), "client-id.1");
+        assert_eq!(request_id(Some("bad id")).len(), 32);
+    }
 }

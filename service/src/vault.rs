@@ -29,7 +29,6 @@ pub enum ReadOutcome {
 
 /// A 200 answer to a read: Vault's bytes as it sent them (passed on unchanged
 /// where nothing needs changing), and the lease fields the service acts on.
-#[derive(Debug)]
 pub struct Found {
     /// The body as Vault sent it (a JSON object).
     pub raw: Bytes,
@@ -39,13 +38,31 @@ pub struct Found {
     pub lease_duration: u64,
 }
 
-/// The fields of a read's answer the service acts on; the rest is checked to be JSON and skipped.
-#[derive(serde::Deserialize)]
-struct LeaseFields {
-    #[serde(default)]
-    lease_id: Option<String>,
-    #[serde(default)]
-    lease_duration: Option<u64>,
+impl Found {
+    /// A 200 body as a read's answer: a JSON object whose REST fields
+    /// ([`SecretAnswer`]) can be taken out; `None` for anything else (an array,
+    /// a bare value, an empty body, a duplicate key). A `lease_id` that is not a
+    /// string or a `lease_duration` that is not a whole number means no lease.
+    pub fn parse(bytes: Vec<u8>) -> Option<Found> {
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        let fields: SecretAnswer<'_> = serde_json::from_slice(&bytes).ok()?;
+        let lease_id = fields.lease_id.as_ref().and_then(Value::as_str).unwrap_or_default().to_string();
+        let lease_duration = fields.lease_duration.as_ref().and_then(Value::as_u64).unwrap_or(0);
+        Some(Found { raw: Bytes::from(bytes), lease_id, lease_duration })
+    }
+}
+
+/// Only the size of the body: it holds the secret.
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("raw", &format_args!("<{} bytes>", self.raw.len()))
+            .field("lease_id", &self.lease_id)
+            .field("lease_duration", &self.lease_duration)
+            .finish()
+    }
 }
 
 /// Why a call did not get an answer.
@@ -57,7 +74,7 @@ pub enum VaultError {
     /// Connection failed.
     #[error("Vault at {0} could not be reached: {1}")]
     Unreachable(String, String),
-    /// The answer was not JSON.
+    /// The answer was not JSON (or, for a read, not a JSON object).
     #[error("Vault at {0} sent a response that is not JSON")]
     BadResponse(String),
     /// Vault answered with a redirect, which is never followed.
@@ -92,15 +109,9 @@ pub async fn read(
     let req = http.get(&url);
     let (status, bytes) = send_bytes(req, address, namespace, token, timeout, SECRET_BODY_LIMIT).await?;
     Ok(match status {
+        // Only the lease fields are built; the rest is passed on as Vault sent it.
         StatusCode::OK => {
-            // Only the lease fields are built; the rest is passed on as Vault sent it.
-            let fields: LeaseFields =
-                serde_json::from_slice(&bytes).map_err(|_| VaultError::BadResponse(address.to_string()))?;
-            ReadOutcome::Found(Found {
-                raw: Bytes::from(bytes),
-                lease_id: fields.lease_id.unwrap_or_default(),
-                lease_duration: fields.lease_duration.unwrap_or(0),
-            })
+            ReadOutcome::Found(Found::parse(bytes).ok_or_else(|| VaultError::BadResponse(address.to_string()))?)
         }
         StatusCode::NOT_FOUND => ReadOutcome::NotFound,
         StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&json_body(&bytes, address)?)),
@@ -182,21 +193,17 @@ pub struct SecretAnswer<'a> {
     /// Vault's `renewable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewable: Option<Value>,
-    /// The lease's honest end (RFC 3339), for a recorded lease.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The lease's honest end (RFC 3339), for a recorded lease: set by the
+    /// service, never taken from Vault's answer.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }
 
 impl<'a> SecretAnswer<'a> {
-    /// The answer's fields out of a read's body (which was checked to be JSON when it was read).
-    pub fn of(found: &'a Found) -> Self {
-        serde_json::from_slice(&found.raw).unwrap_or(Self {
-            data: None,
-            lease_id: None,
-            lease_duration: None,
-            renewable: None,
-            expires_at: None,
-        })
+    /// The answer's fields out of a read's body. [`Found::parse`] accepts a
+    /// body only if this succeeds, so an error here means a `Found` built by hand.
+    pub fn of(found: &'a Found) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(&found.raw)
     }
 }
 
@@ -205,12 +212,7 @@ mod tests {
     use super::*;
 
     fn found(body: &str) -> Found {
-        let fields: LeaseFields = serde_json::from_str(body).expect("lease fields");
-        Found {
-            raw: Bytes::from(body.as_bytes().to_vec()),
-            lease_id: fields.lease_id.unwrap_or_default(),
-            lease_duration: fields.lease_duration.unwrap_or(0),
-        }
+        Found::parse(body.as_bytes().to_vec()).expect("a read's answer")
     }
 
     #[test]
@@ -220,7 +222,7 @@ mod tests {
                 "data":{"data":{"password":"s3cr3t","n":1.50},"metadata":{"version":2}},"wrap_info":null,"auth":null}"#,
         );
         assert_eq!((f.lease_id.as_str(), f.lease_duration), ("", 0));
-        let out = serde_json::to_string(&SecretAnswer::of(&f)).expect("serialize");
+        let out = serde_json::to_string(&SecretAnswer::of(&f).expect("fields")).expect("serialize");
         // `data` is copied byte for byte (1.50 stays 1.50); request_id, wrap_info and auth are not sent.
         assert_eq!(
             out,
@@ -232,7 +234,7 @@ mod tests {
     fn a_lease_is_seen_and_an_answer_without_data_says_null() {
         let f = found(r#"{"lease_id":"database/creds/app/abc","lease_duration":3600,"renewable":true}"#);
         assert_eq!((f.lease_id.as_str(), f.lease_duration), ("database/creds/app/abc", 3600));
-        let mut answer = SecretAnswer::of(&f);
+        let mut answer = SecretAnswer::of(&f).expect("fields");
         answer.lease_duration = Some(1200.into());
         answer.expires_at = Some("2026-11-26T21:00:00Z".into());
         let out: Value = serde_json::to_value(&answer).expect("serialize");
@@ -241,5 +243,28 @@ mod tests {
             serde_json::json!({"data": null, "lease_id": "database/creds/app/abc", "lease_duration": 1200,
                                "renewable": true, "expires_at": "2026-11-26T21:00:00Z"})
         );
+    }
+
+    #[test]
+    fn only_a_json_object_is_a_reads_answer() {
+        // serde would fill the lease fields from an array; a read's answer must be an object.
+        for body in [r#"["x",60]"#, "null", "", "  ", "1", r#""text""#, r#"{"data":{},"data":{}}"#] {
+            assert!(Found::parse(body.as_bytes().to_vec()).is_none(), "{body:?} taken as an answer");
+        }
+        assert!(Found::parse(b" \n{\"data\":{}}".to_vec()).is_some());
+    }
+
+    #[test]
+    fn odd_lease_fields_mean_no_lease_and_vaults_expires_at_is_not_forwarded() {
+        let f = found(r#"{"lease_id":7,"lease_duration":1.5,"expires_at":{"x":1},"data":{"k":"v"}}"#);
+        assert_eq!((f.lease_id.as_str(), f.lease_duration), ("", 0));
+        let out: Value = serde_json::to_value(SecretAnswer::of(&f).expect("fields")).expect("serialize");
+        assert_eq!(out, serde_json::json!({"data": {"k": "v"}, "lease_id": 7, "lease_duration": 1.5}));
+    }
+
+    #[test]
+    fn debug_output_shows_the_size_of_the_answer_not_the_secret() {
+        let text = format!("{:?}", found(r#"{"data":{"password":"s3cr3t"}}"#));
+        assert!(!text.contains("s3cr3t") && text.contains("30 bytes"), "{text}");
     }
 }

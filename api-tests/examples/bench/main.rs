@@ -5,8 +5,9 @@
 //! secret cache and memory. Prints figures and asserts none (beyond sanity);
 //! writes the tables into docs/performance.md between the bench markers.
 //!
-//! Run with `./scripts/bench.sh` (`BENCH_QUICK=1` for short runs, `BENCH_ONLY=memory`
-//! for the memory case alone, printed and not written to the docs).
+//! Run with `./scripts/bench.sh` (`BENCH_QUICK=1` for short runs; `BENCH_ONLY=memory`
+//! for the memory case alone and `BENCH_ONLY=warm` for the warm reads alone,
+//! printed and not written to the docs).
 
 #[path = "../../tests/api/helpers.rs"]
 #[allow(dead_code, reason = "shared helpers; the benchmark uses some of them")]

@@ -466,8 +466,9 @@ async fn jwt_files_of_another_tenant_deleting_files_and_ungranted_ec2_are_refuse
 }
 
 /// A "Vault" in front of the real OpenBao: logins and token calls pass through
-/// to it, but secret reads under `secret/` get `hostile` (a redirect, or an
-/// endless body). One request per connection.
+/// to it, but secret reads under `secret/` get `hostile` (a redirect, an
+/// endless body, or a 200 whose JSON is an array that looks like lease fields).
+/// One request per connection.
 async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
@@ -483,6 +484,13 @@ async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: Strin
                     if hostile == "redirect" {
                         let resp = format!(
                             "HTTP/1.1 307 Temporary Redirect\r\nlocation: {redirect_to}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = sock.write_all(resp.as_bytes()).await;
+                    } else if hostile == "array" {
+                        let body = r#"["database/creds/app/x",60]"#;
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
                         );
                         let _ = sock.write_all(resp.as_bytes()).await;
                     } else {
@@ -561,6 +569,34 @@ async fn a_vault_that_redirects_or_streams_100_mb_gets_a_fast_502_and_nothing_fo
     let grown = rss_kib(app.pid()).saturating_sub(before);
     eprintln!("service RSS grew by {grown} KiB while refusing a 100 MB answer");
     assert!(grown < 20 * 1024, "the service's memory grew by {grown} KiB");
+}
+
+#[tokio::test]
+async fn a_vault_answering_a_json_array_gets_a_502_on_both_read_paths_and_the_service_stays_up() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let array = hostile_vault(&bao.addr, "array", String::new()).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let body = json!({ "name": "arr", "vault_address": array,
+                       "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
+    assert_eq!(create(&app, &t, body).await.0, 201);
+
+    let (s, b, _) = app.call("GET", "/v1/tenants/team-a/profiles/arr/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 502, "{b}");
+    assert!(b["detail"].as_str().expect("detail").contains("not JSON"), "{b}");
+    let r = app
+        .http
+        .get(format!("{}/vault/team-a/arr/v1/secret/data/app/db", app.base))
+        .header("X-Vault-Token", &t.read)
+        .send()
+        .await
+        .expect("vault api read");
+    assert_eq!(r.status().as_u16(), 502);
+    let b: Value = r.json().await.expect("vault-style error body");
+    assert!(b["errors"][0].as_str().expect("error text").contains("not JSON"), "{b}");
+    let (s, _, _) = app.call("GET", "/healthz", "", None).await;
+    assert_eq!(s, 200, "the service is still up");
 }
 
 #[tokio::test]

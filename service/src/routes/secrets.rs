@@ -63,7 +63,8 @@ pub async fn read_secret(
     state.metrics.secret_read(read_outcome(&result), "rest");
     crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &secret_path, read_outcome(&result), started);
     let served = result?;
-    let mut out = vault::SecretAnswer::of(&served.read.found);
+    let mut out = vault::SecretAnswer::of(&served.read.found)
+        .map_err(|_| ApiError::BadGateway("Vault's answer to the read could not be taken apart".into()))?;
     if let Some(lease) = &served.read.lease {
         out.lease_duration = Some(served.lease_secs_left(lease).into());
         out.expires_at = Some(lease.expires_at.clone());

@@ -168,13 +168,20 @@ pub async fn handle(
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &vault_path, read_outcome(&result), started);
     match result {
-        // No lease: Vault's answer passes through as it sent it.
-        Ok(served) if served.read.lease.is_none() => {
-            served.response().content_type(ContentType::json()).body(served.read.found.raw.clone())
-        }
-        Ok(served) => {
-            let mut envelope: Value = serde_json::from_slice(&served.read.found.raw).unwrap_or(Value::Null);
-            if let Some(lease) = &served.read.lease {
+        Ok(served) => match &served.read.lease {
+            // No lease: Vault's answer passes through as it sent it.
+            None => served.response().content_type(ContentType::json()).body(served.read.found.raw.clone()),
+            // A lease: Vault's envelope with an honest `lease_duration` and `expires_at`.
+            Some(lease) => {
+                // `Found::parse` accepted only a JSON object; anything else is Vault's fault, not a panic.
+                let mut envelope = match serde_json::from_slice::<Value>(&served.read.found.raw) {
+                    Ok(Value::Object(map)) => Value::Object(map),
+                    _ => {
+                        return from_api(ApiError::BadGateway(
+                            "Vault's answer to the read is not a JSON object".into(),
+                        ));
+                    }
+                };
                 envelope["lease_duration"] = json!(served.lease_secs_left(lease));
                 envelope["expires_at"] = json!(lease.expires_at);
                 add_warning(
@@ -184,9 +191,9 @@ pub async fn handle(
                         lease.expires_at
                     ),
                 );
+                served.response().json(envelope)
             }
-            served.response().json(envelope)
-        }
+        },
         // Vault answers a missing secret with 404 and an empty error list; clients rely on it.
         Err(ApiError::NotFound(_)) => HttpResponse::NotFound().json(json!({ "errors": [] })),
         Err(e) => from_api(e),
