@@ -53,8 +53,7 @@ pub struct AuditEvent {
     pub duration_ms: Option<i64>,
 }
 
-/// Rows in one INSERT statement, 9 parameters each. Kept small: sqlx looks up every SQLite
-/// parameter by name for each bind, so a statement costs the square of its parameters.
+/// Rows in one INSERT statement, 9 parameters each.
 pub const AUDIT_ROWS_PER_INSERT: usize = 16;
 
 fn bind_event<'q>(query: AnyQuery<'q>, e: &'q NewAuditEvent) -> AnyQuery<'q> {
@@ -77,7 +76,16 @@ impl Store {
         for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
-                    let params: Vec<String> = (1..=9).map(|k| format!("${}", row * 9 + k)).collect();
+                    // SQLite gets anonymous `?` parameters, bound in order: for a named one
+                    // (`$n`) sqlx asks SQLite for each parameter's name, a walk through the
+                    // statement's list of names, so a statement would cost the square of
+                    // its parameters.
+                    let params: Vec<String> = (1..=9)
+                        .map(|k| match self.dialect {
+                            Dialect::Sqlite => "?".to_string(),
+                            Dialect::Postgres => format!("${}", row * 9 + k),
+                        })
+                        .collect();
                     format!("({})", params.join(", "))
                 })
                 .collect();
