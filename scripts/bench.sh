@@ -5,7 +5,7 @@
 # expiry, the secret cache and memory. Prints markdown tables and writes them
 # into docs/performance.md (between the bench markers).
 #
-#   ./scripts/bench.sh                 full run (about 3 minutes after a 5-6 minute build)
+#   ./scripts/bench.sh                 full run (about 3 minutes after a 5 to 6.5 minute build)
 #   BENCH_QUICK=1 ./scripts/bench.sh   short runs, for development
 #
 # Optional: BENCH_WRK_THREADS (default 1), BENCH_AUDIT=1 (OpenBao with the test

@@ -5,6 +5,17 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+/// Longest TTL or lease duration taken from Vault's answers: ten years (Vault's
+/// default maximum is 32 days). Longer values are clamped to it, so adding one
+/// to the clock can never overflow, whatever a Vault sends.
+pub const MAX_VAULT_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// A TTL or lease-duration field of a Vault answer, in whole seconds clamped to
+/// [`MAX_VAULT_SECONDS`]; `None` when absent or not a whole number.
+pub fn vault_seconds(field: Option<&Value>) -> Option<u64> {
+    field.and_then(Value::as_u64).map(|secs| secs.min(MAX_VAULT_SECONDS))
+}
+
 /// What `lookup-self` says about a token (no token material).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -129,7 +140,7 @@ pub async fn lookup_self(
         return Err(VerifyError::UseLimited(num_uses));
     }
     Ok(TokenInfo {
-        ttl: Duration::from_secs(data.get("ttl").and_then(Value::as_u64).unwrap_or(0)),
+        ttl: Duration::from_secs(vault_seconds(data.get("ttl")).unwrap_or(0)),
         policies: data
             .get("policies")
             .and_then(Value::as_array)
@@ -137,7 +148,7 @@ pub async fn lookup_self(
             .unwrap_or_default(),
         renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         num_uses,
-        explicit_max_ttl: Duration::from_secs(data.get("explicit_max_ttl").and_then(Value::as_u64).unwrap_or(0)),
+        explicit_max_ttl: Duration::from_secs(vault_seconds(data.get("explicit_max_ttl")).unwrap_or(0)),
         accessor: data.get("accessor").and_then(Value::as_str).unwrap_or_default().to_string(),
         identity: identity_of(data),
     })
@@ -175,5 +186,22 @@ pub async fn revoke_self(
         Ok(())
     } else {
         Err(status_error(status, &resp.text().await.unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{MAX_VAULT_SECONDS, vault_seconds};
+
+    #[test]
+    fn vault_durations_are_whole_seconds_clamped_to_ten_years() {
+        assert_eq!(vault_seconds(Some(&json!(3600))), Some(3600));
+        assert_eq!(vault_seconds(Some(&json!(u64::MAX))), Some(MAX_VAULT_SECONDS));
+        assert_eq!(vault_seconds(Some(&json!(-1))), None);
+        assert_eq!(vault_seconds(Some(&json!(1.5))), None);
+        assert_eq!(vault_seconds(Some(&json!("60"))), None);
+        assert_eq!(vault_seconds(None), None);
     }
 }

@@ -23,10 +23,9 @@ pub fn request_id(from_client: Option<&str>) -> String {
         }
         _ => {
             // 16 bytes: this process's random 8, then a counter through a keyed
-            // hash (SipHash with this process's random keys), so ids are unique
-            // without a getrandom call per request, and no one can read the
-            // service's request rate off the ids they are given.
-            use std::hash::BuildHasher;
+            // permutation (four Feistel rounds of SipHash with this process's
+            // random keys): ids stay unique without a getrandom call per
+            // request, and no one can read the request rate off their ids.
             static PREFIX: std::sync::OnceLock<([u8; 8], std::hash::RandomState)> = std::sync::OnceLock::new();
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let (prefix, keys) = PREFIX.get_or_init(|| {
@@ -43,10 +42,23 @@ pub fn request_id(from_client: Option<&str>) -> String {
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(prefix);
-            bytes[8..].copy_from_slice(&keys.hash_one(n).to_be_bytes());
+            bytes[8..].copy_from_slice(&permute(keys, n).to_be_bytes());
             hex::encode(bytes)
         }
     }
+}
+
+/// A keyed permutation of 64-bit numbers: a four-round Feistel network whose
+/// round function is SipHash with `keys`. One-to-one, so distinct counters give
+/// distinct ids.
+fn permute(keys: &std::hash::RandomState, n: u64) -> u64 {
+    use std::hash::BuildHasher;
+    let (mut left, mut right) = ((n >> 32) as u32, n as u32);
+    for round in 0u8..4 {
+        let f = keys.hash_one((round, right)) as u32;
+        (left, right) = (right, left ^ f);
+    }
+    (u64::from(left) << 32) | u64::from(right)
 }
 
 /// The id of the request being handled, if any.
@@ -66,7 +78,7 @@ pub fn init(format: LogFormat) {
 
 #[cfg(test)]
 mod tests {
-    use super::request_id;
+    use super::{permute, request_id};
 
     #[test]
     fn fresh_ids_are_unique_hex_and_do_not_count_requests() {
@@ -80,5 +92,23 @@ mod tests {
         assert_ne!(ids[0], ids[1]);
         assert_eq!(request_id(Some("client-id.1")), "client-id.1");
         assert_eq!(request_id(Some("bad id")).len(), 32);
+    }
+
+    #[test]
+    fn the_permutation_can_be_undone_with_the_keys_so_distinct_counters_give_distinct_ids() {
+        use std::hash::BuildHasher;
+        let keys = std::hash::RandomState::new();
+        let undo = |m: u64| {
+            let (mut left, mut right) = ((m >> 32) as u32, m as u32);
+            for round in (0u8..4).rev() {
+                let f = keys.hash_one((round, left)) as u32;
+                (left, right) = (right ^ f, left);
+            }
+            (u64::from(left) << 32) | u64::from(right)
+        };
+        for n in [0, 1, 2, 41, u64::from(u32::MAX), 1 << 40, u64::MAX] {
+            assert_eq!(undo(permute(&keys, n)), n);
+        }
+        assert!((0..100u64).filter(|&n| permute(&keys, n) == n).count() < 2, "not a counter in disguise");
     }
 }

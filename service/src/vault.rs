@@ -42,14 +42,15 @@ impl Found {
     /// A 200 body as a read's answer: a JSON object whose REST fields
     /// ([`SecretAnswer`]) can be taken out; `None` for anything else (an array,
     /// a bare value, an empty body, a duplicate key). A `lease_id` that is not a
-    /// string or a `lease_duration` that is not a whole number means no lease.
+    /// string or a `lease_duration` that is not a whole number means no lease; a
+    /// duration beyond [`agent_runner::verify::MAX_VAULT_SECONDS`] is clamped to it.
     pub fn parse(bytes: Vec<u8>) -> Option<Found> {
         if bytes.trim_ascii_start().first() != Some(&b'{') {
             return None;
         }
         let fields: SecretAnswer<'_> = serde_json::from_slice(&bytes).ok()?;
         let lease_id = fields.lease_id.as_ref().and_then(Value::as_str).unwrap_or_default().to_string();
-        let lease_duration = fields.lease_duration.as_ref().and_then(Value::as_u64).unwrap_or(0);
+        let lease_duration = agent_runner::verify::vault_seconds(fields.lease_duration.as_ref()).unwrap_or(0);
         Some(Found { raw: Bytes::from(bytes), lease_id, lease_duration })
     }
 }
@@ -260,6 +261,14 @@ mod tests {
         assert_eq!((f.lease_id.as_str(), f.lease_duration), ("", 0));
         let out: Value = serde_json::to_value(SecretAnswer::of(&f).expect("fields")).expect("serialize");
         assert_eq!(out, serde_json::json!({"data": {"k": "v"}, "lease_id": 7, "lease_duration": 1.5}));
+    }
+
+    #[test]
+    fn a_lease_duration_beyond_ten_years_is_clamped() {
+        let f = found(r#"{"lease_id":"l","lease_duration":18446744073709551615,"data":{}}"#);
+        assert_eq!(f.lease_duration, agent_runner::verify::MAX_VAULT_SECONDS);
+        // The clock plus the clamped duration is a time, not an overflow.
+        let _ = std::time::SystemTime::now() + Duration::from_secs(f.lease_duration);
     }
 
     #[test]

@@ -467,7 +467,8 @@ async fn jwt_files_of_another_tenant_deleting_files_and_ungranted_ec2_are_refuse
 
 /// A "Vault" in front of the real OpenBao: logins and token calls pass through
 /// to it, but secret reads under `secret/` get `hostile` (a redirect, an
-/// endless body, or a 200 whose JSON is an array that looks like lease fields).
+/// endless body, a 200 whose JSON is an array that looks like lease fields, or
+/// a lease of 2^64 - 1 seconds).
 /// One request per connection.
 async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -486,8 +487,12 @@ async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: Strin
                             "HTTP/1.1 307 Temporary Redirect\r\nlocation: {redirect_to}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                         );
                         let _ = sock.write_all(resp.as_bytes()).await;
-                    } else if hostile == "array" {
-                        let body = r#"["database/creds/app/x",60]"#;
+                    } else if hostile == "array" || hostile == "endless-lease" {
+                        let body = if hostile == "array" {
+                            r#"["database/creds/app/x",60]"#
+                        } else {
+                            r#"{"lease_id":"database/creds/app/x","lease_duration":18446744073709551615,"renewable":true,"data":{"username":"u"}}"#
+                        };
                         let resp = format!(
                             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                             body.len()
@@ -595,6 +600,27 @@ async fn a_vault_answering_a_json_array_gets_a_502_on_both_read_paths_and_the_se
     assert_eq!(r.status().as_u16(), 502);
     let b: Value = r.json().await.expect("vault-style error body");
     assert!(b["errors"][0].as_str().expect("error text").contains("not JSON"), "{b}");
+    let (s, _, _) = app.call("GET", "/healthz", "", None).await;
+    assert_eq!(s, 200, "the service is still up");
+}
+
+#[tokio::test]
+async fn a_lease_of_2_pow_64_seconds_is_capped_by_the_token_and_panics_nothing() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let endless = hostile_vault(&bao.addr, "endless-lease", String::new()).await;
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let body = json!({ "name": "endless", "vault_address": endless,
+                       "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
+    assert_eq!(create(&app, &t, body).await.0, 201);
+    let (s, b, _) =
+        app.call("GET", "/v1/tenants/team-a/profiles/endless/secrets/secret/data/app/db", &t.read, None).await;
+    assert_eq!(s, 200, "{b}");
+    // The issuing token can be renewed up to the role's token_max_ttl (4 hours),
+    // so the honest lease ends then at the latest.
+    let left = b["lease_duration"].as_u64().expect("lease_duration");
+    assert!(left > 3600 && left <= 14_400, "{b}");
     let (s, _, _) = app.call("GET", "/healthz", "", None).await;
     assert_eq!(s, 200, "the service is still up");
 }

@@ -175,7 +175,7 @@ pub(crate) async fn renew(
     if !status.is_success() {
         return Err(vault_failure("renew", status, &answer));
     }
-    let granted = Duration::from_secs(answer["lease_duration"].as_u64().unwrap_or(0));
+    let granted = Duration::from_secs(agent_runner::verify::vault_seconds(answer.get("lease_duration")).unwrap_or(0));
     let expires = state.tokens.leases().renewed(lease_id, SystemTime::now() + granted).await;
     let expires_at = rfc3339(expires);
     state.store.update_lease_expiry(login.tenant(), lease_id, &expires_at).await?;

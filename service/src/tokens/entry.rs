@@ -107,7 +107,7 @@ pub(super) async fn renew_in_place(
     if !status.is_success() {
         return None;
     }
-    let ttl = Duration::from_secs(answer["auth"]["lease_duration"].as_u64()?);
+    let ttl = Duration::from_secs(agent_runner::verify::vault_seconds(answer["auth"].get("lease_duration"))?);
     if ttl <= CACHE_MARGIN {
         // Near its maximum life: a renewal buys nothing; let a fresh login replace it.
         return None;
