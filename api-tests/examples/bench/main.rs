@@ -74,7 +74,7 @@ impl Plan {
                 rounds: 2,
                 round_secs: 2,
                 warmup_secs: 1,
-                cold: 15,
+                cold: 30,
                 herd: 1000,
                 many: 100,
                 expiry_secs: 30,
