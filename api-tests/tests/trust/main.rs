@@ -482,35 +482,37 @@ async fn hostile_vault(bao_addr: &str, hostile: &'static str, redirect_to: Strin
                 let Some((head, body)) = read_request(&mut sock).await else { return };
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 if path.starts_with("/v1/secret/") {
-                    if hostile == "redirect" {
-                        let resp = format!(
-                            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {redirect_to}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                        );
-                        let _ = sock.write_all(resp.as_bytes()).await;
-                    } else if hostile == "array" || hostile == "endless-lease" {
-                        let body = if hostile == "array" {
-                            r#"["database/creds/app/x",60]"#
-                        } else {
-                            r#"{"lease_id":"database/creds/app/x","lease_duration":18446744073709551615,"renewable":true,"data":{"username":"u"}}"#
-                        };
-                        let resp = format!(
+                    let json_200 = |body: &str| {
+                        format!(
                             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                             body.len()
-                        );
-                        let _ = sock.write_all(resp.as_bytes()).await;
-                    } else {
-                        let _ = sock
-                            .write_all(
-                                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
-                            )
-                            .await;
-                        let chunk = vec![b' '; 64 * 1024];
-                        for _ in 0..1600 {
-                            if sock.write_all(&chunk).await.is_err() {
-                                return;
+                        )
+                    };
+                    let answer = match hostile {
+                        "redirect" => format!(
+                            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {redirect_to}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        ),
+                        "array" => json_200(r#"["database/creds/app/x",60]"#),
+                        "endless-lease" => json_200(
+                            r#"{"lease_id":"database/creds/app/x","lease_duration":18446744073709551615,"renewable":true,"data":{"username":"u"}}"#,
+                        ),
+                        // "stream": a 200 whose body never ends (100 MB of spaces).
+                        _ => {
+                            let _ = sock
+                                .write_all(
+                                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+                                )
+                                .await;
+                            let chunk = vec![b' '; 64 * 1024];
+                            for _ in 0..1600 {
+                                if sock.write_all(&chunk).await.is_err() {
+                                    return;
+                                }
                             }
+                            return;
                         }
-                    }
+                    };
+                    let _ = sock.write_all(answer.as_bytes()).await;
                     return;
                 }
                 // Pass through, asking OpenBao to close after its answer.
@@ -576,16 +578,23 @@ async fn a_vault_that_redirects_or_streams_100_mb_gets_a_fast_502_and_nothing_fo
     assert!(grown < 20 * 1024, "the service's memory grew by {grown} KiB");
 }
 
-#[tokio::test]
-async fn a_vault_answering_a_json_array_gets_a_502_on_both_read_paths_and_the_service_stays_up() {
+/// A service whose tenant `team-a` has the jwt profile `name` on a Vault that
+/// answers secret reads the `hostile` way (the OpenBao is returned to keep it running).
+async fn profile_on_hostile_vault(hostile: &'static str, name: &str) -> (api_tests::OpenBao, App, Tenant) {
     let (bao, issuer) = bao_with_jwt(3600).await;
-    let array = hostile_vault(&bao.addr, "array", String::new()).await;
+    let vault = hostile_vault(&bao.addr, hostile, String::new()).await;
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
     let jwt = app.jwt_file(&issuer, &t, "token");
-    let body = json!({ "name": "arr", "vault_address": array,
+    let body = json!({ "name": name, "vault_address": vault,
                        "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
     assert_eq!(create(&app, &t, body).await.0, 201);
+    (bao, app, t)
+}
+
+#[tokio::test]
+async fn a_vault_answering_a_json_array_gets_a_502_on_both_read_paths_and_the_service_stays_up() {
+    let (_bao, app, t) = profile_on_hostile_vault("array", "arr").await;
 
     let (s, b, _) = app.call("GET", "/v1/tenants/team-a/profiles/arr/secrets/secret/data/app/db", &t.read, None).await;
     assert_eq!(s, 502, "{b}");
@@ -606,14 +615,7 @@ async fn a_vault_answering_a_json_array_gets_a_502_on_both_read_paths_and_the_se
 
 #[tokio::test]
 async fn a_lease_of_2_pow_64_seconds_is_capped_by_the_token_and_panics_nothing() {
-    let (bao, issuer) = bao_with_jwt(3600).await;
-    let endless = hostile_vault(&bao.addr, "endless-lease", String::new()).await;
-    let app = App::spawn().await;
-    let t = app.tenant("team-a").await;
-    let jwt = app.jwt_file(&issuer, &t, "token");
-    let body = json!({ "name": "endless", "vault_address": endless,
-                       "method": { "type": "jwt", "config": { "path": jwt, "role": "app" } } });
-    assert_eq!(create(&app, &t, body).await.0, 201);
+    let (_bao, app, t) = profile_on_hostile_vault("endless-lease", "endless").await;
     let (s, b, _) =
         app.call("GET", "/v1/tenants/team-a/profiles/endless/secrets/secret/data/app/db", &t.read, None).await;
     assert_eq!(s, 200, "{b}");

@@ -174,13 +174,9 @@ pub async fn handle(
             // A lease: Vault's envelope with an honest `lease_duration` and `expires_at`.
             Some(lease) => {
                 // `Found::parse` accepted only a JSON object; anything else is Vault's fault, not a panic.
-                let mut envelope = match serde_json::from_slice::<Value>(&served.read.found.raw) {
-                    Ok(Value::Object(map)) => Value::Object(map),
-                    _ => {
-                        return from_api(ApiError::BadGateway(
-                            "Vault's answer to the read is not a JSON object".into(),
-                        ));
-                    }
+                let Ok(mut envelope @ Value::Object(_)) = serde_json::from_slice::<Value>(&served.read.found.raw)
+                else {
+                    return from_api(ApiError::BadGateway("Vault's answer to the read is not a JSON object".into()));
                 };
                 envelope["lease_duration"] = json!(served.lease_secs_left(lease));
                 envelope["expires_at"] = json!(lease.expires_at);
