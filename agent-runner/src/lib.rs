@@ -41,6 +41,7 @@ mod env;
 mod error;
 pub mod http;
 mod scrub;
+pub mod vault_path;
 pub mod verify;
 
 pub use classify::{KnownCause, classify};

@@ -78,6 +78,14 @@ impl Application {
                         Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
                         Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
                     }
+                    // Lease rows whose lease ended over an hour ago say nothing any more.
+                    let ended = std::time::SystemTime::now() - Duration::from_secs(3600);
+                    let ended = humantime::format_rfc3339_seconds(ended).to_string();
+                    match state.store.prune_leases(&ended).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(leases = n, "ended lease records deleted"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune ended leases"),
+                    }
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
             });

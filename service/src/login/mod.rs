@@ -273,7 +273,7 @@ impl Login {
             }
         };
         let verify_started = Instant::now();
-        match verify::lookup_self(&self.http, p.address.as_str(), p.namespace.as_deref(), &run.token).await {
+        match verify::lookup_self(&self.http, p.address.base(), p.namespace.as_deref(), &run.token).await {
             Ok(info) => Ok(FreshToken {
                 token: run.token,
                 info,

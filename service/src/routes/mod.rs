@@ -80,6 +80,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(ec2_nonce::reset_nonce)
         .service(leases::renew_lease)
         .service(leases::revoke_lease)
+        .service(leases::list_leases)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -27,7 +27,7 @@ mod migrate;
 pub use migrate::migrator;
 mod leases;
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use leases::LeaseRow;
+pub use leases::{LeaseRow, LeaseScope};
 mod nonces;
 mod profiles;
 mod tenants;
