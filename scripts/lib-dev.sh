@@ -157,6 +157,8 @@ dev_start_service() {
 # remove the work folder. Meant for `trap dev_cleanup EXIT`.
 dev_cleanup() {
   local p
+  # A second Ctrl-C must not cut the cleanup short.
+  trap '' INT TERM
   for p in "${DEV_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${DEV_PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
