@@ -13,6 +13,19 @@ const APP_JS: &str = include_str!("../../console/app.js");
 const VALIDATE_JS: &str = include_str!("../../console/validate.js");
 const STYLE_CSS: &str = include_str!("../../console/style.css");
 
+/// The policy of the `/docs` pages (Swagger UI sets inline styles, so styles
+/// may be inline there; scripts come only from the service).
+pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The console's framing and referrer rules, and a CSP, on a `/docs` response.
+pub fn protect_docs(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::HeaderValue;
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+}
+
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))

@@ -182,6 +182,10 @@ pub async fn handle(
     }
     // Refusals in a useful order: outside the served set 403 whatever the method, then 405.
     if let Target::Refused(why) = &target {
+        // Recorded in an escaped form: the trail shows what was tried, and no byte of it can break a batch.
+        let tried = crate::domain::secret_path::audit_form(&vault_path);
+        let started = std::time::Instant::now();
+        crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &tried, "refused", started);
         return vault_error(StatusCode::FORBIDDEN, why.clone());
     }
     if !method_allowed(&target, &method) {
