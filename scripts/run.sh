@@ -17,7 +17,9 @@ cd "$root"
 SKIP_POSTGRES=1 SKIP_PYTHON_TOOLS=1 bash scripts/install-tools.sh
 export AUTH_SERVICE_AGENT_BIN="${AUTH_SERVICE_AGENT_BIN:-$root/tools/bin/bao}"
 # A local run allows Vault servers on this machine only; production lists its own origins.
-export AUTH_SERVICE_VAULT_ADDRESSES="${AUTH_SERVICE_VAULT_ADDRESSES:-http://127.0.0.1:*,https://127.0.0.1:*,http://localhost:*,https://localhost:*}"
+local_vaults="http://127.0.0.1:*,https://127.0.0.1:*,http://localhost:*,https://localhost:*"
+vault_addresses_given=${AUTH_SERVICE_VAULT_ADDRESSES:-}
+export AUTH_SERVICE_VAULT_ADDRESSES="${AUTH_SERVICE_VAULT_ADDRESSES:-$local_vaults}"
 if [ "${1:-}" != "--dev" ]; then
   exec cargo run --locked -p auth-service -- serve "$@"
 fi
@@ -30,6 +32,8 @@ dev_work
 trap dev_cleanup EXIT
 trap 'exit 130' INT TERM
 dev_start_bao
+# A reused OpenBao elsewhere than on this machine must be allowed too.
+if [ -z "$vault_addresses_given" ]; then export AUTH_SERVICE_VAULT_ADDRESSES="$local_vaults,$DEV_VAULT"; fi
 dev_configure_bao
 # Stands in for the identity provider: one JWT (valid 24 h) the role app accepts.
 # The walk-through copies it into the tenant's folder, as a provider would write it there.
