@@ -14,6 +14,7 @@ bin=$(dev_service_bin)
 dev_work
 trap dev_cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
 
 dev_start_bao
 echo "== OpenBao at $DEV_VAULT: jwt auth, role app, secret secret/app/db"

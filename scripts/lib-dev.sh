@@ -158,7 +158,7 @@ dev_start_service() {
 dev_cleanup() {
   local p
   # A second Ctrl-C must not cut the cleanup short.
-  trap '' INT TERM
+  trap '' INT TERM HUP
   for p in "${DEV_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${DEV_PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done

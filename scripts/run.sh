@@ -31,6 +31,7 @@ bin=$(dev_service_bin)
 dev_work
 trap dev_cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
 dev_start_bao
 # A reused OpenBao elsewhere than on this machine must be allowed too.
 if [ -z "$vault_addresses_given" ]; then export AUTH_SERVICE_VAULT_ADDRESSES="$local_vaults,$DEV_VAULT"; fi
