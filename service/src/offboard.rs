@@ -2,8 +2,8 @@
 //! end a tenant without touching any other.
 //!
 //! In order: the rows go in one transaction (keys, profiles, lease records,
-//! EC2 nonces no other tenant's profile logs in with, and the audit trail when
-//! asked), which also stops every new request of the tenant (its keys are gone:
+//! EC2 nonces no other tenant's profile logs in with, and the audit trail
+//! unless `keep_audit`), which also stops every new request of the tenant (its keys are gone:
 //! 401; its profiles: 404); then each profile's tokens are revoked in Vault, and
 //! with them the credentials they issued, unless `keep_leases` lets them retire
 //! with their leases; kept secret answers are dropped. A read already past its
@@ -20,8 +20,9 @@ use crate::store::{NoncePlace, Offboarded};
 pub struct Options {
     /// Let the credentials the tenant's tokens issued live until their leases end.
     pub keep_leases: bool,
-    /// Delete the tenant's audit trail now instead of at the end of the retention period.
-    pub purge_audit: bool,
+    /// Keep the tenant's audit trail until `AUTH_SERVICE_AUDIT_RETENTION` prunes it
+    /// (default: it goes with the tenant).
+    pub keep_audit: bool,
 }
 
 /// Delete `tenant` and everything of it; NotFound when there is no such tenant.
@@ -32,7 +33,7 @@ pub async fn delete_tenant(state: &AppState, tenant: &TenantId, options: Options
     let unshared = unshared_nonce_places(state, tenant, &logins).await?;
     let gone = state
         .store
-        .delete_tenant(tenant, options.purge_audit, &unshared)
+        .delete_tenant(tenant, !options.keep_audit, &unshared)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
     // Profiles written between the listing and the delete are in `gone`: revoke from it.

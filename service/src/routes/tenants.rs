@@ -219,14 +219,16 @@ pub struct TenantDeleteOptions {
     /// `true`: the dynamic credentials the tenant's tokens issued live until their
     /// leases end (default: revoked with the tokens).
     pub keep_leases: Option<bool>,
-    /// `true`: delete the tenant's audit trail now (default: it is kept until
-    /// `AUTH_SERVICE_AUDIT_RETENTION` prunes it, like every other event).
-    pub purge_audit: Option<bool>,
+    /// `true`: keep the tenant's audit trail until `AUTH_SERVICE_AUDIT_RETENTION`
+    /// prunes it, like every other event (default: it is deleted with the tenant;
+    /// a tenant created again with the same id would see kept events).
+    pub keep_audit: Option<bool>,
 }
 
 /// Offboard a tenant (operator): its Vault tokens are revoked (and the credentials
-/// they issued, unless `keep_leases=true`), its keys, profiles, lease records and
-/// unshared EC2 nonces are deleted; other tenants are untouched.
+/// they issued, unless `keep_leases=true`), its keys, profiles, lease records,
+/// unshared EC2 nonces and audit trail (unless `keep_audit=true`) are deleted;
+/// other tenants are untouched. The `tenant.delete` event itself stays.
 #[utoipa::path(tag = "tenants", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id"), TenantDeleteOptions),
     responses((status = 204, description = "the tenant and everything of it are gone"),
@@ -245,7 +247,7 @@ pub async fn delete_tenant(
     let tenant = super::tenant_id(&path)?;
     let options = crate::offboard::Options {
         keep_leases: options.keep_leases.unwrap_or(false),
-        purge_audit: options.purge_audit.unwrap_or(false),
+        keep_audit: options.keep_audit.unwrap_or(false),
     };
     let gone = crate::offboard::delete_tenant(&state, &tenant, options).await?;
     tracing::info!(
