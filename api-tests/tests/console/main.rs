@@ -107,7 +107,7 @@ async fn the_console_works_in_a_real_browser() {
     let imds = imds(INSTANCE_ID).await;
     let app = App::spawn_with(AppOptions {
         extra_env: vec![("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), imds)],
-        database_url: None,
+        ..AppOptions::default()
     })
     .await;
     let t = app.tenant("team-a").await;
