@@ -13,6 +13,7 @@
 #   policy app-read   read on secret/data/app/*
 #   secret/app/db     KV v2: username=alice password=s3cr3t
 
+: "${root:?set root to the repository before sourcing lib-dev.sh}"
 DEV_PIDS=()
 DEV_WORK=""
 DEV_VAULT=""
