@@ -358,3 +358,44 @@ async fn a_scrape_under_load_passes_promtool_and_holds_every_series_the_dashboar
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Run a linter from the project's tools; (success, what it said).
+fn lint(program: &Path, args: &[&str]) -> (bool, String) {
+    assert!(program.exists(), "{} is missing: run scripts/install-tools.sh", program.display());
+    let out = Command::new(program).args(args).stdin(Stdio::null()).output().expect("linter runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_passes_three_validators_with_no_error_or_warning() {
+    let app = App::spawn().await;
+    let doc = app.http.get(format!("{}/openapi.json", app.base)).send().await.expect("document");
+    let doc: serde_json::Value = doc.json().await.expect("json");
+    // The method block the service enforces is in the document (jwt is allowed in this test bed).
+    assert!(
+        doc.pointer("/components/schemas/MethodBlock/allOf").is_some(),
+        "{}",
+        doc["components"]["schemas"]["MethodBlock"]
+    );
+    assert_eq!(doc.pointer("/paths/~1healthz/get/security"), Some(&json!([])));
+    assert!(doc.pointer("/paths/~1vault~1{tenant}~1{profile}~1v1~1{path}/get").is_some());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
+    let file = file.display().to_string();
+    let root = workspace_root();
+    let (ok, said) = lint(&root.join("tools/venv-test/bin/openapi-spec-validator"), &[&file]);
+    assert!(ok && said.contains(": OK"), "openapi-spec-validator: {said}");
+    let spectral_rules = root.join("schemas/lint/spectral.yaml").display().to_string();
+    let (ok, said) = lint(
+        &root.join("tools/npm/node_modules/.bin/spectral"),
+        &["lint", "--fail-severity=hint", "-r", &spectral_rules, &file],
+    );
+    assert!(ok, "spectral (spectral:oas): {said}");
+    let redocly_rules = root.join("schemas/lint/redocly.yaml").display().to_string();
+    let (ok, said) = lint(
+        &root.join("tools/npm/node_modules/.bin/redocly"),
+        &["lint", "--config", &redocly_rules, "--format=stylish", &file],
+    );
+    assert!(ok && !said.contains("warning"), "redocly: {said}");
+}
