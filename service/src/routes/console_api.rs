@@ -132,6 +132,51 @@ pub async fn render_profile(
     Ok(HttpResponse::Ok().json(Rendered { hcl }))
 }
 
+/// The verdict on a profile body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verdict {
+    /// Always true in a 200 (a body with problems gets 400 listing every one).
+    pub valid: bool,
+}
+
+/// Validate a profile body (admin): 200 `{"valid":true}`, or 400 whose
+/// `errors` list every problem at once (each with its pointer), exactly as
+/// create and replace would; nothing is stored. The console calls it as the admin types.
+#[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "the body would be saved as it is", body = Verdict),
+              (status = 400, description = "every problem of the body, each with its pointer", body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/validate")]
+pub async fn validate_profile_body(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ProfileInput>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&path)?;
+    caller.require(tenant.as_str(), Scope::Admin)?;
+    let name_problem = body.name.as_deref().and_then(|n| ProfileName::parse(n).err());
+    let placeholder = ProfileName::parse("dry-run").map_err(ApiError::Internal)?;
+    let name = body.name.as_deref().and_then(|n| ProfileName::parse(n).ok()).unwrap_or(placeholder);
+    let checked = validate_input(&state, &tenant, &body, &name).await;
+    // A bad name is one more problem among the others, not a reason to hide them.
+    match (checked, name_problem) {
+        (Ok(_), None) => {
+            Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(Verdict { valid: true }))
+        }
+        (Ok(_), Some(e)) => Err(ApiError::field("/name", e)),
+        (Err(ApiError::Validation { mut errors, .. }), name_problem) => {
+            if let Some(e) = name_problem {
+                errors.insert(0, crate::domain::FieldError::new("/name", e));
+            }
+            let detail = format!("{} problem(s) in the profile; see errors", errors.len());
+            Err(ApiError::Validation { detail, errors })
+        }
+        (Err(other), _) => Err(other),
+    }
+}
+
 /// Test a profile body before saving it (admin): the whole chain, as test
 /// connection runs it; nothing is stored and the token is revoked at once.
 #[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),

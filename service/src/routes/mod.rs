@@ -70,6 +70,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(console_api::whoami)
         .service(console_api::method_block_schema)
         .service(console_api::render_profile)
+        .service(console_api::validate_profile_body)
         .service(console_api::test_profile_body)
         .service(profiles::create_profile)
         .service(profiles::list_profiles)
