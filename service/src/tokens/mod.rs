@@ -112,6 +112,10 @@ pub struct Tokens {
     sweeper: tokio::task::JoinHandle<()>,
     /// The cluster token cache, when a seal key file is set.
     shared: Option<Arc<shared::SharedTokens>>,
+    /// Profile contents retired by a change (replace, delete, nonce reset) in the
+    /// last minutes: a login still in flight for one of them has its token
+    /// released as soon as it lands, instead of at the end of its cache life.
+    retired: moka::sync::Cache<ProfileKey, ()>,
 }
 
 impl Drop for Tokens {
@@ -169,6 +173,10 @@ impl Tokens {
             })
         };
         Self {
+            retired: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.agent_timeout + settings.agent_queue_timeout + Duration::from_secs(60))
+                .build(),
             shared,
             book,
             sweeper,
@@ -294,7 +302,14 @@ impl Tokens {
             })
             .await;
         match result {
-            Ok(token) => Ok((token, false)),
+            Ok(token) => {
+                if self.retired.contains_key(&p.key) {
+                    // The profile changed or went while this login ran: the read that asked
+                    // for it finishes (or sees the change), and the token is let go now.
+                    self.cache.invalidate(&p.key).await;
+                }
+                Ok((token, false))
+            }
             Err(e) => {
                 let (failure, retry_after) = (*e).clone();
                 Err(TokenError::LoginFailed { failure, retry_after })
@@ -320,6 +335,7 @@ impl Tokens {
         let (backoff, metrics, max_cache_ttl, timeout) =
             (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
         let shared = self.shared.clone();
+        let book = self.book.clone();
         tokio::spawn(async move {
             let renewed = if old.lease_ref.renewable && !old.ttl.is_zero() {
                 renew_in_place(&login, &old, timeout, max_cache_ttl).await
@@ -343,7 +359,12 @@ impl Tokens {
                         }
                         cache.insert(p.key.clone(), token).await;
                     } else {
-                        in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
+                        // Replaced, tested or deleted meanwhile: a new token nobody will use
+                        // is let go at once (a token renewed in place is the old one, still released by its entry).
+                        let renewed_here = in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
+                        if !renewed_here {
+                            book.release(&token.lease_ref);
+                        }
                     }
                 }
                 Err(failure) => {
@@ -367,6 +388,12 @@ impl Tokens {
         self.cache.insert(p.key.clone(), token).await;
     }
 
+    /// Whether `used` is no longer the token reads of this profile content get
+    /// (a change retired it, or a newer one replaced it).
+    pub async fn superseded(&self, p: &ProfileLogin, used: &Arc<CachedToken>) -> bool {
+        self.retired.contains_key(&p.key) || self.cache.get(&p.key).await.is_none_or(|cur| !Arc::ptr_eq(&cur, used))
+    }
+
     /// Drop the cached token of this profile revision if it is still `used`
     /// (after Vault refused it), revoking it.
     pub async fn invalidate_if_same(&self, p: &ProfileLogin, used: &Arc<CachedToken>) {
@@ -385,6 +412,7 @@ impl Tokens {
     /// (revoked, or retiring while it backs live leases); back-off cleared.
     pub async fn forget(&self, p: &ProfileLogin) {
         self.backoff.clear(&p.key);
+        self.retired.insert(p.key.clone(), ());
         // The record first: the token is revoked only once no replica can take it up again.
         if let Some(shared) = &self.shared {
             shared.forget(p, false, None).await;
