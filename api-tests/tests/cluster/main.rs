@@ -332,3 +332,43 @@ async fn a_single_replica_on_sqlite_with_a_key_file_restarts_warm() {
     }
     assert!(revoked, "the deleted profile's token was revoked");
 }
+
+#[tokio::test]
+async fn a_dynamic_credential_read_through_one_replica_is_renewed_and_revoked_through_the_other() {
+    let Some(c) = Cluster::postgres("leases").await else { return };
+    let pg = c.pg.as_ref().expect("pg");
+    // The role may also read database credentials and renew and revoke their leases.
+    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
+                  path \"database/creds/app\" { capabilities = [\"read\"] }\n\
+                  path \"sys/leases/renew\" { capabilities = [\"update\"] }\n\
+                  path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n";
+    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
+    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
+    let (a, b) = (c.replica(&keys).await, c.replica(&keys).await);
+    let t = c.tenant(&a, "t1", 1).await;
+    let (s, creds, _) = a.call("GET", "/v1/tenants/t1/profiles/p0/secrets/database/creds/app", &t.read, None).await;
+    assert_eq!(s, 200, "{creds}");
+    let lease = creds["lease_id"].as_str().expect("lease").to_string();
+    let ttl = |v: &serde_json::Value| v["data"]["ttl"].as_u64().expect("ttl");
+    let before = c.bao.api("PUT", "sys/leases/lookup", None, Some(json!({"lease_id": lease}))).await.expect("lookup");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Renewed through B, which never logged in: it takes the profile's token from the store.
+    let (s, renewed, _) = b
+        .call(
+            "POST",
+            "/v1/tenants/t1/profiles/p0/leases/renew",
+            &t.read,
+            Some(json!({"lease_id": lease, "increment": 3000})),
+        )
+        .await;
+    assert_eq!(s, 200, "{renewed}");
+    let after = c.bao.api("PUT", "sys/leases/lookup", None, Some(json!({"lease_id": lease}))).await.expect("lookup");
+    assert!(ttl(&after) > ttl(&before), "the lease moved: {} -> {}", ttl(&before), ttl(&after));
+    assert_eq!(b.spawns().await, 0.0, "B used the cluster's token, no login of its own");
+    let (s, body, _) =
+        b.call("POST", "/v1/tenants/t1/profiles/p0/leases/revoke", &t.read, Some(json!({"lease_id": lease}))).await;
+    assert_eq!(s, 204, "{body}");
+    let user = creds["data"]["username"].as_str().expect("user");
+    assert!(!pg.can_login(user, creds["data"]["password"].as_str().expect("password")), "revoked through B");
+}
