@@ -28,6 +28,39 @@ pub struct CachedToken {
     pub cached_at: Instant,
     /// Its TTL as issued (what a `renew-self` asks for again).
     pub ttl: Duration,
+    /// The life after the latest renewal in place: (renewed at, cache life, token end).
+    /// A renewal changes the entry itself, never replaces it, so a replaced
+    /// entry always means another token (and its old one is released).
+    pub renewed: std::sync::Mutex<Option<(Instant, Duration, Option<SystemTime>)>>,
+}
+
+impl CachedToken {
+    /// (since when, how long) the cache keeps it, counting renewals in place.
+    pub fn life(&self) -> (Instant, Duration) {
+        match *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((at, cache_for, _)) => (at, cache_for),
+            None => (self.cached_at, self.cache_for),
+        }
+    }
+
+    /// How long the cache keeps it from now.
+    pub fn left(&self) -> Duration {
+        let (at, cache_for) = self.life();
+        cache_for.saturating_sub(at.elapsed())
+    }
+
+    /// When the token itself ends, counting renewals in place (None: no TTL).
+    pub fn expires(&self) -> Option<SystemTime> {
+        match *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((_, _, end)) => end,
+            None => self.lease_ref.expires,
+        }
+    }
+
+    /// Renewed in place: a new cache life from now, and the token's new end.
+    pub fn renew(&self, cache_for: Duration, expires: Option<SystemTime>) {
+        *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), cache_for, expires));
+    }
 }
 
 pub(super) struct TtlExpiry;
@@ -35,6 +68,18 @@ pub(super) struct TtlExpiry;
 impl Expiry<ProfileKey, Arc<CachedToken>> for TtlExpiry {
     fn expire_after_create(&self, _k: &ProfileKey, v: &Arc<CachedToken>, _now: std::time::Instant) -> Option<Duration> {
         Some(v.cache_for)
+    }
+
+    /// A read sees the life as renewed in place.
+    fn expire_after_read(
+        &self,
+        _k: &ProfileKey,
+        v: &Arc<CachedToken>,
+        _read_at: std::time::Instant,
+        _left: Option<Duration>,
+        _last_modified: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.left())
     }
 
     /// A replaced entry (test connection, a refresh) lives for its own cache life.
@@ -51,7 +96,8 @@ impl Expiry<ProfileKey, Arc<CachedToken>> for TtlExpiry {
 
 /// A token enters the last part of its cache life (then one refresh runs ahead).
 pub(super) fn due_for_refresh(t: &CachedToken) -> bool {
-    !t.cache_for.is_zero() && t.cached_at.elapsed() >= t.cache_for.mul_f64(2.0 / 3.0)
+    let (at, cache_for) = t.life();
+    !cache_for.is_zero() && at.elapsed() >= cache_for.mul_f64(2.0 / 3.0)
 }
 
 /// The cache entry for a fresh token.
@@ -74,6 +120,7 @@ pub(super) fn cached(p: &ProfileLogin, fresh: &FreshToken, max_cache_ttl: Durati
         },
         cached_at: Instant::now(),
         ttl: fresh.info.ttl,
+        renewed: std::sync::Mutex::new(None),
     })
 }
 
@@ -84,13 +131,14 @@ pub fn cache_lifetime(ttl: Duration, max: Duration) -> Duration {
     if ttl.is_zero() { max } else { ttl.saturating_sub(CACHE_MARGIN) }
 }
 
-/// `renew-self` for the token's original TTL: the same token, a new cache life.
+/// `renew-self` for the token's original TTL: the same token, a new cache life
+/// (and its new end), which the caller sets on the entry ([`CachedToken::renew`]).
 pub(super) async fn renew_in_place(
     login: &Login,
     old: &CachedToken,
     timeout: Duration,
     max_cache_ttl: Duration,
-) -> Option<Arc<CachedToken>> {
+) -> Option<(Duration, SystemTime)> {
     let t = &old.lease_ref;
     let vault = crate::vault::VaultClient {
         http: login.http(),
@@ -107,16 +155,7 @@ pub(super) async fn renew_in_place(
         // Near its maximum life: a renewal buys nothing; let a fresh login replace it.
         return None;
     }
-    let mut lease_ref = t.clone();
-    lease_ref.expires = Some(SystemTime::now() + ttl);
-    Some(Arc::new(CachedToken {
-        token: old.token.clone(),
-        cache_for: cache_lifetime(ttl, max_cache_ttl),
-        accessor: old.accessor.clone(),
-        lease_ref,
-        cached_at: Instant::now(),
-        ttl: old.ttl,
-    }))
+    Some((cache_lifetime(ttl, max_cache_ttl), SystemTime::now() + ttl))
 }
 
 #[cfg(test)]

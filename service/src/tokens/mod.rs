@@ -78,9 +78,6 @@ impl Pauses {
     }
 }
 
-/// The accessor each key's cache entry holds.
-type EntryAccessors = Arc<Mutex<HashMap<ProfileKey, String>>>;
-
 /// Why a read could not get a token.
 pub enum TokenError {
     /// The profile is in back-off after failed logins.
@@ -104,10 +101,6 @@ pub struct Tokens {
     login: Arc<Login>,
     /// Profiles whose token is being refreshed ahead of its end (single flight).
     refreshing: Arc<Mutex<std::collections::HashSet<ProfileKey>>>,
-    /// The accessor of the token each key's entry holds, set just before every
-    /// insert: an entry replaced by one with the same accessor (renewed in
-    /// place) is not a release; replaced by another token, it is.
-    entry_accessor: EntryAccessors,
     vault_timeout: Duration,
     max_cache_ttl: Duration,
     cache: Cache<ProfileKey, Arc<CachedToken>>,
@@ -152,24 +145,13 @@ impl Tokens {
         }
         let book = Arc::new(book);
         let listener_book = book.clone();
-        let entry_accessor: EntryAccessors = Arc::default();
-        let current = entry_accessor.clone();
         // Every token that leaves the cache (replaced, invalidated, expired, evicted)
         // is released: kept while it backs live leases, else revoked.
         let cache: Cache<ProfileKey, Arc<CachedToken>> = Cache::builder()
             .max_capacity(100_000)
             .expire_after(TtlExpiry)
-            .eviction_listener(move |key: Arc<ProfileKey>, token: Arc<CachedToken>, cause| {
-                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-                let holds_it = current.get(key.as_ref()) == Some(&token.accessor);
-                if cause == moka::notification::RemovalCause::Replaced && holds_it {
-                    // The same token renewed in place: still in use.
-                    return;
-                }
-                if cause != moka::notification::RemovalCause::Replaced && holds_it {
-                    current.remove(key.as_ref());
-                }
-                drop(current);
+            // A renewal in place changes the entry itself, so a removed entry is always let go.
+            .eviction_listener(move |_key, token: Arc<CachedToken>, _cause| {
                 listener_book.release(&token.lease_ref);
             })
             .build();
@@ -193,7 +175,6 @@ impl Tokens {
             sweeper,
             login: Arc::new(Login::new(settings, store, http, metrics.clone())),
             refreshing: Arc::default(),
-            entry_accessor,
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             cache,
@@ -308,10 +289,6 @@ impl Tokens {
             .await;
         match result {
             Ok(token) => {
-                self.entry_accessor
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(p.key.clone(), token.accessor.clone());
                 if self.retired.contains_key(&p.key) {
                     // The profile changed or went while this login ran: the read that asked
                     // for it finishes (or sees the change), and the token is let go now.
@@ -336,8 +313,7 @@ impl Tokens {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (login, shared, metrics, cache) =
             (self.login.clone(), self.shared.clone(), self.metrics.clone(), self.cache.clone());
-        let (book, retired, current, max) =
-            (self.book.clone(), self.retired.clone(), self.entry_accessor.clone(), self.max_cache_ttl);
+        let (book, retired, max) = (self.book.clone(), self.retired.clone(), self.max_cache_ttl);
         let p = Arc::new(p.clone());
         tokio::spawn(async move {
             let outcome = match &shared {
@@ -352,7 +328,6 @@ impl Tokens {
                     book.release(&token.lease_ref);
                 } else {
                     tracing::debug!(tenant = %p.tenant(), profile = %p.name(), "a login finished after its readers left; its token is kept in the cache");
-                    current.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
                     cache.insert(p.key.clone(), token).await;
                 }
             }
@@ -384,8 +359,7 @@ impl Tokens {
             return;
         }
         let (p, old) = (Arc::new(p.clone()), old.clone());
-        let (cache, login, refreshing, current) =
-            (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.entry_accessor.clone());
+        let (cache, login, refreshing) = (self.cache.clone(), self.login.clone(), self.refreshing.clone());
         let (backoff, metrics, max_cache_ttl, timeout) =
             (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
         let shared = self.shared.clone();
@@ -396,10 +370,19 @@ impl Tokens {
             } else {
                 None
             };
-            let outcome = match renewed {
-                Some(token) => Ok(token),
-                None => login.login(&p).await.map(|fresh| cached(&p, &fresh, max_cache_ttl)),
-            };
+            if let Some((cache_for, expires)) = renewed {
+                // The same token with a new life: the entry itself changes, nothing is replaced.
+                old.renew(cache_for, Some(expires));
+                metrics.token_refresh("ok");
+                if let Some(shared) = &shared
+                    && cache.get(&p.key).await.is_some_and(|cur| Arc::ptr_eq(&cur, &old))
+                {
+                    shared.save(&p, &old).await;
+                }
+                refreshing.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.key);
+                return;
+            }
+            let outcome = login.login(&p).await.map(|fresh| cached(&p, &fresh, max_cache_ttl));
             match outcome {
                 Ok(token) => {
                     metrics.token_refresh("ok");
@@ -408,11 +391,9 @@ impl Tokens {
                         if let Some(shared) = &shared {
                             shared.save(&p, &token).await;
                         }
-                        current.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
                         cache.insert(p.key.clone(), token).await;
-                    } else if token.accessor != old.accessor {
-                        // Replaced, tested or deleted meanwhile: a new token nobody will use
-                        // is let go at once (one renewed in place is the old token, released with its entry).
+                    } else {
+                        // Replaced, tested or deleted meanwhile: a new token nobody will use is let go at once.
                         book.release(&token.lease_ref);
                     }
                 }
@@ -434,7 +415,6 @@ impl Tokens {
         if let Some(shared) = &self.shared {
             shared.save(p, &token).await;
         }
-        self.entry_accessor.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
         self.cache.insert(p.key.clone(), token).await;
     }
 

@@ -178,6 +178,7 @@ impl SharedTokens {
             },
             cached_at: Instant::now(),
             ttl: Duration::from_secs(u64::try_from(record.ttl_secs).unwrap_or(0)),
+            renewed: Mutex::new(None),
         }))
     }
 
@@ -187,7 +188,7 @@ impl SharedTokens {
             tracing::error!("could not seal a token; it stays in this replica's memory only");
             return;
         };
-        let left = token.cache_for.saturating_sub(token.cached_at.elapsed());
+        let left = token.left();
         let record = TokenRecord {
             tenant: p.tenant().clone(),
             profile: p.name().clone(),
@@ -197,7 +198,7 @@ impl SharedTokens {
             accessor: token.accessor.clone(),
             ttl_secs: i64::try_from(token.ttl.as_secs()).unwrap_or(i64::MAX),
             renewable: token.lease_ref.renewable,
-            expires_epoch: token.lease_ref.expires.map(epoch),
+            expires_epoch: token.expires().map(epoch),
             max_end_epoch: token.lease_ref.max_end.map(epoch),
             cache_until_epoch: epoch(SystemTime::now() + left),
             key_id,
