@@ -4,8 +4,9 @@
 //! a real OpenBao with jwt auth and the real `bao agent`. A loopback IMDS
 //! stand-in gives this host an EC2 instance id for the EC2 nonce panel.
 //!
-//! `scripts/install-browser.sh` installs Chromium and Playwright; when they are
-//! missing this test fails (it never skips silently).
+//! axe-core (npm, installed into tools/npm) checks every screen at WCAG 2.1 AA.
+//! `scripts/install-browser.sh` installs Chromium, Playwright and axe-core; when
+//! they are missing this test fails (it never skips silently).
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code, reason = "shared helpers; this binary uses only some of them")]
@@ -23,18 +24,20 @@ use helpers::{App, AppOptions, assert_no_secrets_logged, bao_with_jwt, imds};
 
 /// The instance id the IMDS stand-in reports.
 const INSTANCE_ID: &str = "i-0123456789abcdef0";
-/// How long the whole browser script may take.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long the whole browser script may take (both screen sizes, every page, axe on each).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(420);
+/// The service's bound on one login, short so that a cancelled test's agent ends soon.
+const AGENT_TIMEOUT: &str = "10s";
 
 /// The browser, `$CHROMIUM_BIN` or Debian's `/usr/bin/chromium`.
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM_BIN").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
-/// Fail (never skip) when Chromium or Playwright is missing, saying how to install them.
-fn require_browser_tools(python: &Path) {
+/// Fail (never skip) when Chromium, Playwright or axe-core is missing, saying how to install them.
+fn require_browser_tools(python: &Path, axe: &Path) {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let how = "run `bash scripts/install-browser.sh` (Debian's chromium + Playwright from PyPI into tools/venv-test)";
+    let how = "run `bash scripts/install-browser.sh` (Debian's chromium, Playwright from PyPI into tools/venv-test, axe-core from npm into tools/npm)";
     let mut missing = Vec::new();
     if !chromium().exists() {
         missing.push(format!("Chromium ({})", chromium().display()));
@@ -48,6 +51,9 @@ fn require_browser_tools(python: &Path) {
             .is_ok_and(|s| s.success());
     if !playwright_ok {
         missing.push(format!("Playwright in {}", python.display()));
+    }
+    if !axe.exists() {
+        missing.push(format!("axe-core ({})", axe.display()));
     }
     assert!(
         missing.is_empty(),
@@ -101,15 +107,23 @@ fn run_script(mut cmd: Command, timeout: Duration) -> (Option<i32>, String, Stri
 async fn the_console_works_in_a_real_browser() {
     let root = workspace_root();
     let python = root.join("tools/venv-test/bin/python");
-    require_browser_tools(&python);
+    require_browser_tools(&python, &root.join("tools/npm/node_modules/axe-core/axe.min.js"));
 
     let (bao, issuer) = bao_with_jwt(3600).await;
     let imds = imds(INSTANCE_ID).await;
     let app = App::spawn_with(AppOptions {
-        extra_env: vec![("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), imds)],
+        extra_env: vec![
+            ("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), imds),
+            ("AUTH_SERVICE_AGENT_TIMEOUT".into(), AGENT_TIMEOUT.into()),
+        ],
         database_url: None,
     })
     .await;
+    // A "Vault" that accepts connections and never answers: a test against it runs until cancelled.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("silent listener");
+    let silent_addr = format!("http://{}", silent.local_addr().expect("address"));
+    // A tenant without profiles: the console's first-run guide.
+    let empty = app.tenant("team-new").await;
     let t = app.tenant("team-a").await;
     let (s, b, _) = app
         .call("PATCH", "/v1/tenants/team-a", &app.operator_key, Some(json!({"methods": ["iam", "ec2", "jwt"]})))
@@ -135,6 +149,10 @@ async fn the_console_works_in_a_real_browser() {
         .env("TENANT", &t.id)
         .env("VAULT_ADDR", &bao.addr)
         .env("JWT_PATH", &jwt_path)
+        .env("JWT_DIR", app.jwt_dir.join(&t.id))
+        .env("SILENT_VAULT_ADDR", &silent_addr)
+        .env("EMPTY_ADMIN_KEY", &empty.admin)
+        .env("AXE_JS", root.join("tools/npm/node_modules/axe-core/axe.min.js"))
         .env("EC2_PROFILE", ec2_profile)
         .env("EC2_INSTANCE_ID", INSTANCE_ID)
         .env("CHROMIUM_BIN", chromium())
@@ -158,8 +176,13 @@ async fn the_console_works_in_a_real_browser() {
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
-    assert!(pngs >= 10, "only {pngs} screenshots in {}", shots.display());
+    assert!(pngs >= 20, "only {pngs} screenshots in {}", shots.display());
+    assert!(
+        out.lines().any(|l| l.starts_with("axe: ") && l.ends_with(" at WCAG 2.1 AA, 0 violations")),
+        "axe found violations: {out}"
+    );
+    drop(silent);
 
     // What the browser sent never reached the service's log.
-    assert_no_secrets_logged(&app, &bao, &[&t]);
+    assert_no_secrets_logged(&app, &bao, &[&t, &empty]);
 }
