@@ -6,6 +6,9 @@
 #   tools/venv-test  a private Python venv with hvac (Vault's Python client, for
 #                  the Vault-compatible endpoint tests) and schemathesis (the
 #                  OpenAPI fuzzer, run against the real binary)
+#   tools/npm      node-vault and node-vault-client (npm, pinned), the Node.js
+#                  Vault clients the endpoint is tested with; nodejs and npm
+#                  from Debian when missing
 # Idempotent: a second run does nothing that is already done.
 # SKIP_POSTGRES=1 and SKIP_PYTHON_TOOLS=1 leave out PostgreSQL and the venv;
 # WITH_WRK=1 adds wrk (Debian), the benchmark's load generator.
@@ -26,6 +29,9 @@ if [ "${SKIP_PYTHON_TOOLS:-0}" != 1 ] && ! python3 -c 'import ensurepip, venv' >
 fi
 # The benchmark's load generator.
 if [ "${WITH_WRK:-0}" = 1 ] && ! command -v wrk >/dev/null 2>&1; then need_apt+=(wrk); fi
+# The Node.js Vault clients' tests.
+if [ "${SKIP_PYTHON_TOOLS:-0}" != 1 ] && ! command -v node >/dev/null 2>&1; then need_apt+=(nodejs); fi
+if [ "${SKIP_PYTHON_TOOLS:-0}" != 1 ] && ! command -v npm >/dev/null 2>&1; then need_apt+=(npm); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-tools: apt-get install ${need_apt[*]}" >&2
@@ -69,4 +75,16 @@ fi
 if ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$schemathesis_version')" 2>/dev/null; then
   echo "install-tools: schemathesis $schemathesis_version into tools/venv-test" >&2
   timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+
+# Node.js Vault clients for the endpoint's tests, pinned, into a private prefix.
+node_vault_version="${NODE_VAULT_VERSION:-0.12.0}"
+node_vault_client_version="${NODE_VAULT_CLIENT_VERSION:-1.0.2}"
+npm_prefix="$tools/npm"
+installed() { node -e "process.exit(require('$npm_prefix/node_modules/$1/package.json').version === '$2' ? 0 : 1)" 2>/dev/null; }
+if ! installed node-vault "$node_vault_version" || ! installed node-vault-client "$node_vault_client_version"; then
+  echo "install-tools: node-vault $node_vault_version and node-vault-client $node_vault_client_version into tools/npm" >&2
+  mkdir -p "$npm_prefix"
+  timeout 600 npm install --prefix "$npm_prefix" --no-audit --no-fund --loglevel=error \
+    "node-vault@$node_vault_version" "node-vault-client@$node_vault_client_version" >/dev/null
 fi

@@ -61,6 +61,9 @@ pub enum RunnerError {
         /// How long the run waited.
         waited: Duration,
     },
+    /// The caller could not assemble the agent's configuration (no agent was started).
+    #[error("the agent configuration could not be assembled: {0}")]
+    Render(String),
     /// A local I/O failure.
     #[error("local I/O failure: {0}")]
     Io(String),
@@ -78,6 +81,7 @@ impl RunnerError {
             RunnerError::TimedOut { .. } => "timed_out",
             RunnerError::NoToken { .. } => "no_token",
             RunnerError::Busy { .. } => "busy",
+            RunnerError::Render(_) => "render_failed",
             RunnerError::Io(_) => "io",
         }
     }
@@ -106,6 +110,9 @@ impl RunnerError {
             ),
             RunnerError::Busy { .. } => Some(
                 "too many agent logins are running at once; retry in a moment (the answer's Retry-After says when)",
+            ),
+            RunnerError::Render(_) => Some(
+                "the service could not assemble this profile's agent configuration; check the method block with `auth-service render`",
             ),
             RunnerError::Io(_) => None,
         }

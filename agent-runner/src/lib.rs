@@ -41,6 +41,7 @@ mod env;
 mod error;
 pub mod http;
 mod scrub;
+pub mod vault_path;
 pub mod verify;
 
 pub use classify::{KnownCause, classify};
@@ -238,6 +239,16 @@ impl Runner {
     /// bound it with the caller's own timeout if needed). Dropping the future
     /// at any point kills the agent's process group and removes its directory.
     pub async fn run(&self, spec: &RunSpec, render: impl FnOnce(&Path) -> String) -> Result<AgentRun, RunnerError> {
+        self.try_run(spec, |sink| Ok::<_, std::convert::Infallible>(render(sink))).await
+    }
+
+    /// [`Runner::run`] with a `render` that may fail: its error ends the run
+    /// ([`RunnerError::Render`]) before any agent starts, and the directory goes.
+    pub async fn try_run<E: std::fmt::Display>(
+        &self,
+        spec: &RunSpec,
+        render: impl FnOnce(&Path) -> Result<String, E>,
+    ) -> Result<AgentRun, RunnerError> {
         let queued = Instant::now();
         let acquire = self.slots.acquire();
         let slot = match spec.queue_timeout {
@@ -258,7 +269,7 @@ impl Runner {
         let dir_path = guard.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
         let sink = dir_path.join(SINK_FILE);
         let config_path = dir_path.join(CONFIG_FILE);
-        let mut config = render(&sink);
+        let mut config = render(&sink).map_err(|e| RunnerError::Render(e.to_string()))?;
         let written = write_private(&config_path, config.as_bytes());
         // The config may carry an ec2 nonce.
         secrecy::zeroize::Zeroize::zeroize(&mut config);

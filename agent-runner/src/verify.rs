@@ -5,6 +5,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::vault_path::{ApiPath, VaultBase};
+
 /// Longest TTL or lease duration taken from Vault's answers: ten years (Vault's
 /// default maximum is 32 days). Longer values are clamped to it, so adding one
 /// to the clock can never overflow, whatever a Vault sends.
@@ -99,8 +101,10 @@ fn status_error(status: u16, text: &str) -> VerifyError {
     if status >= 500 { VerifyError::Unavailable { status, detail } } else { VerifyError::Rejected { status, detail } }
 }
 
-fn url(addr: &str, path: &str) -> String {
-    format!("{}/v1/{path}", addr.trim_end_matches('/'))
+/// `<base>/v1/auth/token/<op>`, built by [`ApiPath::url`].
+fn token_url(base: &VaultBase, op: &str) -> Result<reqwest::Url, VerifyError> {
+    let path = ApiPath::fixed(&["auth", "token", op]).map_err(|e| VerifyError::BadResponse(e.to_string()))?;
+    Ok(path.url(base))
 }
 
 fn send_error(e: &reqwest::Error) -> VerifyError {
@@ -114,11 +118,11 @@ fn send_error(e: &reqwest::Error) -> VerifyError {
 /// a 403 [`VerifyError::Rejected`].
 pub async fn lookup_self(
     client: &reqwest::Client,
-    addr: &str,
+    base: &VaultBase,
     namespace: Option<&str>,
     token: &SecretString,
 ) -> Result<TokenInfo, VerifyError> {
-    let mut req = client.get(url(addr, "auth/token/lookup-self")).header("X-Vault-Token", token.expose_secret());
+    let mut req = client.get(token_url(base, "lookup-self")?).header("X-Vault-Token", token.expose_secret());
     if let Some(ns) = namespace {
         req = req.header("X-Vault-Namespace", ns);
     }
@@ -172,11 +176,11 @@ fn identity_of(data: &Value) -> Vec<(String, String)> {
 /// `POST /v1/auth/token/revoke-self` (best effort: callers usually log a failure and move on).
 pub async fn revoke_self(
     client: &reqwest::Client,
-    addr: &str,
+    base: &VaultBase,
     namespace: Option<&str>,
     token: &SecretString,
 ) -> Result<(), VerifyError> {
-    let mut req = client.post(url(addr, "auth/token/revoke-self")).header("X-Vault-Token", token.expose_secret());
+    let mut req = client.post(token_url(base, "revoke-self")?).header("X-Vault-Token", token.expose_secret());
     if let Some(ns) = namespace {
         req = req.header("X-Vault-Namespace", ns);
     }

@@ -87,7 +87,7 @@ async fn a_real_agent_run_returns_a_token_that_lookup_self_verifies_and_leaves_n
     assert!(!run.token.expose_secret().is_empty());
     assert!(!format!("{run:?}").contains(run.token.expose_secret()), "Debug hides the token");
     let http = agent_runner::http::client_builder().build().expect("client");
-    let info = verify::lookup_self(&http, &bed.bao.addr, None, &run.token).await.expect("verified");
+    let info = verify::lookup_self(&http, &base(&bed.bao.addr), None, &run.token).await.expect("verified");
     assert!(info.policies.contains(&"app-read".to_string()));
     assert!(info.ttl > Duration::from_secs(3000));
     assert_eq!(info.num_uses, 0);
@@ -95,7 +95,7 @@ async fn a_real_agent_run_returns_a_token_that_lookup_self_verifies_and_leaves_n
     assert!(!run.diagnostics.contains(run.token.expose_secret()), "diagnostics are scrubbed");
     assert_eq!(leftovers(&runs), 0, "the run directory is gone");
     assert_eq!(count_processes_matching(&runs.display().to_string()), 0, "no agent left");
-    verify::revoke_self(&http, &bed.bao.addr, None, &run.token).await.expect("revoked");
+    verify::revoke_self(&http, &base(&bed.bao.addr), None, &run.token).await.expect("revoked");
     assert!(bed.bao.token_lookup(run.token.expose_secret()).await.expect("lookup").is_none());
 }
 
@@ -412,7 +412,7 @@ async fn a_login_in_a_namespace_is_verified_with_the_namespace_header() {
     .await
     .expect("login in the namespace");
     let http = agent_runner::http::client_builder().timeout(Duration::from_secs(5)).build().expect("client");
-    let info = verify::lookup_self(&http, &bao.addr, Some("team-a"), &run.token).await.expect("verified");
+    let info = verify::lookup_self(&http, &base(&bao.addr), Some("team-a"), &run.token).await.expect("verified");
     assert!(info.policies.contains(&"app-read".to_string()), "{info:?}");
     assert!(info.ttl > Duration::ZERO && info.ttl <= Duration::from_secs(600));
     assert!(!info.accessor.is_empty(), "a service token has an accessor");
@@ -424,7 +424,7 @@ async fn lookup_self_against_a_closed_port_is_unreachable_within_the_clients_tim
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let http = agent_runner::http::client_builder().timeout(Duration::from_secs(2)).build().expect("client");
     let token = SecretString::from("s.AbCdEfGhIjKlMnOpQrStUvWx");
-    let err = bounded(verify::lookup_self(&http, &format!("http://127.0.0.1:{port}"), None, &token))
+    let err = bounded(verify::lookup_self(&http, &base(&format!("http://127.0.0.1:{port}")), None, &token))
         .await
         .expect_err("unreachable");
     assert!(matches!(err, VerifyError::Unreachable(_)), "{err:?}");
@@ -460,15 +460,20 @@ async fn a_use_limited_token_is_refused_by_verification() {
         }
     };
     // lookup-self itself spends one of the three uses.
-    let err = verify::lookup_self(&http, &bao.addr, None, &create(3).await).await.expect_err("refused");
+    let err = verify::lookup_self(&http, &base(&bao.addr), None, &create(3).await).await.expect_err("refused");
     assert!(matches!(err, VerifyError::UseLimited(2)), "{err:?}");
     // With a single use, lookup-self spends it and Vault reports num_uses = -1.
-    let err = verify::lookup_self(&http, &bao.addr, None, &create(1).await).await.expect_err("refused");
+    let err = verify::lookup_self(&http, &base(&bao.addr), None, &create(1).await).await.expect_err("refused");
     assert!(matches!(err, VerifyError::UseLimited(-1)), "{err:?}");
-    let info = verify::lookup_self(&http, &bao.addr, None, &create(0).await).await.expect("unlimited is fine");
+    let info = verify::lookup_self(&http, &base(&bao.addr), None, &create(0).await).await.expect("unlimited is fine");
     assert_eq!(info.num_uses, 0);
-    let err = verify::lookup_self(&http, &bao.addr, None, &SecretString::from("s.invalidinvalidinvalid1"))
+    let err = verify::lookup_self(&http, &base(&bao.addr), None, &SecretString::from("s.invalidinvalidinvalid1"))
         .await
         .expect_err("bad token");
     assert!(matches!(err, VerifyError::Rejected { status: 403, .. }), "{err:?}");
+}
+
+/// A Vault origin for the verify calls.
+fn base(address: &str) -> agent_runner::vault_path::VaultBase {
+    agent_runner::vault_path::VaultBase::parse(address).expect("a Vault origin")
 }

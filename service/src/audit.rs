@@ -14,8 +14,11 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use crate::auth::Caller;
 use crate::domain::TenantId;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::{NewAuditEvent, Store};
 
@@ -77,7 +80,7 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Start the writer (it runs until every handle is dropped).
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(QUEUE);
         tokio::spawn(async move {
             let mut batch: Vec<Msg> = Vec::with_capacity(BATCH);
@@ -102,10 +105,8 @@ impl AuditLog {
                         Msg::Flush(ack) => acks.push(ack),
                     }
                 }
-                if !events.is_empty()
-                    && let Err(err) = store.record_audit(&events).await
-                {
-                    tracing::error!(error = %err, events = events.len(), "could not record audit events");
+                if !events.is_empty() {
+                    write(&store, &metrics, &events).await;
                 }
                 events.clear();
                 for ack in acks {
@@ -141,6 +142,20 @@ impl AuditLog {
         };
         if tokio::time::timeout(limit, flushed).await.is_err() {
             tracing::warn!("audit events still waiting after {limit:?} at shutdown");
+        }
+    }
+}
+
+/// Write a batch in one transaction; if that fails, each event alone, so one
+/// row the database refuses never takes the others with it. Every event that
+/// still fails is logged (without its content) and counted.
+async fn write(store: &Store, metrics: &Metrics, events: &[NewAuditEvent]) {
+    let Err(err) = store.record_audit(events).await else { return };
+    tracing::warn!(error = %err, events = events.len(), "an audit batch failed; writing its events one by one");
+    for event in events {
+        if let Err(err) = store.record_audit(std::slice::from_ref(event)).await {
+            metrics.audit_write_failed();
+            tracing::error!(error = %err, tenant = %event.tenant, action = event.action, "could not record an audit event");
         }
     }
 }

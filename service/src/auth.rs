@@ -73,7 +73,9 @@ pub fn generate_key() -> GeneratedKey {
 fn split_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("vas_")?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && !secret.is_empty()).then_some((id, secret))
+    // Only the shape keys are made in: anything else is refused without a lookup.
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex(id, 16) && hex(secret, 64)).then_some((id, secret))
 }
 
 /// Who is calling.
@@ -158,8 +160,16 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
 
 /// Check a presented key (operator or tenant); Unauthorized when it is not one.
 pub async fn authenticate_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
-    let caller =
-        if state.settings.is_operator_key(presented) { Caller::Operator } else { check_key(state, presented).await? };
+    let caller = if state.settings.is_operator_key(presented) {
+        Caller::Operator
+    } else if state.settings.is_previous_operator_key(presented) {
+        tracing::warn!(
+            "the previous operator key (AUTH_SERVICE_OPERATOR_KEY_PREVIOUS) was used; move every script to the new key, then unset the previous one"
+        );
+        Caller::Operator
+    } else {
+        check_key(state, presented).await?
+    };
     state.limits.check(&caller)?;
     Ok(caller)
 }

@@ -21,11 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use serde_json::json;
 
+use crate::domain::secret_path::LeaseId;
 use crate::domain::{ProfileName, TenantId, VaultAddress};
 use crate::metrics::Metrics;
-use crate::vault;
+use crate::store::LeaseScope;
+use crate::vault::{self, Op, VaultClient};
 
 /// The most retiring tokens kept at once; beyond it a released token is revoked (and its leases end).
 pub const MAX_RETIRING: usize = 10_000;
@@ -56,18 +57,46 @@ pub struct TokenRef {
     pub max_end: Option<SystemTime>,
 }
 
+impl TokenRef {
+    /// Where the token (and every lease it issues) belongs.
+    pub fn scope(&self) -> LeaseScope {
+        LeaseScope {
+            tenant: self.tenant.clone(),
+            profile: self.profile.clone(),
+            address: self.address.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// The book's key: an accessor is unique only on its Vault, and a tenant's
+    /// own Vault may send any accessor, so it is never a key alone.
+    fn key(&self) -> TokenKey {
+        (self.scope(), self.accessor.clone())
+    }
+
+    /// Vault as this token calls it.
+    fn vault<'a>(&'a self, http: &'a reqwest::Client, timeout: Duration) -> VaultClient<'a> {
+        VaultClient { http, address: &self.address, namespace: self.namespace.as_deref(), timeout }
+    }
+}
+
+/// A token in the book: its scope and accessor.
+type TokenKey = (LeaseScope, String);
+/// A lease in the book: its scope and id.
+type LeaseKey = (LeaseScope, LeaseId);
+
 struct Entry {
     token: TokenRef,
-    leases: HashMap<String, SystemTime>,
+    leases: HashMap<LeaseId, SystemTime>,
     retiring: bool,
 }
 
 impl Book {
     /// Take a token's entry out, with its leases' index rows.
-    fn remove(&mut self, accessor: &str) -> Option<Entry> {
-        let entry = self.entries.remove(accessor)?;
+    fn remove(&mut self, key: &TokenKey) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
         for lease in entry.leases.keys() {
-            self.by_lease.remove(lease);
+            self.by_lease.remove(&(key.0.clone(), lease.clone()));
         }
         Some(entry)
     }
@@ -79,11 +108,11 @@ impl Entry {
     }
 }
 
-/// The tokens by accessor, and an index from each lease to its token's accessor.
+/// The tokens by scope and accessor, and an index from each lease to its token.
 #[derive(Default)]
 struct Book {
-    entries: HashMap<String, Entry>,
-    by_lease: HashMap<String, String>,
+    entries: HashMap<TokenKey, Entry>,
+    by_lease: HashMap<LeaseKey, TokenKey>,
 }
 
 /// Leases per issuing token, and the retiring tokens.
@@ -110,50 +139,51 @@ impl LeaseBook {
     }
 
     /// Record a lease `token` issued for `duration`; returns its honest end.
-    pub async fn record(&self, token: &TokenRef, lease_id: &str, duration: Duration) -> SystemTime {
+    pub async fn record(&self, token: &TokenRef, lease_id: &LeaseId, duration: Duration) -> SystemTime {
         let lease_end = SystemTime::now() + duration;
-        self.lock().entries.entry(token.accessor.clone()).or_insert_with(|| Entry {
+        let key = token.key();
+        self.lock().entries.entry(key.clone()).or_insert_with(|| Entry {
             token: token.clone(),
             leases: HashMap::new(),
             retiring: false,
         });
-        let token_end = self.reach(&token.accessor, lease_end).await;
+        let token_end = self.reach(&key, lease_end).await;
         let expires = token_end.map_or(lease_end, |t| t.min(lease_end));
         let mut book = self.lock();
-        if let Some(e) = book.entries.get_mut(&token.accessor) {
-            e.leases.insert(lease_id.to_string(), expires);
-            book.by_lease.insert(lease_id.to_string(), token.accessor.clone());
+        if let Some(e) = book.entries.get_mut(&key) {
+            e.leases.insert(lease_id.clone(), expires);
+            book.by_lease.insert((key.0.clone(), lease_id.clone()), key);
         }
         expires
     }
 
     /// A lease was renewed to `lease_end`: make its issuing token (if this
     /// replica holds it) reach that end. Returns the honest end.
-    pub async fn renewed(&self, lease_id: &str, lease_end: SystemTime) -> SystemTime {
-        let accessor = self.lock().by_lease.get(lease_id).cloned();
-        let Some(accessor) = accessor else { return lease_end };
-        let token_end = self.reach(&accessor, lease_end).await;
+    pub async fn renewed(&self, scope: &LeaseScope, lease_id: &LeaseId, lease_end: SystemTime) -> SystemTime {
+        let key = self.lock().by_lease.get(&(scope.clone(), lease_id.clone())).cloned();
+        let Some(key) = key else { return lease_end };
+        let token_end = self.reach(&key, lease_end).await;
         let expires = token_end.map_or(lease_end, |t| t.min(lease_end));
-        if let Some(e) = self.lock().entries.get_mut(&accessor) {
-            e.leases.insert(lease_id.to_string(), expires);
+        if let Some(e) = self.lock().entries.get_mut(&key) {
+            e.leases.insert(lease_id.clone(), expires);
         }
         expires
     }
 
     /// A lease was revoked.
-    pub fn revoked(&self, lease_id: &str) {
+    pub fn revoked(&self, scope: &LeaseScope, lease_id: &LeaseId) {
         let mut book = self.lock();
-        if let Some(accessor) = book.by_lease.remove(lease_id)
-            && let Some(e) = book.entries.get_mut(&accessor)
+        if let Some(key) = book.by_lease.remove(&(scope.clone(), lease_id.clone()))
+            && let Some(e) = book.entries.get_mut(&key)
         {
             e.leases.remove(lease_id);
         }
     }
 
     /// The issuing token of a lease, if this replica holds it.
-    pub fn issuer(&self, lease_id: &str) -> Option<TokenRef> {
+    pub fn issuer(&self, scope: &LeaseScope, lease_id: &LeaseId) -> Option<TokenRef> {
         let book = self.lock();
-        book.by_lease.get(lease_id).and_then(|a| book.entries.get(a)).map(|e| e.token.clone())
+        book.by_lease.get(&(scope.clone(), lease_id.clone())).and_then(|k| book.entries.get(k)).map(|e| e.token.clone())
     }
 
     /// The service no longer uses `token` for reads: keep it (retiring) while it
@@ -163,13 +193,14 @@ impl LeaseBook {
         let kept = {
             let mut book = self.lock();
             let retiring = book.entries.values().filter(|e| e.retiring).count();
-            match book.entries.get_mut(&token.accessor) {
+            let key = token.key();
+            match book.entries.get_mut(&key) {
                 Some(e) if e.live(now) && (e.retiring || retiring < MAX_RETIRING) => {
                     e.retiring = true;
                     true
                 }
                 Some(_) => {
-                    book.remove(&token.accessor);
+                    book.remove(&key);
                     false
                 }
                 None => false,
@@ -190,7 +221,7 @@ impl LeaseBook {
         let mut to_revoke = Vec::new();
         {
             let mut book = self.lock();
-            let keys: Vec<String> = book
+            let keys: Vec<TokenKey> = book
                 .entries
                 .iter()
                 .filter(|(_, e)| &e.token.tenant == tenant && &e.token.profile == profile)
@@ -233,26 +264,27 @@ impl LeaseBook {
                 let last = e.leases.values().max().copied().unwrap_or(now);
                 let short = e.token.expires.is_some_and(|t| t.duration_since(now).unwrap_or_default() < RENEW_BEFORE);
                 if e.token.renewable && short && e.token.expires.is_some_and(|t| t < last) {
-                    to_renew.push((e.token.accessor.clone(), last));
+                    to_renew.push((e.token.key(), last));
                 }
                 true
             });
             let Book { entries, by_lease } = &mut *book;
-            by_lease.retain(|lease, accessor| entries.get(accessor).is_some_and(|e| e.leases.contains_key(lease)));
+            by_lease.retain(|(_, lease), key| entries.get(key).is_some_and(|e| e.leases.contains_key(lease)));
         }
         for token in to_revoke {
             self.revoke_later(token, "retiring token whose leases ended");
         }
-        for (accessor, last) in to_renew {
-            self.reach(&accessor, last).await;
+        for (key, last) in to_renew {
+            self.reach(&key, last).await;
         }
         self.metrics.retiring_tokens(self.retiring());
     }
 
     /// Make the token reach `target` with `renew-self` if it can; returns its
     /// end afterwards (None: no TTL and no known maximum).
-    async fn reach(&self, accessor: &str, target: SystemTime) -> Option<SystemTime> {
-        let token = self.lock().entries.get(accessor).map(|e| e.token.clone())?;
+    async fn reach(&self, key: &TokenKey, target: SystemTime) -> Option<SystemTime> {
+        let accessor = key.1.as_str();
+        let token = self.lock().entries.get(key).map(|e| e.token.clone())?;
         let capped = |end: Option<SystemTime>| match (end, token.max_end) {
             (Some(e), Some(m)) => Some(e.min(m)),
             (e, m) => e.or(m),
@@ -263,17 +295,7 @@ impl LeaseBook {
         }
         let now = SystemTime::now();
         let wanted = target.duration_since(now).unwrap_or_default() + Duration::from_secs(5);
-        let body = json!({ "increment": wanted.as_secs() });
-        let answer = vault::put(
-            &self.http,
-            &token.address,
-            token.namespace.as_deref(),
-            &token.token,
-            "auth/token/renew-self",
-            &body,
-            self.timeout,
-        )
-        .await;
+        let answer = token.vault(&self.http, self.timeout).call(&token.token, Op::RenewSelf(wanted.as_secs())).await;
         let granted = match answer {
             Ok((status, body)) if status.is_success() => {
                 body["auth"]["lease_duration"].as_u64().map(Duration::from_secs)
@@ -290,7 +312,7 @@ impl LeaseBook {
         let Some(granted) = granted else { return capped(Some(expires)) };
         let new_end = now + granted;
         let mut book = self.lock();
-        let entry = book.entries.get_mut(accessor)?;
+        let entry = book.entries.get_mut(key)?;
         entry.token.expires = Some(new_end);
         if granted < wanted.saturating_sub(Duration::from_secs(5)) {
             // Vault cut the renewal: this is the token's effective maximum.
@@ -309,16 +331,7 @@ impl LeaseBook {
         let book = self.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
-            let outcome = vault::put(
-                &book.http,
-                &token.address,
-                token.namespace.as_deref(),
-                &token.token,
-                "auth/token/revoke-self",
-                &json!({}),
-                book.timeout,
-            )
-            .await;
+            let outcome = token.vault(&book.http, book.timeout).call(&token.token, Op::RevokeSelf).await;
             match outcome {
                 Ok((status, _)) if status.is_success() => {
                     tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "revoked {why}")
@@ -356,23 +369,46 @@ mod tests {
         }
     }
 
+    fn lease(id: &str) -> LeaseId {
+        LeaseId::parse(id).expect("lease id")
+    }
+
     #[tokio::test]
     async fn the_lease_index_follows_records_revocations_and_released_tokens() {
         let http = agent_runner::http::client_builder().build().expect("client");
         let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
         let hour = Duration::from_secs(3600);
         for i in 0..1000 {
-            book.record(&token(&format!("a{}", i % 10), "p"), &format!("db/creds/app/{i}"), hour).await;
+            book.record(&token(&format!("a{}", i % 10), "p"), &lease(&format!("db/creds/app/{i}")), hour).await;
         }
-        assert_eq!(book.issuer("db/creds/app/7").map(|t| t.accessor), Some("a7".into()));
-        assert_eq!(book.issuer("db/creds/app/999").map(|t| t.accessor), Some("a9".into()));
-        assert!(book.issuer("db/creds/app/1000").is_none());
-        book.revoked("db/creds/app/7");
-        assert!(book.issuer("db/creds/app/7").is_none(), "a revoked lease leaves the index");
-        assert_eq!(book.issuer("db/creds/app/17").map(|t| t.accessor), Some("a7".into()), "its token's others stay");
+        let scope = token("a0", "p").scope();
+        let issuer = |id: &str| book.issuer(&scope, &lease(id)).map(|t| t.accessor);
+        assert_eq!(issuer("db/creds/app/7"), Some("a7".into()));
+        assert_eq!(issuer("db/creds/app/999"), Some("a9".into()));
+        assert!(issuer("db/creds/app/1000").is_none());
+        book.revoked(&scope, &lease("db/creds/app/7"));
+        assert!(issuer("db/creds/app/7").is_none(), "a revoked lease leaves the index");
+        assert_eq!(issuer("db/creds/app/17"), Some("a7".into()), "its token's others stay");
         // A deleted profile's tokens go with their index rows.
         book.forget_profile(&TenantId::parse("t").expect("tenant"), &ProfileName::parse("p").expect("p"), false);
-        assert!(book.issuer("db/creds/app/17").is_none());
+        assert!(issuer("db/creds/app/17").is_none());
         assert!(book.lock().by_lease.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_lease_or_accessor_id_sent_by_another_profiles_vault_never_reaches_this_profiles_entry() {
+        let http = agent_runner::http::client_builder().build().expect("client");
+        let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
+        let hour = Duration::from_secs(3600);
+        let mine = token("same-accessor", "mine");
+        let mut theirs = token("same-accessor", "theirs");
+        theirs.address = VaultAddress::parse("http://127.0.0.2:8200").expect("address");
+        book.record(&mine, &lease("db/creds/app/x"), hour).await;
+        book.record(&theirs, &lease("db/creds/app/x"), hour).await;
+        let found = book.issuer(&mine.scope(), &lease("db/creds/app/x")).expect("mine");
+        assert_eq!(found.profile.as_str(), "mine");
+        assert_eq!(found.address, mine.address);
+        book.revoked(&theirs.scope(), &lease("db/creds/app/x"));
+        assert!(book.issuer(&mine.scope(), &lease("db/creds/app/x")).is_some(), "their revoke leaves mine");
     }
 }

@@ -23,6 +23,7 @@ pub mod leases;
 pub mod limits;
 pub mod login;
 pub mod metrics;
+pub mod offboard;
 pub mod openapi;
 pub mod routes;
 pub mod secret_cache;

@@ -44,6 +44,14 @@ enum Command {
         #[arg(long, value_name = "P", default_value = "token")]
         sink_path: PathBuf,
     },
+    /// Check the settings (file and environment) as `serve` would, and print the effective values with secrets masked.
+    CheckConfig,
+    /// Copy the SQLite database online to a new file (PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 fn emit(outcome: Outcome) -> ExitCode {
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::CheckConfig => emit(cli::check_config(&settings, cli.config.as_deref())),
+        Command::Backup { to } => emit(cli::backup(&settings, &to)),
         Command::Validate { file } => emit(cli::validate(&file, &settings.validation_policy())),
         Command::Render { method, vault_addr, namespace, nonce, sink_path } => emit(cli::render(
             RenderArgs { method, vault_addr, namespace, nonce, sink_path },

@@ -66,6 +66,7 @@ pub struct Metrics {
     cache_entries: Family<CacheName, Gauge>,
     retiring: Gauge,
     refreshes: Family<Outcome, Counter>,
+    audit_write_failures: Counter,
 }
 
 fn http_histogram() -> Histogram {
@@ -128,7 +129,14 @@ impl Default for Metrics {
             "Tokens refreshed ahead of their end, by outcome",
             refreshes.clone(),
         );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "auth_service_audit_write_failures",
+            "Audit events that could not be written (after a failed batch, each event is retried alone)",
+            audit_write_failures.clone(),
+        );
         Self {
+            audit_write_failures,
             refreshes,
             retiring,
             registry,
@@ -186,6 +194,11 @@ impl Metrics {
     /// A token was refreshed ahead of its end (`ok` or `failed`).
     pub fn token_refresh(&self, outcome: &'static str) {
         self.refreshes.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    /// An audit event could not be written.
+    pub fn audit_write_failed(&self) {
+        self.audit_write_failures.inc();
     }
 
     /// How many tokens are retiring.

@@ -4,9 +4,12 @@
 //!
 //! Rules:
 //! - An entry belongs to one stored profile content (tenant, name, revision,
-//!   content digest), one path and one query string: a changed profile never
-//!   answers from an older content's entries, and they are dropped when the
-//!   change is seen.
+//!   content digest), one path and the read parameters a shared answer may
+//!   depend on (`version`, list or not): a changed profile never answers from
+//!   an older content's entries, and they are dropped when the change is seen.
+//!   A read with any other query parameter is neither served from nor kept in
+//!   the cache, so random parameters cannot multiply entries.
+//! - Revoking a lease drops every entry that carries it.
 //! - An answer with a lease (dynamic credentials) is cached only when the
 //!   profile says so (`secret_cache_leased`); otherwise every caller gets its
 //!   own credentials. A cached lease lives at most its duration minus a margin
@@ -14,7 +17,8 @@
 //! - An answer carrying a `lease_duration` without a lease (KV v1's refresh hint)
 //!   is kept at most that long minus the same margin.
 //! - Only successful reads are kept; refusals and misses go to Vault each time.
-//! - Memory is bounded by size ([`CAPACITY_BYTES`]), least recently used first out.
+//! - Memory is bounded by size ([`CAPACITY_BYTES`]): each entry weighs its
+//!   answer, its key and a fixed overhead; least recently used first out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +49,21 @@ pub struct EntryKey {
     pub profile: ProfileKey,
     /// The Vault path.
     pub path: String,
-    /// The query string as sent.
-    pub query: String,
+    /// The `version` parameter of the read, if any.
+    pub version: Option<String>,
+    /// Whether the read is a list.
+    pub list: bool,
+}
+
+/// What an entry weighs beyond its answer and key: the entry, its key and the
+/// cache's own bookkeeping, rounded up.
+pub const ENTRY_OVERHEAD: usize = 256;
+
+impl EntryKey {
+    /// The bytes the key holds.
+    fn size(&self) -> usize {
+        self.path.len() + self.version.as_ref().map_or(0, String::len)
+    }
 }
 
 /// One kept answer.
@@ -91,9 +108,10 @@ impl<T: Send + Sync + 'static> SecretCache<T> {
         (age < entry.ttl).then(|| (entry.value.clone(), age))
     }
 
-    /// Keep `value` (about `size` bytes) for `ttl`.
+    /// Keep `value` (an answer of `size` bytes) for `ttl`; the entry weighs
+    /// the answer, its key and [`ENTRY_OVERHEAD`].
     pub fn put(&self, key: EntryKey, value: Arc<T>, size: usize, ttl: Duration) {
-        let weight = u32::try_from(size).unwrap_or(u32::MAX).max(1);
+        let weight = u32::try_from(size + key.size() + ENTRY_OVERHEAD).unwrap_or(u32::MAX);
         self.entries.insert(key, Arc::new(Entry { value, stored: Instant::now(), ttl, weight }));
     }
 
@@ -106,6 +124,21 @@ impl<T: Send + Sync + 'static> SecretCache<T> {
                 self.entries.invalidate(key.as_ref());
             }
         }
+    }
+
+    /// Drop the entries of a profile whose answer matches (a revoked lease).
+    pub fn drop_matching(&self, tenant: &TenantId, name: &ProfileName, matching: impl Fn(&T) -> bool) {
+        for (key, entry) in self.entries.iter() {
+            if key.profile.tenant == *tenant && key.profile.name == *name && matching(&entry.value) {
+                self.entries.invalidate(key.as_ref());
+            }
+        }
+    }
+
+    /// The weight of every entry kept, in bytes.
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 
     /// Entries kept, for the metrics.
@@ -166,7 +199,8 @@ mod tests {
                 fingerprint: [0; 16],
             },
             path: path.into(),
-            query: String::new(),
+            version: None,
+            list: false,
         }
     }
 
@@ -182,5 +216,17 @@ mod tests {
         assert!(cache.get(&key(1, "b")).is_none(), "expired");
         cache.drop_profile(&TenantId::parse("t").expect("tenant"), &ProfileName::parse("p").expect("name"));
         assert!(cache.get(&key(1, "a")).is_none(), "dropped with its profile");
+    }
+
+    #[test]
+    fn an_entry_weighs_its_key_and_overhead_and_a_revoked_lease_leaves() {
+        let cache: SecretCache<String> = SecretCache::default();
+        cache.put(key(1, "a/b"), Arc::new("lease-1".into()), 10, S(60));
+        cache.put(key(1, "c"), Arc::new("lease-2".into()), 10, S(60));
+        assert_eq!(cache.weighted_size(), (10 + 3 + ENTRY_OVERHEAD + 10 + 1 + ENTRY_OVERHEAD) as u64);
+        let (t, p) = (TenantId::parse("t").expect("tenant"), ProfileName::parse("p").expect("name"));
+        cache.drop_matching(&t, &p, |v| v == "lease-1");
+        assert!(cache.get(&key(1, "a/b")).is_none(), "the entry carrying the revoked lease is gone");
+        assert!(cache.get(&key(1, "c")).is_some(), "others stay");
     }
 }

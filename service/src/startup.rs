@@ -49,7 +49,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr().context("reading the bound address")?.port();
         let limits = crate::limits::RateLimits::new(settings.rate_limit_read, settings.rate_limit_admin);
-        let audit = crate::audit::AuditLog::start(store.clone());
+        let audit = crate::audit::AuditLog::start(store.clone(), metrics.clone());
         let state = web::Data::new(AppState {
             limits,
             policy: settings.validation_policy(),
@@ -77,6 +77,14 @@ impl Application {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
                         Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
+                    }
+                    // Lease rows whose lease ended over an hour ago say nothing any more.
+                    let ended = std::time::SystemTime::now() - Duration::from_secs(3600);
+                    let ended = humantime::format_rfc3339_seconds(ended).to_string();
+                    match state.store.prune_leases(&ended).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(leases = n, "ended lease records deleted"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune ended leases"),
                     }
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
@@ -129,6 +137,7 @@ impl Application {
                 let method = req.method().to_string();
                 let path = req.path().to_string();
                 let route = labels.label(req.path()).to_string();
+                let docs = path.starts_with("/docs");
                 let request_id =
                     crate::telemetry::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
                 let metrics = metrics.clone();
@@ -142,6 +151,9 @@ impl Application {
                     let status = res.status().as_u16();
                     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
                         res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+                    }
+                    if docs {
+                        crate::routes::console::protect_docs(res.headers_mut());
                     }
                     metrics.http_request(&route, status, started.elapsed());
                     let _entered = span.enter();

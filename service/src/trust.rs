@@ -214,30 +214,7 @@ impl<'a> TenantPolicy<'a> {
     /// under an allowed folder: `..` is refused outright, and symlinks are
     /// resolved (the file, or the nearest existing folder above it) before the check.
     pub fn jwt_path(&self, path: &Path) -> Result<PathBuf, String> {
-        let dirs = &self.settings.jwt_allowed_dirs;
-        let expected =
-            dirs.iter().map(|d| format!("{}/", d.join(self.tenant.as_str()).display())).collect::<Vec<_>>().join(", ");
-        let outside = || {
-            format!(
-                "the token file must lie in this tenant's own folder: {}; put the file there (a '..' or a symlink that leads elsewhere is refused)",
-                if expected.is_empty() {
-                    "none is configured (AUTH_SERVICE_JWT_ALLOWED_DIRS)".to_string()
-                } else {
-                    expected.clone()
-                }
-            )
-        };
-        if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
-            return Err(outside());
-        }
-        let real = real_path(path).ok_or_else(outside)?;
-        for dir in dirs {
-            let root = real_path(&dir.join(self.tenant.as_str())).unwrap_or_else(|| dir.join(self.tenant.as_str()));
-            if real.starts_with(&root) && real != root {
-                return Ok(real);
-            }
-        }
-        Err(outside())
+        resolve_jwt_path(&self.settings.jwt_allowed_dirs, &self.tenant, path)
     }
 
     fn kinds_text(&self) -> String {
@@ -247,6 +224,37 @@ impl<'a> TenantPolicy<'a> {
             self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
         }
     }
+}
+
+/// The real path of a `jwt` token file if it lies in `tenant`'s own folder
+/// under one of `dirs`: `..` is refused outright, and symlinks are resolved
+/// (the file, or the nearest existing folder above it) before the check. Run
+/// on every save and before every login, so a symlink swapped in after saving
+/// is caught, and the agent is given the resolved path.
+pub fn resolve_jwt_path(dirs: &[PathBuf], tenant: &TenantId, path: &Path) -> Result<PathBuf, String> {
+    let expected =
+        dirs.iter().map(|d| format!("{}/", d.join(tenant.as_str()).display())).collect::<Vec<_>>().join(", ");
+    let outside = || {
+        format!(
+            "the token file must lie in this tenant's own folder: {}; put the file there (a '..' or a symlink that leads elsewhere is refused)",
+            if expected.is_empty() {
+                "none is configured (AUTH_SERVICE_JWT_ALLOWED_DIRS)".to_string()
+            } else {
+                expected.clone()
+            }
+        )
+    };
+    if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+        return Err(outside());
+    }
+    let real = real_path(path).ok_or_else(outside)?;
+    for dir in dirs {
+        let root = real_path(&dir.join(tenant.as_str())).unwrap_or_else(|| dir.join(tenant.as_str()));
+        if real.starts_with(&root) && real != root {
+            return Ok(real);
+        }
+    }
+    Err(outside())
 }
 
 fn join(list: &[OriginPattern]) -> String {

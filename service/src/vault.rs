@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use agent_runner::http::BodyError;
 
-use crate::domain::VaultAddress;
+use agent_runner::vault_path::ApiPath;
+
+use crate::domain::secret_path::{LeaseId, ReadQuery};
+use crate::domain::{SecretPath, VaultAddress};
 
 /// Largest secret-read answer read (beyond it the read is a 502).
 pub const SECRET_BODY_LIMIT: usize = 1024 * 1024;
@@ -92,48 +95,140 @@ pub fn vault_errors(body: &Value) -> String {
     if text.is_empty() { "no error text".into() } else { text }
 }
 
-/// Read `GET /v1/<path>?<query>` with `token` in `namespace`.
-pub async fn read(
-    http: &reqwest::Client,
-    address: &VaultAddress,
-    namespace: Option<&str>,
-    token: &SecretString,
-    path: &str,
-    query: &str,
-    timeout: Duration,
-) -> Result<ReadOutcome, VaultError> {
-    let mut url = address.api_url(path);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(query);
-    }
-    let req = http.get(&url);
-    let (status, bytes) = send_bytes(req, address, namespace, token, timeout, SECRET_BODY_LIMIT).await?;
-    Ok(match status {
-        // Only the lease fields are built; the rest is passed on as Vault sent it.
-        StatusCode::OK => {
-            ReadOutcome::Found(Found::parse(bytes).ok_or_else(|| VaultError::BadResponse(address.to_string()))?)
-        }
-        StatusCode::NOT_FOUND => ReadOutcome::NotFound,
-        StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&json_body(&bytes, address)?)),
-        other => ReadOutcome::Other(other.as_u16(), vault_errors(&json_body(&bytes, address)?)),
-    })
+/// Everything the service asks of Vault with a profile's token: a closed set.
+/// Each operation is built from parsed values ([`SecretPath`], [`ReadQuery`],
+/// [`LeaseId`]) and fixed segments, and its URL is assembled by the URL library
+/// ([`ApiPath::url`]); no string from a request is ever glued into a URL.
+/// (`lookup-self` after a login and `revoke-self` are
+/// [`agent_runner::verify`]'s, built the same way.)
+#[derive(Debug, Clone, Copy)]
+pub enum Op<'a> {
+    /// `GET <path>` (with `?list=true` for a list), the read's parameters re-encoded.
+    Read(&'a SecretPath, &'a ReadQuery),
+    /// `GET sys/internal/ui/mounts/<path>`: which mount (and KV version) serves a path.
+    Mounts(&'a SecretPath),
+    /// `PUT auth/token/renew-self` with an increment in seconds.
+    RenewSelf(u64),
+    /// `PUT auth/token/revoke-self`.
+    RevokeSelf,
+    /// `PUT sys/leases/renew` with the lease id (and an increment) in the body.
+    LeaseRenew(&'a LeaseId, Option<u64>),
+    /// `PUT sys/leases/revoke` with the lease id in the body.
+    LeaseRevoke(&'a LeaseId),
+    /// `PUT sys/leases/lookup` with the lease id in the body.
+    LeaseLookup(&'a LeaseId),
+    /// `POST sys/capabilities-self` with the paths in the body.
+    CapabilitiesSelf(&'a [SecretPath]),
 }
 
-/// `PUT /v1/<path>` with a JSON body (token and lease operations): Vault's status and JSON answer.
-pub async fn put(
-    http: &reqwest::Client,
-    address: &VaultAddress,
-    namespace: Option<&str>,
-    token: &SecretString,
-    path: &str,
-    body: &Value,
-    timeout: Duration,
-) -> Result<(StatusCode, Value), VaultError> {
-    let req = http.put(address.api_url(path)).json(body);
-    let (status, bytes) =
-        send_bytes(req, address, namespace, token, timeout, agent_runner::verify::TOKEN_BODY_LIMIT).await?;
-    Ok((status, json_body(&bytes, address)?))
+/// A path of fixed segments written here (each one is plain: tested below).
+fn fixed(segments: &[&str]) -> ApiPath {
+    ApiPath::fixed(segments).expect("fixed Vault paths are plain segments")
+}
+
+impl Op<'_> {
+    /// The HTTP method.
+    fn method(&self) -> reqwest::Method {
+        match self {
+            Op::Read(..) | Op::Mounts(_) => reqwest::Method::GET,
+            Op::CapabilitiesSelf(_) => reqwest::Method::POST,
+            _ => reqwest::Method::PUT,
+        }
+    }
+
+    /// The path below `/v1/`.
+    fn path(&self) -> ApiPath {
+        match self {
+            Op::Read(path, _) => path.api_path().clone(),
+            Op::Mounts(path) => fixed(&["sys", "internal", "ui", "mounts"]).join(path.api_path()),
+            Op::RenewSelf(_) => fixed(&["auth", "token", "renew-self"]),
+            Op::RevokeSelf => fixed(&["auth", "token", "revoke-self"]),
+            Op::LeaseRenew(..) => fixed(&["sys", "leases", "renew"]),
+            Op::LeaseRevoke(_) => fixed(&["sys", "leases", "revoke"]),
+            Op::LeaseLookup(_) => fixed(&["sys", "leases", "lookup"]),
+            Op::CapabilitiesSelf(_) => fixed(&["sys", "capabilities-self"]),
+        }
+    }
+
+    /// The JSON body, for the operations that send one.
+    fn body(&self) -> Option<Value> {
+        match self {
+            Op::Read(..) | Op::Mounts(_) => None,
+            Op::RenewSelf(increment) => Some(serde_json::json!({ "increment": increment })),
+            Op::RevokeSelf => Some(serde_json::json!({})),
+            Op::LeaseRenew(id, Some(increment)) => {
+                Some(serde_json::json!({ "lease_id": id.as_str(), "increment": increment }))
+            }
+            Op::LeaseRenew(id, None) | Op::LeaseRevoke(id) | Op::LeaseLookup(id) => {
+                Some(serde_json::json!({ "lease_id": id.as_str() }))
+            }
+            Op::CapabilitiesSelf(paths) => {
+                Some(serde_json::json!({ "paths": paths.iter().map(SecretPath::as_str).collect::<Vec<_>>() }))
+            }
+        }
+    }
+
+    /// The request URL: the path pushed segment by segment, then the typed query.
+    pub fn url(&self, address: &VaultAddress) -> reqwest::Url {
+        let mut url = self.path().url(address.base());
+        if let Op::Read(_, query) = self {
+            let mut pairs = query.pairs().peekable();
+            if pairs.peek().is_some() || query.is_list() {
+                let mut out = url.query_pairs_mut();
+                for (k, v) in pairs {
+                    out.append_pair(k, v);
+                }
+                if query.is_list() {
+                    out.append_pair("list", "true");
+                }
+            }
+        }
+        url
+    }
+}
+
+/// A profile's Vault as the service calls it: address, namespace and the time limit of one call.
+#[derive(Clone, Copy)]
+pub struct VaultClient<'a> {
+    /// The HTTP client (no redirects).
+    pub http: &'a reqwest::Client,
+    /// The Vault.
+    pub address: &'a VaultAddress,
+    /// The namespace every call is made in.
+    pub namespace: Option<&'a str>,
+    /// The limit of one call.
+    pub timeout: Duration,
+}
+
+impl VaultClient<'_> {
+    /// A read ([`Op::Read`] or [`Op::Mounts`]): Vault's answer as a [`ReadOutcome`].
+    pub async fn read(&self, token: &SecretString, op: Op<'_>) -> Result<ReadOutcome, VaultError> {
+        let address = self.address;
+        let (status, bytes) = self.send(token, op, SECRET_BODY_LIMIT).await?;
+        Ok(match status {
+            // Only the lease fields are built; the rest is passed on as Vault sent it.
+            StatusCode::OK => {
+                ReadOutcome::Found(Found::parse(bytes).ok_or_else(|| VaultError::BadResponse(address.to_string()))?)
+            }
+            StatusCode::NOT_FOUND => ReadOutcome::NotFound,
+            StatusCode::FORBIDDEN => ReadOutcome::Forbidden(vault_errors(&json_body(&bytes, address)?)),
+            other => ReadOutcome::Other(other.as_u16(), vault_errors(&json_body(&bytes, address)?)),
+        })
+    }
+
+    /// Any other operation: Vault's status and JSON answer.
+    pub async fn call(&self, token: &SecretString, op: Op<'_>) -> Result<(StatusCode, Value), VaultError> {
+        let (status, bytes) = self.send(token, op, agent_runner::verify::TOKEN_BODY_LIMIT).await?;
+        Ok((status, json_body(&bytes, self.address)?))
+    }
+
+    async fn send(&self, token: &SecretString, op: Op<'_>, limit: usize) -> Result<(StatusCode, Vec<u8>), VaultError> {
+        let mut req = self.http.request(op.method(), op.url(self.address));
+        if let Some(body) = op.body() {
+            req = req.json(&body);
+        }
+        send_bytes(req, self.address, self.namespace, token, self.timeout, limit).await
+    }
 }
 
 /// A body as JSON (empty: `null`).
@@ -269,6 +364,35 @@ mod tests {
         assert_eq!(f.lease_duration, agent_runner::verify::MAX_VAULT_SECONDS);
         // The clock plus the clamped duration is a time, not an overflow.
         let _ = std::time::SystemTime::now() + Duration::from_secs(f.lease_duration);
+    }
+
+    #[test]
+    fn every_operation_has_a_plain_path_and_the_read_query_is_re_encoded() {
+        let address = VaultAddress::parse("https://vault.example.com:8200").expect("address");
+        let path = SecretPath::parse("secret/data/app").expect("path");
+        let query = ReadQuery::parse("version=2&x=a%26b").expect("query");
+        let lease = LeaseId::parse("database/creds/app/x").expect("lease");
+        let paths = [path.clone()];
+        let read = Op::Read(&path, &query);
+        assert_eq!(read.url(&address).as_str(), "https://vault.example.com:8200/v1/secret/data/app?version=2&x=a%26b");
+        let list = ReadQuery::default().as_list();
+        assert_eq!(Op::Read(&path, &list).url(&address).query(), Some("list=true"));
+        assert_eq!(Op::Read(&path, &ReadQuery::default()).url(&address).query(), None);
+        for (op, want) in [
+            (Op::Mounts(&path), "/v1/sys/internal/ui/mounts/secret/data/app"),
+            (Op::RenewSelf(60), "/v1/auth/token/renew-self"),
+            (Op::RevokeSelf, "/v1/auth/token/revoke-self"),
+            (Op::LeaseRenew(&lease, Some(5)), "/v1/sys/leases/renew"),
+            (Op::LeaseRevoke(&lease), "/v1/sys/leases/revoke"),
+            (Op::LeaseLookup(&lease), "/v1/sys/leases/lookup"),
+            (Op::CapabilitiesSelf(&paths), "/v1/sys/capabilities-self"),
+        ] {
+            assert_eq!(op.url(&address).path(), want);
+        }
+        assert_eq!(
+            Op::LeaseRenew(&lease, Some(5)).body(),
+            Some(serde_json::json!({"lease_id": "database/creds/app/x", "increment": 5}))
+        );
     }
 
     #[test]

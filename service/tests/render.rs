@@ -12,12 +12,15 @@ use proptest::prelude::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-fn block(v: Value) -> MethodBlock {
-    let policy = ValidationPolicy {
+fn policy() -> ValidationPolicy {
+    ValidationPolicy {
         allowed_methods: [auth_service::domain::MethodType::Aws, auth_service::domain::MethodType::Jwt].into(),
         jwt_allowed_dirs: vec![PathBuf::from("/var/run/identity")],
-    };
-    validate_value(&v, &policy).expect("test block is valid")
+    }
+}
+
+fn block(v: Value) -> MethodBlock {
+    validate_value(&v, &policy()).expect("test block is valid")
 }
 
 fn render_with(b: &MethodBlock, addr: &str, ns: Option<&str>, nonce: Option<&str>) -> Result<String, RenderError> {
@@ -144,15 +147,18 @@ fn a_nonce_is_only_rendered_for_ec2() {
 }
 
 #[test]
-fn jwt_files_are_kept_unless_the_admin_asks_for_removal() {
+fn jwt_files_are_always_kept_and_asking_for_removal_is_refused_as_on_save() {
     let keep = block(json!({ "type": "jwt", "config": { "path": "/var/run/identity/t", "role": "r" } }));
     let v = parse(&render_with(&keep, "http://127.0.0.1:1", None, None).expect("renders"));
     assert_eq!(v["auto_auth"]["method"]["jwt"]["config"]["remove_jwt_after_reading"], json!(false));
-    let remove = block(
-        json!({ "type": "jwt", "config": { "path": "/var/run/identity/t", "role": "r", "remove_jwt_after_reading": true } }),
-    );
-    let v = parse(&render_with(&remove, "http://127.0.0.1:1", None, None).expect("renders"));
-    assert_eq!(v["auto_auth"]["method"]["jwt"]["config"]["remove_jwt_after_reading"], json!(true));
+    for config in [
+        json!({ "path": "/var/run/identity/t", "role": "r", "remove_jwt_after_reading": true }),
+        json!({ "path": "/var/run/identity/t", "role": "r", "remove_jwt_follows_symlinks": false }),
+    ] {
+        let errors = validate_value(&json!({ "type": "jwt", "config": config }), &policy())
+            .expect_err("refused, as saving refuses it");
+        assert!(errors.iter().any(|e| e.pointer.starts_with("/config/remove_jwt")), "{errors:?}");
+    }
 }
 
 #[test]

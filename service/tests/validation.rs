@@ -374,7 +374,20 @@ fn jwt_paths_must_be_absolute_clean_and_inside_an_allowed_folder() {
         &with_jwt(),
         json!({ "type": "jwt", "config": { "path": "/var/run/identity/t", "role": "r", "remove_jwt_after_reading": "yes" } }),
         "/config/remove_jwt_after_reading",
-        "true or false",
+        "leave it out",
+    );
+    // What saving refuses, validation refuses too (the same words).
+    refused(
+        &with_jwt(),
+        json!({ "type": "jwt", "config": { "path": "/var/run/identity/t", "role": "r", "remove_jwt_after_reading": true } }),
+        "/config/remove_jwt_after_reading",
+        "true is refused",
+    );
+    refused(
+        &with_jwt(),
+        json!({ "type": "jwt", "config": { "path": "/var/run/identity/t", "role": "r", "remove_jwt_follows_symlinks": true } }),
+        "/config/remove_jwt_follows_symlinks",
+        "leave it out",
     );
 }
 

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use agent_runner::verify::{self, VerifyError};
-use auth_service::domain::VaultAddress;
+use auth_service::domain::secret_path::ReadQuery;
+use auth_service::domain::{SecretPath, VaultAddress};
 use auth_service::vault::{self, SECRET_BODY_LIMIT, VaultError};
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,13 +63,11 @@ async fn a_redirect_is_an_error_naming_the_host_and_its_target_sees_no_request()
         format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}/v1/secret/data/x\r\nContent-Length: 0\r\n\r\n");
     let (vault_addr, _) = server(head, 0).await;
     let address = VaultAddress::parse(&vault_addr).expect("address");
-    let err = vault::read(&client(), &address, None, &token(), "secret/data/x", "", Duration::from_secs(5))
-        .await
-        .expect_err("a redirect is refused");
+    let err = read(&address, Duration::from_secs(5)).await.expect_err("a redirect is refused");
     let target_host = target.trim_start_matches("http://");
     assert!(matches!(&err, VaultError::Redirected(_, host) if host == target_host), "{err:?}");
     // lookup-self (run after every login) refuses it too.
-    let err = verify::lookup_self(&client(), &vault_addr, None, &token()).await.expect_err("refused");
+    let err = verify::lookup_self(&client(), address.base(), None, &token()).await.expect_err("refused");
     assert!(matches!(&err, VerifyError::Redirected(host) if host == target_host), "{err:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(target_hits.load(Ordering::SeqCst), 0, "the redirect target must see no connection");
@@ -82,14 +81,23 @@ async fn a_vault_streaming_100_mb_is_cut_off_at_the_cap_quickly() {
     let (vault_addr, _) = server(head, hundred_mb).await;
     let address = VaultAddress::parse(&vault_addr).expect("address");
     let started = Instant::now();
-    let err = vault::read(&client(), &address, None, &token(), "secret/data/x", "", Duration::from_secs(10))
-        .await
-        .expect_err("too large");
+    let err = read(&address, Duration::from_secs(10)).await.expect_err("too large");
     assert!(matches!(err, VaultError::TooLarge(_, limit) if limit == SECRET_BODY_LIMIT), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "cut off quickly, took {:?}", started.elapsed());
     // A declared length over the cap is refused before reading.
     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {hundred_mb}\r\n\r\n");
     let (declared, _) = server(head, 0).await;
-    let err = verify::lookup_self(&client(), &declared, None, &token()).await.expect_err("too large");
+    let err = verify::lookup_self(&client(), VaultAddress::parse(&declared).expect("address").base(), None, &token())
+        .await
+        .expect_err("too large");
     assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+/// The service's secret read of `secret/data/x` at `address`.
+async fn read(address: &VaultAddress, timeout: Duration) -> Result<vault::ReadOutcome, VaultError> {
+    let path = SecretPath::parse("secret/data/x").expect("path");
+    let query = ReadQuery::default();
+    let http = client();
+    let vault = vault::VaultClient { http: &http, address, namespace: None, timeout };
+    vault.read(&token(), vault::Op::Read(&path, &query)).await
 }

@@ -24,6 +24,7 @@ async fn a_key_says_who_it_is_and_the_schema_follows_the_allowed_methods() {
     assert_eq!(schema["allOf"].as_array().map(Vec::len), Some(2));
     // With jwt disabled, only aws is described.
     let aws_only = App::spawn_with(crate::helpers::AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_ALLOWED_METHODS".into(), "aws".into())],
         database_url: None,
     })

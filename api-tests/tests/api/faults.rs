@@ -38,6 +38,7 @@ async fn vault_down_at_first_then_back_is_read_after_the_back_off_without_a_rest
     // An address where nothing listens yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_LOGIN_BACKOFF_INITIAL".into(), "1s".into())],
         database_url: None,
     })
@@ -74,6 +75,7 @@ async fn a_vault_slower_than_the_vault_timeout_gets_504_without_hanging() {
     let slow = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(forward(listener, bao.addr.trim_start_matches("http://").to_string(), Duration::from_secs(5)));
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_VAULT_TIMEOUT".into(), "1s".into())],
         database_url: None,
     })
@@ -98,6 +100,7 @@ async fn an_agent_that_crashes_is_reported_and_leaves_nothing_behind() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_AGENT_BIN".into(), agent.display().to_string())],
         database_url: None,
     })

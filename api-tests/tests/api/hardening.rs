@@ -74,6 +74,7 @@ async fn two_concurrent_replaces_with_the_same_if_match_give_one_200_and_one_412
 #[tokio::test]
 async fn a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_unaffected() {
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_RATE_LIMIT_READ".into(), "3".into())],
         database_url: None,
     })
@@ -145,6 +146,7 @@ async fn a_tenant_whose_agents_hang_cannot_starve_another_tenant_and_queued_work
     let (bao, issuer) = bao_with_jwt(3600).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![
             ("AUTH_SERVICE_AGENT_BIN".into(), hanging_agent(dir.path()).display().to_string()),
             ("AUTH_SERVICE_AGENT_TIMEOUT".into(), "8s".into()),
@@ -320,6 +322,7 @@ async fn a_method_a_path_does_not_have_gets_405_with_allow() {
 async fn test_connection_has_a_per_profile_cooldown_and_a_changed_profile_starts_fresh() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_TEST_COOLDOWN".into(), "3s".into())],
         database_url: None,
     })
@@ -349,6 +352,7 @@ async fn a_request_past_the_request_timeout_gets_503_and_leaves_no_agent_behind(
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = hanging_agent(dir.path());
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![
             ("AUTH_SERVICE_AGENT_BIN".into(), agent.display().to_string()),
             ("AUTH_SERVICE_AGENT_TIMEOUT".into(), "20s".into()),
@@ -400,6 +404,7 @@ async fn audit_events_written_in_batches_all_reach_the_database_even_across_a_sh
     app.stop();
     // The same database under a new process: every read is in the trail.
     let again = App::spawn_with(AppOptions {
+        config_file: None,
         database_url: Some(url),
         extra_env: vec![("AUTH_SERVICE_OPERATOR_KEY".into(), app.operator_key.clone())],
     })

@@ -40,6 +40,8 @@ pub struct App {
 pub struct AppOptions {
     pub extra_env: Vec<(String, String)>,
     pub database_url: Option<String>,
+    /// A settings file for `serve --config` (the environment still wins).
+    pub config_file: Option<PathBuf>,
 }
 
 impl App {
@@ -58,8 +60,11 @@ impl App {
         let log = std::fs::File::create(&log_path).expect("log file");
         let db = opts.database_url.unwrap_or_else(|| format!("sqlite://{}/db/auth.db", dir.path().display()));
         let mut cmd = Command::new(service_bin());
-        cmd.arg("serve")
-            .env_clear()
+        cmd.arg("serve");
+        if let Some(file) = &opts.config_file {
+            cmd.arg("--config").arg(file);
+        }
+        cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AUTH_SERVICE_LISTEN", "127.0.0.1:0")
             .env("AUTH_SERVICE_DATABASE_URL", db)

@@ -264,6 +264,7 @@ async fn a_stored_profile_whose_method_was_disabled_later_gets_a_report_not_an_e
     // The operator restarts the service with jwt no longer allowed.
     let db = format!("sqlite://{}/db/auth.db", first.dir.path().display());
     let second = crate::helpers::App::spawn_with(crate::helpers::AppOptions {
+        config_file: None,
         database_url: Some(db),
         extra_env: vec![
             ("AUTH_SERVICE_ALLOWED_METHODS".into(), "aws".into()),

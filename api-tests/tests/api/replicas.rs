@@ -30,6 +30,7 @@ async fn replicas(database: &str) -> Option<Replicas> {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let a = App::spawn_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
     let b = App::spawn_with(AppOptions {
+        config_file: None,
         database_url: Some(url),
         extra_env: vec![
             ("AUTH_SERVICE_OPERATOR_KEY".into(), a.operator_key.clone()),

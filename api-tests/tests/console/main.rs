@@ -116,7 +116,7 @@ async fn the_console_works_in_a_real_browser() {
             ("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), imds),
             ("AUTH_SERVICE_AGENT_TIMEOUT".into(), AGENT_TIMEOUT.into()),
         ],
-        database_url: None,
+        ..AppOptions::default()
     })
     .await;
     // A "Vault" that accepts connections and never answers: a test against it runs until cancelled.

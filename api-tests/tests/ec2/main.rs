@@ -94,6 +94,7 @@ async fn bed() -> Bed {
 
 async fn app(bed: &Bed) -> App {
     App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![
             ("AUTH_SERVICE_AGENT_BIN".into(), bed.agent.display().to_string()),
             ("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), bed.imds.clone()),
@@ -235,6 +236,7 @@ async fn off_ec2_a_test_connection_fails_fast_with_the_iam_advice() {
     let bed = bed().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![
             ("AUTH_SERVICE_AGENT_BIN".into(), bed.agent.display().to_string()),
             ("AUTH_SERVICE_EC2_METADATA_ENDPOINT".into(), format!("http://127.0.0.1:{closed}")),

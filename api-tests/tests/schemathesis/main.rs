@@ -52,7 +52,7 @@ fn schemathesis(base: &str, key: &str) -> (bool, String) {
 async fn schemathesis_finds_no_failure_with_an_admin_key_or_the_operator_key() {
     let app = App::spawn_with(AppOptions {
         extra_env: vec![("AUTH_SERVICE_RATE_LIMIT_ADMIN".into(), "0".into())],
-        database_url: None,
+        ..AppOptions::default()
     })
     .await;
     let t = app.tenant("acme").await;

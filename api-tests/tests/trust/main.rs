@@ -218,6 +218,7 @@ async fn iam_logins_assume_each_tenants_role_with_its_own_external_id_and_the_ag
     )
     .expect("file");
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![
             ("AUTH_SERVICE_AGENT_BIN".into(), agent.display().to_string()),
             ("AUTH_SERVICE_AWS_STS_ENDPOINT".into(), sts.clone()),
@@ -347,6 +348,7 @@ async fn iam_logins_assume_each_tenants_role_with_its_own_external_id_and_the_ag
 async fn host_mode_keeps_the_single_tenant_behaviour() {
     let (bao, _issuer) = bao_with_jwt(3600).await;
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_AWS_IDENTITY".into(), "host".into())],
         database_url: None,
     })
@@ -367,6 +369,7 @@ async fn vault_addresses_outside_the_operators_list_or_a_tenants_narrowed_list_a
     let elsewhere_addr = format!("http://{}", elsewhere.local_addr().expect("addr"));
     let bao_port = bao.addr.rsplit(':').next().expect("port").to_string();
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![(
             "AUTH_SERVICE_VAULT_ADDRESSES".into(),
             format!("http://127.0.0.1:{bao_port},https://*.example.com"),
@@ -470,6 +473,7 @@ async fn jwt_files_of_another_tenant_deleting_files_and_ungranted_ec2_are_refuse
 async fn without_allowed_vault_addresses_no_profile_can_be_saved_and_the_error_names_the_variable() {
     let (bao, issuer) = bao_with_jwt(3600).await;
     let app = App::spawn_with(AppOptions {
+        config_file: None,
         extra_env: vec![("AUTH_SERVICE_VAULT_ADDRESSES".into(), String::new())],
         database_url: None,
     })

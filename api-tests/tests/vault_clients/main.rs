@@ -151,7 +151,10 @@ async fn the_bao_cli_and_hvac_read_renew_and_revoke_through_the_facade_and_refus
         ("no key at all", "GET", format!("{addr}/v1/secret/data/app/db"), String::new(), vec![], 403),
         ("a write", "PUT", format!("{addr}/v1/secret/data/app/db"), t.read.clone(), vec![], 405),
         ("a delete", "DELETE", format!("{addr}/v1/secret/data/app/db"), t.read.clone(), vec![], 405),
-        ("a sys/ path", "GET", format!("{addr}/v1/sys/seal-status"), t.read.clone(), vec![], 403),
+        ("a sys/ path", "GET", format!("{addr}/v1/sys/mounts"), t.read.clone(), vec![], 403),
+        // Outside the served set: 403 whatever the method (a 405 would suggest the path exists here).
+        ("a write to a sys/ path", "PUT", format!("{addr}/v1/sys/mounts/x"), t.read.clone(), vec![], 403),
+        ("a write to cubbyhole", "POST", format!("{addr}/v1/cubbyhole/x"), t.read.clone(), vec![], 403),
         ("an auth/ path", "GET", format!("{addr}/v1/auth/token/lookup"), t.read.clone(), vec![], 403),
         (
             "a wrapped read",

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::domain::{MethodType, OriginPattern, ValidationPolicy};
 
+mod effective;
 mod sources;
 use sources::{Dur, Environment, KEYS, Raw, var_name};
 
@@ -56,6 +57,8 @@ pub struct Settings {
     pub jwt_allowed_dirs: Vec<PathBuf>,
     /// The operator's bearer key (`AUTH_SERVICE_OPERATOR_KEY`).
     pub operator_key: Option<SecretString>,
+    /// The previous operator key, still accepted during a rotation (`AUTH_SERVICE_OPERATOR_KEY_PREVIOUS`).
+    pub operator_key_previous: Option<SecretString>,
     /// Hard limit for one agent run (`AUTH_SERVICE_AGENT_TIMEOUT`).
     pub agent_timeout: Duration,
     /// Agent runs at once (`AUTH_SERVICE_MAX_CONCURRENT_AGENTS`).
@@ -109,6 +112,7 @@ impl fmt::Debug for Settings {
             .field("allowed_methods", &self.allowed_methods)
             .field("jwt_allowed_dirs", &self.jwt_allowed_dirs)
             .field("operator_key", &self.operator_key.as_ref().map(|_| "[redacted]"))
+            .field("operator_key_previous", &self.operator_key_previous.as_ref().map(|_| "[redacted]"))
             .field("agent_timeout", &self.agent_timeout)
             .field("max_concurrent_agents", &self.max_concurrent_agents)
             .field("vault_timeout", &self.vault_timeout)
@@ -139,6 +143,23 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SettingsError(pub String);
+
+/// An operator key setting: at least 32 characters when set.
+fn parse_operator_key(value: Option<String>, name: &str) -> Result<Option<SecretString>, SettingsError> {
+    match value.map(|v| v.trim().to_string()) {
+        None => Ok(None),
+        Some(v) if v.len() < 32 => {
+            Err(SettingsError(format!("{name}: the operator key must be at least 32 characters")))
+        }
+        Some(v) => Ok(Some(SecretString::from(v))),
+    }
+}
+
+/// Constant-time comparison of a presented key with a configured one.
+fn matches_key(configured: Option<&SecretString>, key: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    configured.is_some_and(|k| k.expose_secret().as_bytes().ct_eq(key.as_bytes()).into())
+}
 
 /// A CA bundle path: absolute, safe to write into the agent's HCL, and a readable PEM bundle.
 fn check_ca_bundle(name: &str, value: &str) -> Result<PathBuf, SettingsError> {
@@ -236,16 +257,15 @@ impl Settings {
             }
             jwt_allowed_dirs.push(p);
         }
-        let operator_key = match raw.operator_key.map(|v| v.trim().to_string()) {
-            None => None,
-            Some(v) if v.len() < 32 => {
-                return Err(SettingsError(format!(
-                    "{}: the operator key must be at least 32 characters",
-                    name("operator_key")
-                )));
-            }
-            Some(v) => Some(SecretString::from(v)),
-        };
+        let operator_key = parse_operator_key(raw.operator_key, &name("operator_key"))?;
+        let operator_key_previous = parse_operator_key(raw.operator_key_previous, &name("operator_key_previous"))?;
+        if operator_key_previous.is_some() && operator_key.is_none() {
+            return Err(SettingsError(format!(
+                "{} is set without {}: during a rotation both are set (the new key, and the old one until every script uses the new)",
+                name("operator_key_previous"),
+                name("operator_key")
+            )));
+        }
         let dur = |d: Option<Dur>, default: u64| d.map_or(Duration::from_secs(default), |d| d.0);
         let login_backoff_initial = dur(raw.login_backoff_initial, 5);
         let login_backoff_max = dur(raw.login_backoff_max, 300);
@@ -364,6 +384,7 @@ impl Settings {
             allowed_methods,
             jwt_allowed_dirs,
             operator_key,
+            operator_key_previous,
             agent_timeout: dur(raw.agent_timeout, 30),
             max_concurrent_agents,
             agent_temp_dir,
@@ -387,11 +408,12 @@ impl Settings {
 
     /// Whether `key` is the operator key (constant-time comparison).
     pub fn is_operator_key(&self, key: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        match &self.operator_key {
-            Some(k) => k.expose_secret().as_bytes().ct_eq(key.as_bytes()).into(),
-            None => false,
-        }
+        matches_key(self.operator_key.as_ref(), key)
+    }
+
+    /// Whether `key` is the previous operator key, accepted during a rotation.
+    pub fn is_previous_operator_key(&self, key: &str) -> bool {
+        matches_key(self.operator_key_previous.as_ref(), key)
     }
 }
 

@@ -12,13 +12,14 @@ use serde::{Deserialize, Deserializer};
 use super::{AwsIdentityMode, LogFormat};
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-pub(super) const KEYS: [&str; 27] = [
+pub(super) const KEYS: [&str; 28] = [
     "listen",
     "database_url",
     "agent_bin",
     "allowed_methods",
     "jwt_allowed_dirs",
     "operator_key",
+    "operator_key_previous",
     "agent_timeout",
     "max_concurrent_agents",
     "agent_temp_dir",
@@ -56,6 +57,7 @@ pub(super) struct Raw {
     pub(super) allowed_methods: Option<List>,
     pub(super) jwt_allowed_dirs: Option<List>,
     pub(super) operator_key: Option<String>,
+    pub(super) operator_key_previous: Option<String>,
     pub(super) agent_timeout: Option<Dur>,
     pub(super) max_concurrent_agents: Option<u64>,
     pub(super) agent_temp_dir: Option<String>,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use agent_runner::vault_path::VaultBase;
 use url::Url;
 
 use super::method_block::hcl_unsafe;
@@ -10,7 +11,11 @@ use super::method_block::hcl_unsafe;
 /// fragment; normalized (lower-case host, default port dropped, no trailing `/`)
 /// so equal servers compare equal (the EC2 nonce key relies on it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VaultAddress(String);
+pub struct VaultAddress {
+    text: String,
+    /// The same origin, parsed once: every request URL is built from it.
+    base: VaultBase,
+}
 
 impl VaultAddress {
     /// Parse and normalize; the error says what to send instead.
@@ -39,23 +44,24 @@ impl VaultAddress {
         if let Some(port) = url.port() {
             out.push_str(&format!(":{port}"));
         }
-        Ok(Self(out))
+        let base = VaultBase::parse(&out)?;
+        Ok(Self { text: out, base })
     }
 
     /// The normalized address.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
-    /// `address/v1/<path>`.
-    pub fn api_url(&self, path: &str) -> String {
-        format!("{}/v1/{}", self.0, path.trim_start_matches('/'))
+    /// The origin that request URLs are built from ([`agent_runner::vault_path::ApiPath::url`]).
+    pub fn base(&self) -> &VaultBase {
+        &self.base
     }
 }
 
 impl fmt::Display for VaultAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -74,7 +80,8 @@ mod tests {
     #[test]
     fn a_non_default_port_is_kept() {
         let a = VaultAddress::parse("http://127.0.0.1:8200").expect("valid");
-        assert_eq!(a.api_url("/sys/health"), "http://127.0.0.1:8200/v1/sys/health");
+        assert_eq!(a.as_str(), "http://127.0.0.1:8200");
+        assert_eq!(a.base().as_url().as_str(), "http://127.0.0.1:8200/");
     }
 
     #[test]

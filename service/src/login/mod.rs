@@ -91,6 +91,8 @@ pub struct Login {
     tenant_slots: std::sync::Mutex<std::collections::HashMap<TenantId, Arc<tokio::sync::Semaphore>>>,
     per_tenant: usize,
     queue_timeout: Duration,
+    /// `AUTH_SERVICE_JWT_ALLOWED_DIRS`: a `jwt` token file is checked against them before every login.
+    jwt_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Login {
@@ -114,6 +116,7 @@ impl Login {
             tenant_slots: std::sync::Mutex::new(std::collections::HashMap::new()),
             per_tenant: settings.max_agents_per_tenant,
             queue_timeout: settings.agent_queue_timeout,
+            jwt_dirs: settings.jwt_allowed_dirs.clone(),
         }
     }
 
@@ -220,16 +223,19 @@ impl Login {
         } else {
             (None, None)
         };
-        // Render once up front so a config problem is reported as such, not as an agent failure.
-        let probe = AgentConfigInput {
-            vault_address: &p.address,
-            namespace: p.namespace.as_deref(),
-            sink_path: std::path::Path::new("/probe/token"),
-            nonce: nonce.as_ref(),
-            ca_cert: self.ca_cert.as_deref(),
+        // A jwt token file is checked again now (a symlink may have been swapped in
+        // since the profile was saved), and the agent reads the resolved real path.
+        let block = match &p.block.method {
+            Method::Jwt { path, .. } => {
+                let real = crate::trust::resolve_jwt_path(&self.jwt_dirs, p.tenant(), std::path::Path::new(path))
+                    .map_err(|e| {
+                        tracing::warn!("a jwt token file no longer lies in the tenant's folder; no agent was run");
+                        fail_login(e, Some("put the token file back in this tenant's own folder, or replace the profile with a path there".into()))
+                    })?;
+                std::borrow::Cow::Owned(p.block.with_jwt_path(&real))
+            }
+            _ => std::borrow::Cow::Borrowed(&p.block),
         };
-        agent_config::render(&p.block, &probe).map_err(|e| fail_login(e.to_string(), None))?;
-
         let render = |sink: &std::path::Path| {
             let input = AgentConfigInput {
                 vault_address: &p.address,
@@ -238,7 +244,7 @@ impl Login {
                 nonce: nonce.as_ref(),
                 ca_cert: self.ca_cert.as_deref(),
             };
-            agent_config::render(&p.block, &input).unwrap_or_default()
+            agent_config::render(&block, &input)
         };
         // Admission: a slot of this tenant, then one of the runner's, within one bounded wait.
         let queued = Instant::now();
@@ -255,7 +261,7 @@ impl Login {
         };
         let mut spec = spec;
         spec.queue_timeout = Some(self.queue_timeout.saturating_sub(queued.elapsed()));
-        let run = self.runner.run(&spec, render).await;
+        let run = self.runner.try_run(&spec, render).await;
         let login_elapsed = started.elapsed();
         let run = match run {
             Ok(run) => {
@@ -273,7 +279,7 @@ impl Login {
             }
         };
         let verify_started = Instant::now();
-        match verify::lookup_self(&self.http, p.address.as_str(), p.namespace.as_deref(), &run.token).await {
+        match verify::lookup_self(&self.http, p.address.base(), p.namespace.as_deref(), &run.token).await {
             Ok(info) => Ok(FreshToken {
                 token: run.token,
                 info,

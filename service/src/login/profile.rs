@@ -44,7 +44,7 @@ pub struct ProfileLogin {
     /// The validated method block.
     pub block: MethodBlock,
     /// Optional secret read by test connection.
-    pub test_secret_path: Option<String>,
+    pub test_secret_path: Option<crate::domain::SecretPath>,
     /// The tenant's AWS role for `iam` logins.
     pub aws_role_arn: Option<String>,
     /// The opt-in secret cache (None: off).
@@ -68,10 +68,30 @@ impl ProfileLogin {
             address,
             namespace,
             block,
-            test_secret_path: row.test_secret_path.clone(),
+            test_secret_path: row
+                .test_secret_path
+                .as_deref()
+                .map(crate::domain::SecretPath::parse)
+                .transpose()
+                .map_err(|e| format!("test_secret_path: {e}"))?,
             aws_role_arn: row.aws_role_arn.clone(),
             secret_cache: row.secret_cache,
         })
+    }
+
+    /// Where this profile's leases belong (tenant, profile, Vault, namespace).
+    pub fn lease_scope(&self) -> crate::store::LeaseScope {
+        crate::store::LeaseScope {
+            tenant: self.key.tenant.clone(),
+            profile: self.key.name.clone(),
+            address: self.address.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// This profile's Vault, as calls with its token see it.
+    pub fn vault<'a>(&'a self, http: &'a reqwest::Client, timeout: Duration) -> crate::vault::VaultClient<'a> {
+        crate::vault::VaultClient { http, address: &self.address, namespace: self.namespace.as_deref(), timeout }
     }
 
     /// The tenant.

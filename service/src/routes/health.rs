@@ -70,16 +70,21 @@ async fn agent_binary(state: &AppState) -> (bool, String) {
 #[utoipa::path(tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let checks = readiness(&state).await;
+    let ready = checks.iter().all(|c| c.ok);
+    let body = Health { status: if ready { "ok" } else { "unavailable" }, checks };
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+/// The readiness checks: the database answers (within 5 s) and the agent binary runs.
+pub(crate) async fn readiness(state: &AppState) -> Vec<Check> {
     let db = match tokio::time::timeout(Duration::from_secs(5), state.store.ping()).await {
         Ok(Ok(())) => Check { name: "database", ok: true, detail: "reachable".into() },
         Ok(Err(e)) => Check { name: "database", ok: false, detail: e.to_string() },
         Err(_) => Check { name: "database", ok: false, detail: "no answer within 5 s".into() },
     };
-    let (agent_ok, agent_detail) = agent_binary(&state).await;
-    let checks = vec![db, Check { name: "agent_binary", ok: agent_ok, detail: agent_detail }];
-    let ready = checks.iter().all(|c| c.ok);
-    let body = Health { status: if ready { "ok" } else { "unavailable" }, checks };
-    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    let (agent_ok, agent_detail) = agent_binary(state).await;
+    vec![db, Check { name: "agent_binary", ok: agent_ok, detail: agent_detail }]
 }
 
 /// Prometheus metrics.

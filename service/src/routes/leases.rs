@@ -4,9 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::profile_target;
@@ -14,12 +14,13 @@ use super::resolve::load_login;
 use super::secrets::token_error;
 use crate::auth::{Caller, Scope};
 use crate::domain::method_block::parse_go_duration;
+use crate::domain::secret_path::LeaseId;
 use crate::error::{ApiError, Problem};
 use crate::leases::{TokenRef, rfc3339};
 use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::ProfileLogin;
-use crate::vault::{self, VaultError};
+use crate::vault::{self, Op, VaultError};
 
 /// A lease to renew.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,21 +68,23 @@ pub(crate) fn increment_seconds(v: &Option<Value>) -> Result<Option<u64>, ApiErr
     }
 }
 
-/// The lease row, if this tenant's profile issued it; 404 otherwise (never telling whose it is).
-async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<LeaseRow, ApiError> {
-    if lease_id.is_empty() || lease_id.len() > 1024 {
-        return Err(ApiError::field("/lease_id", "the lease id a secret read returned"));
-    }
+/// A lease id as a caller sent it, parsed.
+pub(crate) fn lease_id(raw: &str) -> Result<LeaseId, ApiError> {
+    LeaseId::parse(raw).map_err(|e| ApiError::field("/lease_id", e))
+}
+
+/// The lease row, if this tenant's profile issued it at its Vault; 404 otherwise (never telling whose it is).
+async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<LeaseRow, ApiError> {
     state
         .store
-        .get_lease(login.tenant(), login.name(), lease_id)
+        .get_lease(&login.lease_scope(), lease_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no lease with this id was issued through this profile".into()))
 }
 
 /// The token to call Vault with: the issuing one if this replica holds it, else the profile's current one.
-async fn calling_token(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<TokenRef, ApiError> {
-    if let Some(issuer) = state.tokens.leases().issuer(lease_id) {
+async fn calling_token(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<TokenRef, ApiError> {
+    if let Some(issuer) = state.tokens.leases().issuer(&login.lease_scope(), lease_id) {
         return Ok(issuer);
     }
     let (token, _) = state.tokens.get(login).await.map_err(token_error)?;
@@ -130,8 +133,9 @@ pub async fn renew_lease(
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let increment = increment_seconds(&body.increment)?;
+    let lease = lease_id(&body.lease_id)?;
     let login = load_login(&state, &tenant, &name).await?;
-    let (renewed, _) = renew(&state, &login, &body.lease_id, increment).await?;
+    let (renewed, _) = renew(&state, &login, &lease, increment).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = renewed.lease_duration, "lease renewed");
     crate::audit::record(
         &state,
@@ -152,36 +156,28 @@ pub async fn renew_lease(
 pub(crate) async fn renew(
     state: &AppState,
     login: &ProfileLogin,
-    lease_id: &str,
+    lease_id: &LeaseId,
     increment: Option<u64>,
 ) -> Result<(RenewedLease, Value), ApiError> {
     owned_lease(state, login, lease_id).await?;
     let token = calling_token(state, login, lease_id).await?;
-    let mut request = json!({ "lease_id": lease_id });
-    if let Some(secs) = increment {
-        request["increment"] = json!(secs);
-    }
-    let (status, answer) = vault::put(
-        state.tokens.http(),
-        &token.address,
-        token.namespace.as_deref(),
-        &token.token,
-        "sys/leases/renew",
-        &request,
-        state.tokens.vault_timeout(),
-    )
-    .await
-    .map_err(unreachable)?;
+    let (status, answer) = state
+        .tokens
+        .vault_of(&token)
+        .call(&token.token, Op::LeaseRenew(lease_id, increment))
+        .await
+        .map_err(unreachable)?;
     if !status.is_success() {
         return Err(vault_failure("renew", status, &answer));
     }
     let granted = Duration::from_secs(agent_runner::verify::vault_seconds(answer.get("lease_duration")).unwrap_or(0));
-    let expires = state.tokens.leases().renewed(lease_id, SystemTime::now() + granted).await;
+    let scope = login.lease_scope();
+    let expires = state.tokens.leases().renewed(&scope, lease_id, SystemTime::now() + granted).await;
     let expires_at = rfc3339(expires);
-    state.store.update_lease_expiry(login.tenant(), lease_id, &expires_at).await?;
+    state.store.update_lease_expiry(&scope, lease_id, &expires_at).await?;
     let left = expires.duration_since(SystemTime::now()).unwrap_or_default().as_secs().min(granted.as_secs());
     let renewed = RenewedLease {
-        lease_id: lease_id.to_string(),
+        lease_id: lease_id.as_str().to_string(),
         lease_duration: left,
         renewable: answer["renewable"].as_bool().unwrap_or(false),
         expires_at,
@@ -203,8 +199,9 @@ pub async fn revoke_lease(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
+    let lease = lease_id(&body.lease_id)?;
     let login = load_login(&state, &tenant, &name).await?;
-    revoke(&state, &login, &body.lease_id).await?;
+    revoke(&state, &login, &lease).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
     crate::audit::record(
         &state,
@@ -221,43 +218,69 @@ pub async fn revoke_lease(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Revoke a lease `login`'s profile issued.
-pub(crate) async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<(), ApiError> {
-    let (status, answer) = lease_call(state, login, "sys/leases/revoke", lease_id).await?;
+/// Revoke a lease `login`'s profile issued. Every kept answer that carries it
+/// leaves the secret cache, so no caller is handed the revoked credentials.
+pub(crate) async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<(), ApiError> {
+    owned_lease(state, login, lease_id).await?;
+    let token = calling_token(state, login, lease_id).await?;
+    let (status, answer) =
+        state.tokens.vault_of(&token).call(&token.token, Op::LeaseRevoke(lease_id)).await.map_err(unreachable)?;
     if !status.is_success() {
         return Err(vault_failure("revoke", status, &answer));
     }
-    state.store.delete_lease(login.tenant(), lease_id).await?;
-    state.tokens.leases().revoked(lease_id);
+    state.secrets.drop_matching(login.tenant(), login.name(), |read| read.found.lease_id == lease_id.as_str());
+    let scope = login.lease_scope();
+    state.store.delete_lease(&scope, lease_id).await?;
+    state.tokens.leases().revoked(&scope, lease_id);
     Ok(())
 }
 
 /// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
-pub(crate) async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &str) -> Result<Value, ApiError> {
-    let (status, answer) = lease_call(state, login, "sys/leases/lookup", lease_id).await?;
+pub(crate) async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
+    owned_lease(state, login, lease_id).await?;
+    let token = calling_token(state, login, lease_id).await?;
+    let (status, answer) =
+        state.tokens.vault_of(&token).call(&token.token, Op::LeaseLookup(lease_id)).await.map_err(unreachable)?;
     if !status.is_success() {
         return Err(vault_failure("lookup", status, &answer));
     }
     Ok(answer)
 }
 
-async fn lease_call(
-    state: &AppState,
-    login: &ProfileLogin,
-    path: &str,
-    lease_id: &str,
-) -> Result<(reqwest::StatusCode, Value), ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    vault::put(
-        state.tokens.http(),
-        &token.address,
-        token.namespace.as_deref(),
-        &token.token,
-        path,
-        &json!({ "lease_id": lease_id }),
-        state.tokens.vault_timeout(),
-    )
-    .await
-    .map_err(unreachable)
+/// A lease as the list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaseView {
+    /// Vault's lease id.
+    pub lease_id: String,
+    /// RFC 3339: the honest end.
+    pub expires_at: String,
+}
+
+/// The profile's leases that have not ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaseList {
+    /// Soonest end first, at most 500.
+    pub leases: Vec<LeaseView>,
+}
+
+/// List the leases this profile issued that have not ended (read scope).
+#[utoipa::path(tag = "secrets", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), ("name" = String, Path, description = "profile name")),
+    responses((status = 200, description = "the profile's live leases", body = LeaseList),
+              (status = 401, description = "no or unknown key", body = Problem),
+              (status = 403, description = "the key lacks the read scope", body = Problem),
+              (status = 404, description = "no such profile in this tenant", body = Problem)))]
+#[get("/v1/tenants/{tenant}/profiles/{name}/leases")]
+pub async fn list_leases(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, name) = path.into_inner();
+    let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
+    load_login(&state, &tenant, &name).await?;
+    let now = rfc3339(SystemTime::now());
+    let leases = state.store.list_leases(&tenant, &name, &now).await?;
+    let leases = leases.into_iter().map(|l| LeaseView { lease_id: l.lease_id, expires_at: l.expires_at }).collect();
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(LeaseList { leases }))
 }

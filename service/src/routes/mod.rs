@@ -62,6 +62,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
         .service(tenants::update_tenant)
+        .service(tenants::delete_tenant)
         .service(audit::list_audit)
         .service(api_keys::create_key)
         .service(api_keys::list_keys)
@@ -82,6 +83,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(ec2_nonce::reset_nonce)
         .service(leases::renew_lease)
         .service(leases::revoke_lease)
+        .service(leases::list_leases)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use super::profile_target;
 use crate::auth::{Caller, Scope};
+use crate::domain::secret_path::{LeaseId, ReadQuery};
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::{ApiError, Problem};
 use crate::leases::rfc3339;
@@ -16,7 +17,7 @@ use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::{CachedToken, ProfileLogin};
 use crate::tokens::{Step, TokenError};
-use crate::vault::{self, ReadOutcome, VaultError};
+use crate::vault::{self, Op, ReadOutcome, VaultError};
 
 pub(crate) fn token_error(e: TokenError) -> ApiError {
     let (failure, retry_after, prefix) = match e {
@@ -55,13 +56,19 @@ pub async fn read_secret(
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, name, secret_path) = path.into_inner();
+    let (tenant, name, raw_path) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let started = std::time::Instant::now();
     let limit = state.settings.request_timeout;
-    let result = crate::error::within(limit, read(&state, &tenant, &name, &secret_path, req.query_string())).await;
+    let result = match parse_read(&raw_path, req.query_string()) {
+        Ok((secret_path, query)) => {
+            crate::error::within(limit, read(&state, &tenant, &name, &secret_path, &query)).await
+        }
+        Err(e) => Err(e),
+    };
     state.metrics.secret_read(read_outcome(&result), "rest");
-    crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &secret_path, read_outcome(&result), started);
+    let audit_path = crate::domain::secret_path::audit_form(&raw_path);
+    crate::audit::record_read(&state, &caller, &tenant, name.as_str(), &audit_path, read_outcome(&result), started);
     let served = result?;
     let mut out = vault::SecretAnswer::of(&served.read.found)
         .map_err(|_| ApiError::BadGateway("Vault's answer to the read could not be taken apart".into()))?;
@@ -143,14 +150,22 @@ pub(crate) struct HonestLease {
     pub duration_secs: u64,
 }
 
-/// The read both the REST API and the Vault-compatible endpoint use: path
-/// checks, the profile's cached token (one fresh login after a 403), lease tracking.
+/// A read's path and query string as a client sent them (decoded by the
+/// router), parsed: what is refused never reaches Vault.
+pub(crate) fn parse_read(raw_path: &str, raw_query: &str) -> Result<(SecretPath, ReadQuery), ApiError> {
+    let path = SecretPath::parse(raw_path).map_err(|e| ApiError::field("/path", e))?;
+    let query = ReadQuery::parse(raw_query).map_err(ApiError::BadRequest)?;
+    Ok((path, query))
+}
+
+/// The read both the REST API and the Vault-compatible endpoint use: the
+/// profile's cached token (one fresh login after a 403), the secret cache, lease tracking.
 pub(crate) async fn read(
     state: &AppState,
     tenant: &TenantId,
     name: &ProfileName,
-    secret_path: &str,
-    query: &str,
+    secret_path: &SecretPath,
+    query: &ReadQuery,
 ) -> Result<Served, ApiError> {
     let login = load_login(state, tenant, name).await?;
     read_with(state, &login, secret_path, query).await
@@ -160,21 +175,24 @@ pub(crate) async fn read(
 pub(crate) async fn read_with(
     state: &AppState,
     login: &ProfileLogin,
-    secret_path: &str,
-    query: &str,
+    secret_path: &SecretPath,
+    query: &ReadQuery,
 ) -> Result<Served, ApiError> {
-    let secret_path = SecretPath::parse(secret_path).map_err(|e| ApiError::field("/path", e))?;
-    if query.len() > 2048 || query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(ApiError::BadRequest("the query string is too long or has control characters".into()));
-    }
-    let Some(policy) = login.secret_cache else {
-        return Ok(Served { read: Arc::new(read_vault(state, login, &secret_path, query).await?), cache: Cached::Off });
+    let cacheable = login.secret_cache.zip(query.cache_key());
+    let Some((policy, (version, list))) = cacheable else {
+        let cache = if login.secret_cache.is_some() { Cached::Miss } else { Cached::Off };
+        return Ok(Served { read: Arc::new(read_vault(state, login, secret_path, query).await?), cache });
     };
-    let key = EntryKey { profile: login.key.clone(), path: secret_path.as_str().to_string(), query: query.to_string() };
+    let key = EntryKey {
+        profile: login.key.clone(),
+        path: secret_path.as_str().to_string(),
+        version: version.map(str::to_string),
+        list,
+    };
     if let Some((read, age)) = state.secrets.get(&key) {
         return Ok(Served { read, cache: Cached::Hit(age) });
     }
-    let read = Arc::new(read_vault(state, login, &secret_path, query).await?);
+    let read = Arc::new(read_vault(state, login, secret_path, query).await?);
     let hint = Duration::from_secs(read.found.lease_duration);
     let lease = read.lease.as_ref().map(|l| Duration::from_secs(l.duration_secs));
     if let Some(ttl) = crate::secret_cache::entry_ttl(&policy, lease, hint) {
@@ -189,33 +207,27 @@ async fn read_vault(
     state: &AppState,
     login: &ProfileLogin,
     secret_path: &SecretPath,
-    query: &str,
+    query: &ReadQuery,
 ) -> Result<Read, ApiError> {
     let (tenant, name) = (login.tenant(), login.name());
     let mut fresh_login_done = false;
     loop {
         let (token, hit) = state.tokens.get(login).await.map_err(token_error)?;
         fresh_login_done |= !hit;
-        let outcome = vault::read(
-            state.tokens.http(),
-            &login.address,
-            login.namespace.as_deref(),
-            &token.token,
-            secret_path.as_str(),
-            query,
-            state.tokens.vault_timeout(),
-        )
-        .await
-        .map_err(|e| match e {
-            VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
-            other => ApiError::BadGateway(other.to_string()),
-        })?;
+        let outcome =
+            state.tokens.vault(login).read(&token.token, Op::Read(secret_path, query)).await.map_err(|e| match e {
+                VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
+                other => ApiError::BadGateway(other.to_string()),
+            })?;
         match outcome {
             ReadOutcome::Found(found) => {
                 let lease = match found.lease_id.as_str() {
                     "" => None,
                     lease_id => {
-                        Some(Box::pin(honest_lease(state, login, &token, lease_id, found.lease_duration)).await?)
+                        let lease_id = LeaseId::parse(lease_id).map_err(|e| {
+                            ApiError::BadGateway(format!("Vault sent a lease id the service cannot track ({e})"))
+                        })?;
+                        Some(Box::pin(honest_lease(state, login, &token, &lease_id, found.lease_duration)).await?)
                     }
                 };
                 return Ok(Read { found, lease });
@@ -255,7 +267,7 @@ async fn read_vault(
 async fn token_is_dead(state: &AppState, login: &ProfileLogin, token: &CachedToken) -> Result<bool, ApiError> {
     match agent_runner::verify::lookup_self(
         state.tokens.http(),
-        login.address.as_str(),
+        login.address.base(),
         login.namespace.as_deref(),
         &token.token,
     )
@@ -276,18 +288,18 @@ async fn honest_lease(
     state: &AppState,
     login: &ProfileLogin,
     token: &CachedToken,
-    lease_id: &str,
+    lease_id: &LeaseId,
     lease_duration: u64,
 ) -> Result<HonestLease, ApiError> {
     let duration = std::time::Duration::from_secs(lease_duration);
     let expires = state.tokens.leases().record(&token.lease_ref, lease_id, duration).await;
     let expires_at = rfc3339(expires);
     let row = LeaseRow {
-        lease_id: lease_id.to_string(),
+        lease_id: lease_id.as_str().to_string(),
         token_accessor: token.accessor.clone(),
         expires_at: expires_at.clone(),
     };
-    state.store.insert_lease(login.tenant(), login.name(), &row).await?;
+    state.store.insert_lease(&login.lease_scope(), &row).await?;
     let left = expires.duration_since(std::time::SystemTime::now()).unwrap_or_default();
     Ok(HonestLease { expires_at, duration_secs: left.as_secs().min(duration.as_secs()) })
 }

@@ -1,7 +1,7 @@
 //! `/v1/tenants`: the operator creates and lists tenants, and narrows what each
 //! may reach (Vault origins, login types); a tenant's admins may read their own.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -210,4 +210,61 @@ pub async fn update_tenant(
         },
     );
     Ok(HttpResponse::Ok().json(Tenant::from(row)))
+}
+
+/// How a tenant is deleted.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantDeleteOptions {
+    /// `true`: the dynamic credentials the tenant's tokens issued live until their
+    /// leases end (default: revoked with the tokens).
+    pub keep_leases: Option<bool>,
+    /// `true`: keep the tenant's audit trail until `AUTH_SERVICE_AUDIT_RETENTION`
+    /// prunes it, like every other event (default: it is deleted with the tenant;
+    /// a tenant created again with the same id would see kept events).
+    pub keep_audit: Option<bool>,
+}
+
+/// Offboard a tenant (operator): its Vault tokens are revoked (and the credentials
+/// they issued, unless `keep_leases=true`), its keys, profiles, lease records,
+/// unshared EC2 nonces and audit trail (unless `keep_audit=true`) are deleted;
+/// other tenants are untouched. The `tenant.delete` event itself stays.
+#[utoipa::path(tag = "tenants", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id"), TenantDeleteOptions),
+    responses((status = 204, description = "the tenant and everything of it are gone"),
+              (status = 400, description = "a query parameter is not true or false", body = Problem),
+              (status = 401, description = "no or unknown key", body = Problem),
+              (status = 403, description = "not the operator key", body = Problem),
+              (status = 404, description = "no such tenant", body = Problem)))]
+#[delete("/v1/tenants/{tenant}")]
+pub async fn delete_tenant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    options: web::Query<TenantDeleteOptions>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    let tenant = super::tenant_id(&path)?;
+    let options = crate::offboard::Options {
+        keep_leases: options.keep_leases.unwrap_or(false),
+        keep_audit: options.keep_audit.unwrap_or(false),
+    };
+    let gone = crate::offboard::delete_tenant(&state, &tenant, options).await?;
+    tracing::info!(
+        tenant = %tenant, by = %caller.label(), profiles = gone.profiles.len(), keys = gone.keys,
+        audit_events_deleted = gone.audit_events, keep_leases = options.keep_leases, "audit: tenant deleted"
+    );
+    crate::audit::record(
+        &state,
+        &caller,
+        crate::audit::Event {
+            tenant: &tenant,
+            action: "tenant.delete",
+            profile: None,
+            path: None,
+            outcome: "ok",
+            started: None,
+        },
+    );
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -236,16 +236,8 @@ pub(crate) async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> R
     let mut hint = None;
     if let Some(secret_path) = &login.test_secret_path {
         let started = Instant::now();
-        let outcome = vault::read(
-            state.tokens.http(),
-            &login.address,
-            login.namespace.as_deref(),
-            &fresh.token,
-            secret_path,
-            "",
-            state.tokens.vault_timeout(),
-        )
-        .await;
+        let no_query = crate::domain::secret_path::ReadQuery::default();
+        let outcome = state.tokens.vault(login).read(&fresh.token, vault::Op::Read(secret_path, &no_query)).await;
         let (step_ok, detail) = match outcome {
             Ok(ReadOutcome::Found(_)) => (true, format!("read {secret_path}")),
             Ok(ReadOutcome::NotFound) => {

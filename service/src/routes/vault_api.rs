@@ -20,7 +20,8 @@ use super::leases::{self, increment_seconds};
 use super::resolve::load_login;
 use super::secrets::{read_outcome, read_with};
 use crate::auth::{Caller, Scope, authenticate_key};
-use crate::domain::{ProfileName, TenantId};
+use crate::domain::secret_path::ReadQuery;
+use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::ProfileLogin;
@@ -73,6 +74,79 @@ fn presented_key(req: &HttpRequest) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A lease operation of `sys/leases/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseOp {
+    Renew,
+    Revoke,
+    Lookup,
+}
+
+/// What a request under `/v1/` asks for, parsed once from the decoded path.
+/// Only these ever reach Vault, each as a typed [`vault::Op`].
+#[derive(Debug)]
+enum Target {
+    /// `auth/token/lookup-self`: describes the caller's own key.
+    LookupSelf,
+    /// `sys/health`, `sys/seal-status` or `sys/leader`: answered by the service.
+    Status(&'static str),
+    /// `sys/capabilities-self`.
+    CapabilitiesSelf,
+    /// A lease renew, revoke or lookup, with the lease id when the path carries it.
+    Lease(LeaseOp, Option<String>),
+    /// The mount lookup of a path.
+    Mounts(SecretPath),
+    /// A secret path.
+    Secret(SecretPath),
+    /// Anything else: refused with what the endpoint serves.
+    Refused(String),
+}
+
+/// What the endpoint serves, for refusals.
+const SERVED: &str = "this endpoint reads and lists secrets, renews, revokes and looks up their leases, and answers lookup-self, capabilities-self and health for one profile";
+
+fn target(path: &str) -> Target {
+    match path {
+        "auth/token/lookup-self" => return Target::LookupSelf,
+        "sys/health" => return Target::Status("health"),
+        "sys/seal-status" => return Target::Status("seal-status"),
+        "sys/leader" => return Target::Status("leader"),
+        "sys/capabilities-self" => return Target::CapabilitiesSelf,
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("sys/leases/") {
+        let (op, id) = rest.split_once('/').map_or((rest, None), |(op, id)| (op, Some(id.to_string())));
+        let op = match op {
+            "renew" => LeaseOp::Renew,
+            "revoke" => LeaseOp::Revoke,
+            "lookup" => LeaseOp::Lookup,
+            _ => return Target::Refused(format!("only sys/leases/renew, revoke and lookup are served here; {SERVED}")),
+        };
+        return Target::Lease(op, id.filter(|id| !id.is_empty()));
+    }
+    if let Some(mount) = path.strip_prefix("sys/internal/ui/mounts/") {
+        return match SecretPath::parse(mount) {
+            Ok(mount) => Target::Mounts(mount),
+            Err(e) => Target::Refused(format!("{e}; {SERVED}")),
+        };
+    }
+    match SecretPath::parse(path) {
+        Ok(secret) => Target::Secret(secret),
+        Err(e) => Target::Refused(format!("{e}; {SERVED}")),
+    }
+}
+
+/// Whether `method` is one the target answers (else 405).
+fn method_allowed(target: &Target, method: &str) -> bool {
+    match target {
+        Target::LookupSelf | Target::Mounts(_) => method == "GET",
+        Target::Status(_) => method == "GET" || method == "HEAD",
+        Target::CapabilitiesSelf | Target::Lease(..) => method == "PUT" || method == "POST",
+        Target::Secret(_) => method == "GET" || method == "LIST",
+        Target::Refused(_) => false,
+    }
+}
+
 /// Every request under `/vault/{tenant}/{profile}/v1/`.
 pub async fn handle(
     state: web::Data<AppState>,
@@ -81,6 +155,12 @@ pub async fn handle(
     body: web::Bytes,
 ) -> HttpResponse {
     let (tenant, profile, vault_path) = path.into_inner();
+    let method = req.method().as_str().to_ascii_uppercase();
+    let target = target(&vault_path);
+    // Health and status need no token, as in Vault.
+    if let Target::Status(which) = target {
+        return Box::pin(status(&state, &req, &tenant, &profile, which, &method)).await;
+    }
     // Who: a read key of this very tenant; anything else is Vault's 403.
     let Some(key) = presented_key(&req) else { return permission_denied() };
     let caller = match authenticate_key(&state, &key).await {
@@ -100,20 +180,22 @@ pub async fn handle(
             "response wrapping is not supported through this endpoint: the service reads the secret for you; drop -wrap-ttl / X-Vault-Wrap-TTL",
         );
     }
-    let method = req.method().as_str().to_ascii_uppercase();
-    let write = method == "PUT" || method == "POST";
-    match (method.as_str(), vault_path.as_str()) {
-        ("GET", "auth/token/lookup-self") => return lookup_self(&caller),
-        ("GET" | "LIST", _) => {}
-        ("PUT" | "POST", p) if p.starts_with("sys/leases/") => {}
-        _ => {
-            return vault_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!(
-                    "{method} is not supported here: this endpoint serves reads, lists and lease renew/revoke/lookup for one profile"
-                ),
-            );
-        }
+    // Refusals in a useful order: outside the served set 403 whatever the method, then 405.
+    if let Target::Refused(why) = &target {
+        // Recorded in an escaped form: the trail shows what was tried, and no byte of it can break a batch.
+        let tried = crate::domain::secret_path::audit_form(&vault_path);
+        let started = std::time::Instant::now();
+        crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &tried, "refused", started);
+        return vault_error(StatusCode::FORBIDDEN, why.clone());
+    }
+    if !method_allowed(&target, &method) {
+        return vault_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not supported on this path: {SERVED} (secrets are read-only here)"),
+        );
+    }
+    if let Target::LookupSelf = target {
+        return lookup_self(&caller, &key);
     }
     let login = match load_login(&state, &tenant, &profile).await {
         Ok(login) => login,
@@ -123,50 +205,52 @@ pub async fn handle(
     if let Some(refused) = namespace_refusal(&req, &login) {
         return refused;
     }
-    if let Some(lease_path) = vault_path.strip_prefix("sys/leases/")
-        && write
-    {
-        // Boxed, as the other rare paths: a read's future should not carry them.
-        let response = Box::pin(lease_op(&state, &login, lease_path, &body)).await;
-        let action = if lease_path.starts_with("revoke") { "lease.revoke" } else { "lease.renew" };
-        if !lease_path.starts_with("lookup") {
-            let outcome = if response.status().is_success() { "ok" } else { "refused" };
-            crate::audit::record(
-                &state,
-                &caller,
-                crate::audit::Event {
-                    tenant: &tenant,
-                    action,
-                    profile: Some(profile.as_str()),
-                    path: None,
-                    outcome,
-                    started: None,
-                },
-            );
+    let secret = match target {
+        Target::Lease(op, id) => {
+            // Boxed, as the other rare paths: a read's future should not carry them.
+            let response = Box::pin(lease_op(&state, &login, op, id, &body)).await;
+            if op != LeaseOp::Lookup {
+                let action = if op == LeaseOp::Revoke { "lease.revoke" } else { "lease.renew" };
+                let outcome = if response.status().is_success() { "ok" } else { "refused" };
+                crate::audit::record(
+                    &state,
+                    &caller,
+                    crate::audit::Event {
+                        tenant: &tenant,
+                        action,
+                        profile: Some(profile.as_str()),
+                        path: None,
+                        outcome,
+                        started: None,
+                    },
+                );
+            }
+            return response;
         }
-        return response;
-    }
-    if let Some(mount) = vault_path.strip_prefix("sys/internal/ui/mounts/") {
-        return Box::pin(mounts(&state, &login, mount)).await;
-    }
-    let first = vault_path.split('/').next().unwrap_or_default().to_ascii_lowercase();
-    if ["sys", "auth", "identity", "cubbyhole"].contains(&first.as_str()) {
-        return vault_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{first}/ paths are not served here: this endpoint reads secrets (and renews their leases) for one profile"
-            ),
-        );
-    }
-    let mut query = req.query_string().to_string();
-    if method == "LIST" {
-        query = if query.is_empty() { "list=true".into() } else { format!("{query}&list=true") };
-    }
+        Target::Mounts(mount) => return Box::pin(mounts(&state, &login, &mount)).await,
+        Target::CapabilitiesSelf => return Box::pin(capabilities_self(&state, &login, &body)).await,
+        Target::Secret(secret) => secret,
+        Target::LookupSelf | Target::Status(_) | Target::Refused(_) => return permission_denied(),
+    };
     let started = std::time::Instant::now();
     let limit = state.settings.request_timeout;
-    let result = crate::error::within(limit, read_with(&state, &login, &vault_path, &query)).await;
+    let result = match ReadQuery::parse(req.query_string()) {
+        Ok(query) => {
+            let query = if method == "LIST" { query.as_list() } else { query };
+            crate::error::within(limit, read_with(&state, &login, &secret, &query)).await
+        }
+        Err(e) => Err(ApiError::BadRequest(e)),
+    };
     state.metrics.secret_read(read_outcome(&result), "vault_api");
-    crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &vault_path, read_outcome(&result), started);
+    crate::audit::record_read(
+        &state,
+        &caller,
+        &tenant,
+        profile.as_str(),
+        secret.as_str(),
+        read_outcome(&result),
+        started,
+    );
     match result {
         Ok(served) => match &served.read.lease {
             // No lease: Vault's answer passes through as it sent it.
@@ -178,14 +262,17 @@ pub async fn handle(
                 else {
                     return from_api(ApiError::BadGateway("Vault's answer to the read is not a JSON object".into()));
                 };
-                envelope["lease_duration"] = json!(served.lease_secs_left(lease));
+                let left = served.lease_secs_left(lease);
+                let why = if lease.duration_secs < served.read.found.lease_duration {
+                    "the issuing token's maximum life caps the lease"
+                } else {
+                    "the lease's own duration"
+                };
+                envelope["lease_duration"] = json!(left);
                 envelope["expires_at"] = json!(lease.expires_at);
                 add_warning(
                     &mut envelope,
-                    format!(
-                        "auth-service: these credentials end at {} at the latest (the issuing token's maximum life caps the lease)",
-                        lease.expires_at
-                    ),
+                    format!("auth-service: these credentials end at {} at the latest ({why})", lease.expires_at),
                 );
                 served.response().json(envelope)
             }
@@ -218,8 +305,11 @@ fn namespace_refusal(req: &HttpRequest, login: &ProfileLogin) -> Option<HttpResp
     })
 }
 
-/// The API key itself, described as Vault describes a token (never the profile's Vault token).
-fn lookup_self(caller: &Caller) -> HttpResponse {
+/// The API key itself, described as Vault describes a token: `id` echoes the
+/// key the caller presented (as Vault echoes the token, so Vault Agent and
+/// Proxy with `token_file` take it as their token), `accessor` is the key's
+/// public id. Never the profile's Vault token.
+fn lookup_self(caller: &Caller, presented: &str) -> HttpResponse {
     let Caller::Tenant { key_id, name, scopes, .. } = caller else { return permission_denied() };
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "request_id": "",
@@ -227,12 +317,14 @@ fn lookup_self(caller: &Caller) -> HttpResponse {
         "renewable": false,
         "lease_duration": 0,
         "data": {
-            "accessor": "",
+            "accessor": key_id,
+            "creation_time": 0,
+            "creation_ttl": 0,
             "display_name": name,
             "entity_id": "",
             "expire_time": null,
             "explicit_max_ttl": 0,
-            "id": "",
+            "id": presented,
             "meta": { "auth_service_key_id": key_id },
             "num_uses": 0,
             "orphan": true,
@@ -248,27 +340,135 @@ fn lookup_self(caller: &Caller) -> HttpResponse {
     }))
 }
 
-/// `sys/internal/ui/mounts/<path>` with the profile's token (the CLI's `kv` commands ask it for the KV version).
-async fn mounts(state: &AppState, login: &ProfileLogin, mount: &str) -> HttpResponse {
-    if mount.split('/').any(|s| s == ".." || s == ".") || mount.len() > 1024 {
-        return vault_error(StatusCode::BAD_REQUEST, "the mount path must not contain '.' or '..'");
+/// A `*code` query parameter of `sys/health`, or `default`.
+fn code_param(req: &HttpRequest, name: &str, default: StatusCode) -> StatusCode {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(default)
+}
+
+/// `sys/health`, `sys/seal-status` and `sys/leader`, answered by the service in
+/// Vault's shapes without a token: "unsealed" means this service is ready
+/// (database reachable, agent binary runnable) and, when the caller presents a
+/// read key of this tenant, the profile exists. Without such a key nothing is
+/// said about the profile. No Vault version or cluster id is revealed.
+async fn status(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &str,
+    profile: &str,
+    which: &str,
+    method: &str,
+) -> HttpResponse {
+    if method != "GET" && method != "HEAD" {
+        return vault_error(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported on sys/{which}"));
     }
+    let mut serving = super::health::readiness(state).await.iter().all(|c| c.ok);
+    if serving
+        && let Some(key) = presented_key(req)
+        && let Ok(caller) = authenticate_key(state, &key).await
+        && let (Ok(tenant), Ok(profile)) = (TenantId::parse(tenant), ProfileName::parse(profile))
+        && caller.require(tenant.as_str(), Scope::Read).is_ok()
+    {
+        serving = load_login(state, &tenant, &profile).await.is_ok();
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (code, body) = match which {
+        "health" => (
+            if serving {
+                code_param(req, "activecode", StatusCode::OK)
+            } else {
+                code_param(req, "sealedcode", StatusCode::SERVICE_UNAVAILABLE)
+            },
+            json!({
+                "initialized": true, "sealed": !serving, "standby": false, "performance_standby": false,
+                "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
+                "server_time_utc": now, "version": "", "cluster_name": "auth-service", "cluster_id": ""
+            }),
+        ),
+        "seal-status" => (
+            StatusCode::OK,
+            json!({
+                "type": "shamir", "initialized": true, "sealed": !serving, "t": 1, "n": 1, "progress": 0,
+                "nonce": "", "version": "", "build_date": "", "migration": false,
+                "cluster_name": "auth-service", "cluster_id": "", "recovery_seal": false, "storage_type": ""
+            }),
+        ),
+        _ => (
+            StatusCode::OK,
+            json!({
+                "ha_enabled": false, "is_self": false, "active_time": "0001-01-01T00:00:00Z",
+                "leader_address": "", "leader_cluster_address": "",
+                "performance_standby": false, "performance_standby_last_remote_wal": 0
+            }),
+        ),
+    };
+    let mut out = HttpResponse::build(code);
+    out.insert_header(("Cache-Control", "no-store"));
+    if method == "HEAD" { out.finish() } else { out.json(body) }
+}
+
+/// `sys/capabilities-self` with `{"paths": [...]}` (or `"path"`): forwarded with
+/// the profile's token for the paths the read endpoint serves; `["deny"]` for the others.
+async fn capabilities_self(state: &AppState, login: &ProfileLogin, body: &[u8]) -> HttpResponse {
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        return vault_error(StatusCode::BAD_REQUEST, "the body must be JSON like {\"paths\": [\"secret/data/app\"]}");
+    };
+    let asked: Vec<String> = match (parsed.get("paths"), parsed.get("path")) {
+        (Some(Value::Array(list)), _) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        (Some(Value::String(one)), _) | (None, Some(Value::String(one))) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    if asked.is_empty() || asked.len() > 64 {
+        return vault_error(StatusCode::BAD_REQUEST, "send 1 to 64 paths: {\"paths\": [\"secret/data/app\"]}");
+    }
+    let served: Vec<SecretPath> = asked.iter().filter_map(|p| SecretPath::parse(p).ok()).collect();
+    let mut answer = serde_json::Map::new();
+    if !served.is_empty() {
+        let token = match state.tokens.get(login).await {
+            Ok((token, _)) => token,
+            Err(e) => return from_api(super::secrets::token_error(e)),
+        };
+        match state.tokens.vault(login).call(&token.token, vault::Op::CapabilitiesSelf(&served)).await {
+            Ok((status, vault_answer)) if status.is_success() => {
+                let data = vault_answer.get("data").filter(|d| d.is_object()).unwrap_or(&vault_answer);
+                for path in &served {
+                    let caps = data.get(path.as_str()).filter(|c| c.is_array()).cloned().unwrap_or(json!(["deny"]));
+                    answer.insert(path.as_str().to_string(), caps);
+                }
+            }
+            Ok((status, vault_answer)) => {
+                return vault_error(
+                    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                    vault::vault_errors(&vault_answer),
+                );
+            }
+            Err(e) => return vault_error(StatusCode::BAD_GATEWAY, e.to_string()),
+        }
+    }
+    for path in &asked {
+        answer.entry(path.clone()).or_insert_with(|| json!(["deny"]));
+    }
+    let mut out = serde_json::Map::new();
+    if let [only] = asked.as_slice()
+        && let Some(caps) = answer.get(only)
+    {
+        out.insert("capabilities".into(), caps.clone());
+    }
+    out.extend(answer.clone());
+    out.insert("data".into(), Value::Object(answer));
+    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(Value::Object(out))
+}
+
+/// The mount lookup of a path with the profile's token (the CLI's `kv` commands ask it for the KV version).
+async fn mounts(state: &AppState, login: &ProfileLogin, mount: &SecretPath) -> HttpResponse {
     let token = match state.tokens.get(login).await {
         Ok((token, _)) => token,
         Err(e) => return from_api(super::secrets::token_error(e)),
     };
-    let path = format!("sys/internal/ui/mounts/{mount}");
-    match vault::read(
-        state.tokens.http(),
-        &login.address,
-        login.namespace.as_deref(),
-        &token.token,
-        &path,
-        "",
-        state.tokens.vault_timeout(),
-    )
-    .await
-    {
+    match state.tokens.vault(login).read(&token.token, vault::Op::Mounts(mount)).await {
         Ok(vault::ReadOutcome::Found(found)) => HttpResponse::Ok().content_type(ContentType::json()).body(found.raw),
         Ok(vault::ReadOutcome::NotFound) => HttpResponse::NotFound().json(json!({ "errors": [] })),
         Ok(vault::ReadOutcome::Forbidden(e)) => vault_error(StatusCode::FORBIDDEN, e),
@@ -279,8 +479,14 @@ async fn mounts(state: &AppState, login: &ProfileLogin, mount: &str) -> HttpResp
     }
 }
 
-/// `sys/leases/{renew,revoke,lookup}[/<lease id>]`: the lease id in the path or the body.
-async fn lease_op(state: &AppState, login: &ProfileLogin, lease_path: &str, body: &[u8]) -> HttpResponse {
+/// A lease renew, revoke or lookup: the lease id in the path or the body.
+async fn lease_op(
+    state: &AppState,
+    login: &ProfileLogin,
+    op: LeaseOp,
+    from_path: Option<String>,
+    body: &[u8],
+) -> HttpResponse {
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -291,17 +497,16 @@ async fn lease_op(state: &AppState, login: &ProfileLogin, lease_path: &str, body
             }
         }
     };
-    let (op, from_path) = lease_path.split_once('/').map_or((lease_path, None), |(op, id)| (op, Some(id)));
-    let lease_id = from_path
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .or_else(|| parsed["lease_id"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    if lease_id.is_empty() {
+    let raw = from_path.or_else(|| parsed["lease_id"].as_str().map(str::to_string)).unwrap_or_default();
+    if raw.is_empty() {
         return vault_error(StatusCode::BAD_REQUEST, "missing lease_id: send it in the body or at the end of the path");
     }
+    let lease_id = match leases::lease_id(&raw) {
+        Ok(id) => id,
+        Err(e) => return from_api(e),
+    };
     match op {
-        "renew" => {
+        LeaseOp::Renew => {
             let increment = match increment_seconds(&parsed.get("increment").cloned()) {
                 Ok(i) => i.filter(|s| *s > 0),
                 Err(e) => return from_api(e),
@@ -319,14 +524,13 @@ async fn lease_op(state: &AppState, login: &ProfileLogin, lease_path: &str, body
                 Err(e) => from_api(e),
             }
         }
-        "revoke" => match leases::revoke(state, login, &lease_id).await {
+        LeaseOp::Revoke => match leases::revoke(state, login, &lease_id).await {
             Ok(()) => HttpResponse::NoContent().finish(),
             Err(e) => from_api(e),
         },
-        "lookup" => match leases::lookup(state, login, &lease_id).await {
+        LeaseOp::Lookup => match leases::lookup(state, login, &lease_id).await {
             Ok(answer) => HttpResponse::Ok().json(answer),
             Err(e) => from_api(e),
         },
-        _ => vault_error(StatusCode::FORBIDDEN, "only sys/leases/renew, revoke and lookup are served here"),
     }
 }

@@ -1,7 +1,31 @@
-//! Leases issued through a profile (dynamic secrets), per tenant.
+//! Leases issued through a profile (dynamic secrets), per tenant. A lease is
+//! keyed by where it came from ([`LeaseScope`]: tenant, profile, Vault address,
+//! namespace) and its id: ids are unique only on the Vault that issued them.
+
+use sqlx::any::AnyRow;
 
 use super::*;
-use crate::domain::{ProfileName, TenantId};
+use crate::domain::secret_path::LeaseId;
+use crate::domain::{ProfileName, TenantId, VaultAddress};
+
+/// Where a lease (or the token that issued it) belongs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseScope {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The profile.
+    pub profile: ProfileName,
+    /// The Vault that issued it.
+    pub address: VaultAddress,
+    /// Its namespace (None: the root).
+    pub namespace: Option<String>,
+}
+
+impl LeaseScope {
+    fn namespace_column(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+}
 
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,22 +38,31 @@ pub struct LeaseRow {
     pub expires_at: String,
 }
 
+impl<'r> sqlx::FromRow<'r, AnyRow> for LeaseRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            lease_id: r.try_get("lease_id")?,
+            token_accessor: r.try_get("token_accessor")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    }
+}
+
 impl Store {
-    /// Record a lease issued through a profile of `tenant`.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %profile))]
-    pub async fn insert_lease(
-        &self,
-        tenant: &TenantId,
-        profile: &ProfileName,
-        lease: &LeaseRow,
-    ) -> Result<(), StoreError> {
+    /// Record a lease issued through a profile (a renewed record keeps its row, with the new end).
+    #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, profile = %scope.profile))]
+    pub async fn insert_lease(&self, scope: &LeaseScope, lease: &LeaseRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO leases (lease_id, tenant_id, profile_name, token_accessor, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lease_id) DO UPDATE SET expires_at = $5",
+            "INSERT INTO leases (tenant_id, profile_name, vault_address, namespace, lease_id, token_accessor, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, profile_name, vault_address, namespace, lease_id) \
+             DO UPDATE SET expires_at = $7, token_accessor = $6",
         )
+        .bind(scope.tenant.as_str())
+        .bind(scope.profile.as_str())
+        .bind(scope.address.as_str())
+        .bind(scope.namespace_column())
         .bind(&lease.lease_id)
-        .bind(tenant.as_str())
-        .bind(profile.as_str())
         .bind(&lease.token_accessor)
         .bind(&lease.expires_at)
         .bind(now())
@@ -39,59 +72,79 @@ impl Store {
         Ok(())
     }
 
-    /// A lease, only if it was issued through this tenant's profile.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, profile = %profile))]
-    pub async fn get_lease(
+    /// A lease, only if it was issued through this profile at this Vault.
+    #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, profile = %scope.profile))]
+    pub async fn get_lease(&self, scope: &LeaseScope, lease_id: &LeaseId) -> Result<Option<LeaseRow>, StoreError> {
+        sqlx::query_as::<_, LeaseRow>(
+            "SELECT lease_id, token_accessor, expires_at FROM leases \
+             WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(scope.profile.as_str())
+        .bind(scope.address.as_str())
+        .bind(scope.namespace_column())
+        .bind(lease_id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "lease"))
+    }
+
+    /// The leases of a profile that have not ended, soonest end first (at most 500).
+    pub async fn list_leases(
         &self,
         tenant: &TenantId,
         profile: &ProfileName,
-        lease_id: &str,
-    ) -> Result<Option<LeaseRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT lease_id, token_accessor, expires_at FROM leases WHERE lease_id = $1 AND tenant_id = $2 AND profile_name = $3",
+        now_rfc3339: &str,
+    ) -> Result<Vec<LeaseRow>, StoreError> {
+        sqlx::query_as::<_, LeaseRow>(
+            "SELECT lease_id, token_accessor, expires_at FROM leases \
+             WHERE tenant_id = $1 AND profile_name = $2 AND expires_at > $3 ORDER BY expires_at, lease_id LIMIT 500",
         )
-        .bind(lease_id)
         .bind(tenant.as_str())
         .bind(profile.as_str())
-        .fetch_optional(&self.pool)
+        .bind(now_rfc3339)
+        .fetch_all(&self.pool)
         .await
-        .map_err(|e| map_err(e, "lease"))?;
-        row.map(|r| {
-            let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-            Ok(LeaseRow {
-                lease_id: g("lease_id")?,
-                token_accessor: g("token_accessor")?,
-                expires_at: g("expires_at")?,
-            })
-        })
-        .transpose()
+        .map_err(|e| map_err(e, "leases"))
     }
 
     /// Set a lease's honest end after a renewal.
     pub async fn update_lease_expiry(
         &self,
-        tenant: &TenantId,
-        lease_id: &str,
+        scope: &LeaseScope,
+        lease_id: &LeaseId,
         expires_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE leases SET expires_at = $3 WHERE lease_id = $1 AND tenant_id = $2")
-            .bind(lease_id)
-            .bind(tenant.as_str())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "lease"))?;
+        sqlx::query(
+            "UPDATE leases SET expires_at = $6 \
+             WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(scope.profile.as_str())
+        .bind(scope.address.as_str())
+        .bind(scope.namespace_column())
+        .bind(lease_id.as_str())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "lease"))?;
         Ok(())
     }
 
     /// Forget a lease (revoked).
-    pub async fn delete_lease(&self, tenant: &TenantId, lease_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE lease_id = $1 AND tenant_id = $2")
-            .bind(lease_id)
-            .bind(tenant.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "lease"))?;
+    pub async fn delete_lease(&self, scope: &LeaseScope, lease_id: &LeaseId) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM leases \
+             WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
+        )
+        .bind(scope.tenant.as_str())
+        .bind(scope.profile.as_str())
+        .bind(scope.address.as_str())
+        .bind(scope.namespace_column())
+        .bind(lease_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "lease"))?;
         Ok(())
     }
 
@@ -104,5 +157,15 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "leases"))?;
         Ok(())
+    }
+
+    /// Delete leases that ended before `before` (RFC 3339); how many went.
+    pub async fn prune_leases(&self, before: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM leases WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "leases"))?;
+        Ok(done.rows_affected())
     }
 }

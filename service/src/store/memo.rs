@@ -38,6 +38,8 @@ pub const CHANNEL: &str = "auth_service_changes";
 pub const MAX_STALENESS: Duration = Duration::from_secs(10);
 /// How long memory is trusted after the listener last heard its own heartbeat.
 pub const TRUST_WINDOW: Duration = Duration::from_secs(4);
+/// How long a key id found missing is answered missing from memory.
+pub const MISSING_FOR: Duration = Duration::from_secs(30);
 /// How often the listener sends its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -78,6 +80,9 @@ impl Change {
 /// The three caches, the race guard and the trust state.
 pub struct Memo {
     keys: Cache<String, Arc<ApiKeyAuth>>,
+    /// Key ids recently looked up and not found, so a stream of made-up keys
+    /// does not cost a database query each (bounded; kept [`MISSING_FOR`]).
+    missing_keys: Cache<String, ()>,
     tenants: Cache<TenantId, Arc<TenantRow>>,
     profiles: Cache<(TenantId, ProfileName), Arc<ProfileRow>>,
     /// Bumped by every change; a lookup stores what it read only if this did not move.
@@ -108,6 +113,7 @@ impl Memo {
     pub fn new(shared: bool) -> Self {
         Self {
             keys: bounded(100_000),
+            missing_keys: Cache::builder().max_capacity(100_000).time_to_live(MISSING_FOR).build(),
             tenants: bounded(10_000),
             profiles: bounded(100_000),
             generation: AtomicU64::new(0),
@@ -137,7 +143,10 @@ impl Memo {
         let _held = self.guard.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         match change {
-            Change::Key(id) => self.keys.invalidate(id),
+            Change::Key(id) => {
+                self.keys.invalidate(id);
+                self.missing_keys.invalidate(id);
+            }
             Change::Tenant(t) => self.tenants.invalidate(t),
             Change::Profile(t, p) => self.profiles.invalidate(&(t.clone(), p.clone())),
         }
@@ -148,6 +157,7 @@ impl Memo {
         let _held = self.guard.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.keys.invalidate_all();
+        self.missing_keys.invalidate_all();
         self.tenants.invalidate_all();
         self.profiles.invalidate_all();
     }
@@ -205,13 +215,25 @@ impl Memo {
         Ok(value)
     }
 
-    /// An API key by id, through memory.
+    /// An API key by id, through memory; an id found missing a moment ago is
+    /// answered missing without a query.
     pub async fn key<E>(
         &self,
         id: &str,
         fetch: impl Future<Output = Result<Option<ApiKeyAuth>, E>>,
     ) -> Result<Option<Arc<ApiKeyAuth>>, E> {
-        self.through(&self.keys, id.to_string(), fetch).await
+        if self.trusted() && self.missing_keys.contains_key(id) {
+            return Ok(None);
+        }
+        let ticket = self.ticket();
+        let found = self.through(&self.keys, id.to_string(), fetch).await?;
+        if found.is_none() {
+            let _held = self.guard.lock();
+            if self.generation.load(Ordering::Acquire) == ticket.0 && self.trusted() {
+                self.missing_keys.insert(id.to_string(), ());
+            }
+        }
+        Ok(found)
     }
 
     /// A tenant, through memory.

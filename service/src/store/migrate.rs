@@ -10,7 +10,7 @@ use sqlx::{Executor, SqlSafeStr};
 use super::*;
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 8] = [
     (
         1,
         "init",
@@ -52,6 +52,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 7] = [
         "secret cache",
         include_str!("../../migrations/sqlite/0007_secret_cache.sql"),
         include_str!("../../migrations/postgres/0007_secret_cache.sql"),
+    ),
+    (
+        8,
+        "lease scope",
+        include_str!("../../migrations/sqlite/0008_lease_scope.sql"),
+        include_str!("../../migrations/postgres/0008_lease_scope.sql"),
     ),
 ];
 

@@ -21,14 +21,17 @@ use crate::config::redact_url;
 use crate::domain::ProfileName;
 
 mod audit;
+pub mod backup;
 mod listen;
 pub mod memo;
 mod migrate;
 pub use migrate::migrator;
 mod leases;
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use leases::LeaseRow;
+pub use leases::{LeaseRow, LeaseScope};
 mod nonces;
+mod offboard;
+pub use offboard::{NoncePlace, Offboarded};
 mod profiles;
 mod tenants;
 

@@ -92,18 +92,13 @@ pub(super) async fn renew_in_place(
     max_cache_ttl: Duration,
 ) -> Option<Arc<CachedToken>> {
     let t = &old.lease_ref;
-    let body = serde_json::json!({ "increment": old.ttl.as_secs() });
-    let (status, answer) = crate::vault::put(
-        login.http(),
-        &t.address,
-        t.namespace.as_deref(),
-        &t.token,
-        "auth/token/renew-self",
-        &body,
+    let vault = crate::vault::VaultClient {
+        http: login.http(),
+        address: &t.address,
+        namespace: t.namespace.as_deref(),
         timeout,
-    )
-    .await
-    .ok()?;
+    };
+    let (status, answer) = vault.call(&t.token, crate::vault::Op::RenewSelf(old.ttl.as_secs())).await.ok()?;
     if !status.is_success() {
         return None;
     }

@@ -180,6 +180,21 @@ impl Tokens {
         self.vault_timeout
     }
 
+    /// A profile's Vault, with this service's client and time limit.
+    pub fn vault<'a>(&'a self, login: &'a ProfileLogin) -> crate::vault::VaultClient<'a> {
+        login.vault(self.http(), self.vault_timeout)
+    }
+
+    /// A token's own Vault (the one it was issued by), with this service's client and time limit.
+    pub fn vault_of<'a>(&'a self, token: &'a crate::leases::TokenRef) -> crate::vault::VaultClient<'a> {
+        crate::vault::VaultClient {
+            http: self.http(),
+            address: &token.address,
+            namespace: token.namespace.as_deref(),
+            timeout: self.vault_timeout,
+        }
+    }
+
     /// The host's EC2 identity reader.
     pub fn identity(&self) -> &InstanceIdentity {
         self.login.identity()

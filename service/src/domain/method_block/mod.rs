@@ -177,6 +177,16 @@ impl MethodBlock {
         matches!(self.method, Method::AwsEc2 { .. })
     }
 
+    /// The same block with a `jwt` token file's path replaced (by its resolved
+    /// real path, checked just before a login); other methods are unchanged.
+    pub fn with_jwt_path(&self, real: &std::path::Path) -> MethodBlock {
+        let mut block = self.clone();
+        if let Method::Jwt { path, .. } = &mut block.method {
+            *path = real.display().to_string();
+        }
+        block
+    }
+
     /// The Vault role the login uses.
     pub fn role(&self) -> &str {
         match &self.method {
