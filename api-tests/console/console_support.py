@@ -118,8 +118,10 @@ class Session:
         return [u for (m, u) in self.requests if m == method and re.search(path_re, urlparse(u).path)]
 
     def axe(self, screen):
-        """axe-core on what is shown now: 0 violations at WCAG 2.1 AA, or the check fails."""
+        """axe-core on what is shown now: 0 violations at WCAG 2.1 AA, or the check fails;
+        and nothing may scroll sideways, at either screen size."""
         page = self.page
+        no_horizontal_overflow(page)
         if not page.evaluate("() => typeof window.axe === 'object'"):
             page.evaluate(AXE_SOURCE)
         result = page.evaluate(

@@ -21,7 +21,9 @@ then runs this script with:
   EC2_INSTANCE_ID   (optional) the instance id the IMDS stand-in reports
   CHROMIUM_BIN      (optional) default /usr/bin/chromium
 
-The flows are in desktop_flows.py (1280x800) and phone_flows.py (390x844).
+Every admin flow (admin_flows.py) runs at 1280x800 and again at 390x844; the
+phone's own checks (cards, folding sections, first run, pages by keyboard) are in
+phone_flows.py.
 Prints one line per check, `axe: ...` per screen and overall, and
 `console: N passed, N failed[, N skipped]`; exits non-zero on any failure.
 """
@@ -34,7 +36,7 @@ from urllib.parse import urlparse
 from playwright.sync_api import sync_playwright
 
 from console_support import CHROMIUM, LOCAL_HOSTS, RESULTS, SHOTS, assert_no_key_in, run_step
-from desktop_flows import desktop
+from admin_flows import admin_flows
 from phone_flows import phone
 
 
@@ -77,13 +79,18 @@ def main():
         )
         print(f"chromium {browser.version} from {CHROMIUM}", flush=True)
         try:
-            for flow in (desktop, phone):
+            runs = (
+                ("desktop", lambda: admin_flows(browser, "desktop", {"width": 1280, "height": 800})),
+                ("phone", lambda: admin_flows(browser, "phone", {"width": 390, "height": 844})),
+                ("phone layout", lambda: phone(browser)),
+            )
+            for name, flow in runs:
                 flow_started = time.monotonic()
                 try:
-                    sessions.append(flow(browser))
+                    sessions.append(flow())
                 except Exception:  # noqa: BLE001 - a broken flow is a failure, not a crash
-                    RESULTS.record(f"{flow.__name__} flow", "failed", traceback.format_exc())
-                print(f"  ({flow.__name__}: {time.monotonic() - flow_started:.0f} s)", flush=True)
+                    RESULTS.record(f"{name} flows", "failed", traceback.format_exc())
+                print(f"  ({name}: {time.monotonic() - flow_started:.0f} s)", flush=True)
             global_checks(sessions)
         finally:
             for s in sessions:

@@ -12,9 +12,9 @@ from console_support import (
 
 
 def phone(browser):
-    s = Session(browser, "phone", {"width": 390, "height": 844})
+    s = Session(browser, "phone-layout", {"width": 390, "height": 844})
     page = s.page
-    print("phone (390x844):", flush=True)
+    print("phone layout (390x844):", flush=True)
 
     def first_run():
         resp = page.goto(CONSOLE_URL, wait_until="load")

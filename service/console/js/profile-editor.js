@@ -102,7 +102,10 @@ function show(mode, profile, options) {
   } else {
     hideNonce();
   }
-  if (o.focus) (mode === "new" ? $("name") : $("editor-title")).focus();
+  if (o.focus) {
+    $("editor").scrollIntoView({ block: "start" });
+    (mode === "new" ? $("name") : $("editor-title")).focus({ preventScroll: true });
+  }
 }
 
 function reallyClose(moveFocus) {
