@@ -289,7 +289,11 @@ def admin_flows(browser, label_, viewport):
         row = page.locator("#keys-body tr", has_text="console-reader")
         expect(row).to_contain_text("read")
         s.axe("API keys")
-        s.shot("key-created", copy_as=doc("console-keys.png"))
+        s.shot("key-created")
+        if doc("console-keys.png"):
+            # The documentation's picture does not carry a working key.
+            page.locator("#created-key-value").evaluate("(i) => { i.value = i.value.slice(0, 21) + '… (shown once)'; }")
+            s.shot("key-created-doc", copy_as="console-keys.png")
         button(page, "I have stored it").click()
         expect(page.locator("#created-key")).to_be_hidden()
         created["key"] = key
