@@ -112,3 +112,57 @@ async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
         assert_eq!(resp.status().as_u16(), 404, "{path}");
     }
 }
+
+#[tokio::test]
+async fn validate_names_every_problem_of_a_profile_body_and_stores_nothing() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let bad = json!({ "name": "Bad Name", "vault_address": "ftp://vault", "test_secret_path": "../up",
+        "secret_cache_ttl": "soon", "method": { "type": "jwt", "config": { "role": 5 } } });
+    let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.admin, Some(bad)).await;
+    assert_eq!(s, 400, "{b}");
+    let pointers: Vec<&str> =
+        b["errors"].as_array().expect("errors").iter().filter_map(|e| e["pointer"].as_str()).collect();
+    for want in ["/name", "/vault_address", "/method/config", "/test_secret_path", "/secret_cache_ttl"] {
+        assert!(pointers.iter().any(|p| p.starts_with(want)), "{want} missing from {pointers:?}");
+    }
+    let folder = app.jwt_dir.join("team-a");
+    std::fs::create_dir_all(&folder).expect("tenant folder");
+    let good = json!({ "name": "fine", "vault_address": "http://127.0.0.1:8200",
+        "method": { "type": "jwt", "config": { "path": folder.join("token"), "role": "app" } } });
+    let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.admin, Some(good.clone())).await;
+    assert_eq!((s, b), (200, json!({"valid": true})));
+    // Admin only, and another tenant's key learns nothing.
+    let other = app.tenant("team-b").await;
+    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.read, Some(good.clone())).await.0, 403);
+    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/validate", &other.admin, Some(good)).await.0, 404);
+    let (_, list, _) = app.call("GET", "/v1/tenants/team-a/profiles", &t.admin, None).await;
+    assert_eq!(list["profiles"], json!([]), "validate stored nothing");
+}
+
+#[tokio::test]
+async fn profile_options_are_the_tenants_effective_grants() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let (s, b, _) = app.call("GET", "/v1/tenants/team-a/profile-options", &t.admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["methods"], json!(["iam", "jwt"]), "ec2 needs the operator's grant in per-tenant-role mode");
+    assert_eq!(b["vault_addresses"], json!(["http://127.0.0.1:*", "https://127.0.0.1:*"]));
+    assert_eq!(b["jwt_folders"], json!([format!("{}/", app.jwt_dir.join("team-a").display())]));
+    assert!(b["agent_timeout_seconds"].as_u64().is_some_and(|s| s > 0), "{b}");
+    let (s, _, _) = app
+        .call(
+            "PATCH",
+            "/v1/tenants/team-a",
+            &app.operator_key,
+            Some(json!({"methods": ["jwt"], "vault_addresses": ["http://127.0.0.1:8200"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, b, _) = app.call("GET", "/v1/tenants/team-a/profile-options", &t.admin, None).await;
+    assert_eq!(
+        (b["methods"].clone(), b["vault_addresses"].clone()),
+        (json!(["jwt"]), json!(["http://127.0.0.1:8200"]))
+    );
+    assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &t.read, None).await.0, 403);
+}

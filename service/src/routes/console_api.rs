@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profile_input::{ProfileInput, validate_input};
+use super::profile_input::{ProfileInput, invalid_profile, validate_input};
 use super::tenant_id;
 use super::test_connection::{Keep, TestReport, run};
 use crate::agent_config::{self, AgentConfigInput};
@@ -75,6 +75,11 @@ pub struct Rendered {
     pub hcl: String,
 }
 
+/// The name a dry run of an unnamed (or badly named) profile body goes by.
+fn dry_run_name() -> Result<ProfileName, ApiError> {
+    ProfileName::parse("dry-run").map_err(ApiError::Internal)
+}
+
 /// A profile body as a stored row would be (nothing is stored).
 async fn dry_login(
     state: &AppState,
@@ -86,7 +91,7 @@ async fn dry_login(
     caller.require(tenant.as_str(), Scope::Admin)?;
     let name = match body.name.as_deref() {
         Some(n) => ProfileName::parse(n).map_err(|e| ApiError::field("/name", e))?,
-        None => ProfileName::parse("dry-run").map_err(ApiError::Internal)?,
+        None => dry_run_name()?,
     };
     let new = validate_input(state, &tenant, body, &name).await?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -175,13 +180,13 @@ pub async fn validate_profile(
     let tenant = tenant_id(&path)?;
     caller.require(tenant.as_str(), Scope::Admin)?;
     let mut errors = Vec::new();
-    let name = match body.name.as_deref().map(ProfileName::parse) {
-        Some(Ok(name)) => name,
-        Some(Err(e)) => {
+    let name = match body.name.as_deref().map(ProfileName::parse).transpose() {
+        Ok(Some(name)) => name,
+        Ok(None) => dry_run_name()?,
+        Err(e) => {
             errors.push(FieldError::new("/name", e));
-            ProfileName::parse("dry-run").map_err(ApiError::Internal)?
+            dry_run_name()?
         }
-        None => ProfileName::parse("dry-run").map_err(ApiError::Internal)?,
     };
     match validate_input(&state, &tenant, &body, &name).await {
         Ok(_) => {}
@@ -191,8 +196,7 @@ pub async fn validate_profile(
     if errors.is_empty() {
         return Ok(HttpResponse::Ok().json(Valid { valid: true }));
     }
-    let detail = format!("{} problem(s) in the profile; see errors", errors.len());
-    Err(ApiError::Validation { detail, errors })
+    Err(invalid_profile(errors))
 }
 
 /// What a tenant may put in a profile: the effective grants (the operator's
