@@ -160,6 +160,8 @@ def admin_flows(browser, label_, viewport):
         s.shot("test-running")
         page.keyboard.press("Enter")  # the focused Cancel test button
         expect(page.locator("#form-status")).to_contain_text("cancelled")
+        expect(button(page, "Test before saving")).to_be_focused()
+        expect(page.locator("#form-errors")).to_be_empty()
         expect(button(page, "Save")).to_be_enabled()
         label("Vault address").fill(VAULT_ADDR)
         expect(page.locator("#dirty-note")).to_be_hidden()

@@ -10,7 +10,7 @@ import { lastUseByKey, loadAudit, setKeyNames } from "./audit.js";
 import { fieldErrors, showProblem } from "./wording.js";
 import { endSession } from "./signin.js";
 
-const SCOPE_WORDS = { admin: "admin (profiles, keys, audit)", read: "read (secret reads)" };
+const SCOPE_WORDS = { admin: "admin scope: profiles, keys and the audit trail", read: "read scope: secret reads" };
 const state = { keys: [], onChange: () => {} };
 
 export function keysList() {
@@ -93,7 +93,7 @@ async function onCreate(event) {
 function showCreated(created) {
   const panel = $("created-key");
   $("created-key-value").value = created.key;
-  setText("created-key-title", "Key \u201c" + created.name + "\u201d created (" + (created.scopes || []).map((s) => SCOPE_WORDS[s] || s).join(", ") + ")");
+  setText("created-key-title", "Key \u201c" + created.name + "\u201d created, " + (created.scopes || []).map((s) => SCOPE_WORDS[s] || s).join("; "));
   setText("created-key-copied", "");
   panel.hidden = false;
   $("created-key-title").focus();

@@ -126,7 +126,10 @@ function reallyClose(moveFocus) {
 /** Close the editor after the guard; resolves false when the admin kept editing. */
 export async function closeEditor(moveFocus, action) {
   if (state.mode === "closed") return true;
-  if (state.busy && !isRunning()) return false;
+  if (state.busy) {
+    setText("status", isRunning() ? "A test is running: cancel it first, or wait for its report." : "Wait for the running action to finish.");
+    return false;
+  }
   if (!(await leaveAllowed(action || "Closing the profile"))) return false;
   reallyClose(moveFocus);
   return true;
@@ -222,7 +225,7 @@ async function run(progress, work, failLead) {
     await work();
   } catch (err) {
     if (err instanceof SessionEnded) return;
-    setText("form-status", err instanceof Cancelled ? $("form-status").textContent : "");
+    if (err instanceof Cancelled) return; // runTest said so in the status line
     const errors = fieldErrors(err);
     const first = err instanceof ApiError && err.status === 400 && errors.length ? showServerErrors(errors) : null;
     showProblem($("form-errors"), err, failLead);
@@ -253,7 +256,7 @@ async function onTestSaved() {
   await run("Testing the saved profile\u2026", async () => {
     const report = await runTest(profilePath(profile.name, "/test"), undefined,
       "Test connection of the saved profile " + profile.name + " (revision " + profile.revision + ")" +
-      (dirty ? "; your unsaved changes were not part of this test." : "."), setBusy);
+      (dirty ? "; your unsaved changes were not part of this test." : "."), setBusy, $("test-saved"));
     setText("form-status", "Test finished: " + (report && report.ok ? "passed." : "failed."));
     const list = await loadProfiles();
     const fresh = list.find((p) => p.name === profile.name);
@@ -270,7 +273,7 @@ async function onTestDry() {
   const body = builtOrRefuse("The test did not run.");
   if (!body) return;
   await run("Testing the form (nothing is stored)\u2026", async () => {
-    const report = await runTest(tenantPath("/profiles/test"), body, "Test before saving: the profile as the form describes it now; nothing was stored.", setBusy);
+    const report = await runTest(tenantPath("/profiles/test"), body, "Test before saving: the profile as the form describes it now; nothing was stored.", setBusy, $("test-dry"));
     setText("form-status", "Test finished: " + (report && report.ok ? "passed." : "failed."));
   }, "The test did not run.");
 }

@@ -62,10 +62,11 @@ function tick(started) {
 
 /**
  * Run a test: `path` and `body` of the request, `context` for the report.
- * `busy(true|false)` disables the editor's buttons meanwhile. Resolves to the report,
+ * `busy(true|false)` disables the editor's buttons meanwhile; `trigger` (the button
+ * that started it) gets the focus back after a cancel. Resolves to the report,
  * or throws (ApiError, Cancelled, SessionEnded) after the report panel was tidied.
  */
-export async function runTest(path, body, context, busy) {
+export async function runTest(path, body, context, busy, trigger) {
   const controller = new AbortController();
   const started = Date.now();
   showPending();
@@ -84,11 +85,14 @@ export async function runTest(path, body, context, busy) {
     if (err instanceof Cancelled) setText("form-status", "Test cancelled after " + duration((Date.now() - started) / 1000) + ".");
     throw err;
   } finally {
+    const cancelHadFocus = document.activeElement === $("cancel-test");
     clearInterval(running.timer);
     running = null;
     $("cancel-test").hidden = true;
     $("report-progress").hidden = true;
     busy(false);
+    // Focus stays near the action rather than falling back to the page.
+    if (cancelHadFocus && trigger) trigger.focus();
   }
 }
 

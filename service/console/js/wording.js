@@ -6,8 +6,9 @@
 import { ApiError, Cancelled } from "./api.js";
 import { el, isObject } from "./dom.js";
 
-/** The console's label for each profile field (and method-block field) the service may name. */
+/** The console's label for each profile field (and method-block field) the service may name; longer names first. */
 const LABELS = [
+  ["iam_server_id_header_value", "the header value Vault expects"],
   ["aws_role_arn", "AWS role ARN"],
   ["secret_cache_ttl", "Secret cache"],
   ["secret_cache_leased", "shared cache of dynamic credentials"],
@@ -21,7 +22,6 @@ const LABELS = [
   ["config.type", "Login type"],
   ["mount_path", "Mount path"],
   ["header_value", "Header value"],
-  ["iam_server_id_header_value", "the header value Vault expects"],
 ];
 
 /** Rewrite one message from the service in the console's words. */
