@@ -7,8 +7,9 @@
 #                  the Vault-compatible endpoint tests) and schemathesis (the
 #                  OpenAPI fuzzer, run against the real binary)
 #   tools/npm      node-vault and node-vault-client (npm, pinned), the Node.js
-#                  Vault clients the endpoint is tested with; nodejs and npm
-#                  from Debian when missing
+#                  Vault clients the endpoint is tested with, and Spectral and
+#                  Redocly (the OpenAPI linters); nodejs and npm from Debian
+#                  when missing. openapi-spec-validator goes into tools/venv-test
 # Idempotent: a second run does nothing that is already done.
 # SKIP_POSTGRES=1 and SKIP_PYTHON_TOOLS=1 leave out PostgreSQL and the venv;
 # WITH_WRK=1 adds wrk (Debian), the benchmark's load generator.
@@ -72,6 +73,11 @@ if [ ! -x "$tools/venv-test/bin/python" ] || ! "$tools/venv-test/bin/python" -c 
   timeout 300 python3 -m venv "$tools/venv-test"
   timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "hvac==$hvac_version"
 fi
+openapi_validator_version="${OPENAPI_SPEC_VALIDATOR_VERSION:-0.9.0}"
+if ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('openapi-spec-validator') != '$openapi_validator_version')" 2>/dev/null; then
+  echo "install-tools: openapi-spec-validator $openapi_validator_version into tools/venv-test" >&2
+  timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$openapi_validator_version"
+fi
 if ! "$tools/venv-test/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$schemathesis_version')" 2>/dev/null; then
   echo "install-tools: schemathesis $schemathesis_version into tools/venv-test" >&2
   timeout 600 "$tools/venv-test/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
@@ -82,9 +88,13 @@ node_vault_version="${NODE_VAULT_VERSION:-0.12.0}"
 node_vault_client_version="${NODE_VAULT_CLIENT_VERSION:-1.0.2}"
 npm_prefix="$tools/npm"
 installed() { node -e "process.exit(require('$npm_prefix/node_modules/$1/package.json').version === '$2' ? 0 : 1)" 2>/dev/null; }
-if ! installed node-vault "$node_vault_version" || ! installed node-vault-client "$node_vault_client_version"; then
-  echo "install-tools: node-vault $node_vault_version and node-vault-client $node_vault_client_version into tools/npm" >&2
+spectral_version="${SPECTRAL_VERSION:-6.16.3}"
+redocly_version="${REDOCLY_VERSION:-1.34.20}"
+if ! installed node-vault "$node_vault_version" || ! installed node-vault-client "$node_vault_client_version" \
+  || ! installed @stoplight/spectral-cli "$spectral_version" || ! installed @redocly/cli "$redocly_version"; then
+  echo "install-tools: node-vault, node-vault-client, Spectral and Redocly into tools/npm" >&2
   mkdir -p "$npm_prefix"
-  timeout 600 npm install --prefix "$npm_prefix" --no-audit --no-fund --loglevel=error \
-    "node-vault@$node_vault_version" "node-vault-client@$node_vault_client_version" >/dev/null
+  timeout 900 npm install --prefix "$npm_prefix" --no-audit --no-fund --loglevel=error \
+    "node-vault@$node_vault_version" "node-vault-client@$node_vault_client_version" \
+    "@stoplight/spectral-cli@$spectral_version" "@redocly/cli@$redocly_version" >/dev/null
 fi

@@ -80,7 +80,7 @@ impl KnownCause {
                 "Vault refused the JWT: check the mount's jwt_validation_pubkeys / bound_issuer and the role's bound_audiences, and that the token file is fresh."
             }
             KnownCause::JwtFileUnreadable => {
-                "The agent found no JWT at config.path: the file must exist, be non-empty and readable by the service's user (the agent deletes it after reading unless remove_jwt_after_reading = false)."
+                "The agent found no JWT at config.path: the file must exist, be non-empty and readable by the service's user; whatever writes it (a workload identity provider, a projected service-account token) must keep it there, and the service never lets the agent delete it."
             }
             KnownCause::NamespaceNotFound => {
                 "That namespace does not exist on this Vault: fix the profile's namespace, or create the namespace."

@@ -102,6 +102,7 @@ impl Application {
         }
         let app_state = state.clone();
         let doc = crate::openapi::document();
+        let served_doc = crate::openapi::document_value(&state.policy);
         let allow_table = web::Data::new(AllowTable::from_document(&doc));
         let labels = Arc::new(crate::routes::labels::RouteLabels::new(&doc));
         let server = HttpServer::new(move || {
@@ -124,7 +125,7 @@ impl Application {
                 .split_for_parts();
             app.service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", doc.clone())
+                    .external_url_unchecked("/openapi.json", served_doc.clone())
                     .config(Config::default().validator_url("none")),
             )
             .service(web::redirect("/docs", "/docs/"))

@@ -277,3 +277,125 @@ async fn an_online_backup_restores_into_a_fresh_service_that_reads_again() {
     assert_eq!(s, 200, "the read key came back and a read works: {body}");
     assert_eq!(body["data"]["data"]["password"], "s3cr3t");
 }
+
+/// promtool: on PATH, else where scripts/check-deploy.sh unpacks it.
+fn promtool() -> std::path::PathBuf {
+    let local = workspace_root().join("tools/bin/promtool");
+    if local.exists() {
+        return local;
+    }
+    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("promtool"))
+        .find(|p| p.exists());
+    on_path.expect("promtool is missing: run scripts/check-deploy.sh (it installs it)")
+}
+
+#[tokio::test]
+async fn a_scrape_under_load_passes_promtool_and_holds_every_series_the_dashboard_and_alerts_use() {
+    let (bao, issuer) = bao_with_jwt(3600).await;
+    let app = App::spawn().await;
+    let t = app.tenant("acme").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    app.jwt_profile(&t, "main", &bao, &jwt, "app", json!({})).await;
+    // Load: readers on both read paths while the scrape is taken.
+    let mut readers = Vec::new();
+    for i in 0..4 {
+        let (http, base, key) = (app.http.clone(), app.base.clone(), t.read.clone());
+        readers.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let url = if i % 2 == 0 {
+                    format!("{base}/v1/tenants/acme/profiles/main/secrets/secret/data/app/db")
+                } else {
+                    format!("{base}/vault/acme/main/v1/secret/data/app/db")
+                };
+                let _ = http.get(url).bearer_auth(&key).header("X-Vault-Token", &key).send().await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .expect("scrape");
+    assert!(
+        text.headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/plain; version=0.0.4"))
+    );
+    let scrape = text.text().await.expect("text");
+    for r in readers {
+        r.await.expect("reader");
+    }
+    let open_metrics = app.metrics().await;
+    assert!(open_metrics.ends_with("# EOF\n"), "OpenMetrics by default");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("scrape.txt");
+    std::fs::write(&file, &scrape).expect("write");
+    let out = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).expect("scrape"))
+        .output()
+        .expect("promtool runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}");
+    assert!(scrape.contains("auth_service_secret_reads_total{outcome=\"ok\",via=\"vault_api\"}"), "under load");
+    // Every metric the shipped dashboard and alerts query is in this scrape.
+    let monitoring = workspace_root().join("deploy/monitoring");
+    let out = Command::new("python3")
+        .arg(workspace_root().join("scripts/deploy_checks/dashboard_metrics.py"))
+        .arg(monitoring.join("dashboard.json"))
+        .arg(&file)
+        .arg(monitoring.join("alerts.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "dashboard_metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run a linter from the project's tools; (success, what it said).
+fn lint(program: &Path, args: &[&str]) -> (bool, String) {
+    assert!(program.exists(), "{} is missing: run scripts/install-tools.sh", program.display());
+    let out = Command::new(program).args(args).stdin(Stdio::null()).output().expect("linter runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_passes_three_validators_with_no_error_or_warning() {
+    let app = App::spawn().await;
+    let doc = app.http.get(format!("{}/openapi.json", app.base)).send().await.expect("document");
+    let doc: serde_json::Value = doc.json().await.expect("json");
+    // The method block the service enforces is in the document (jwt is allowed in this test bed).
+    assert!(
+        doc.pointer("/components/schemas/MethodBlock/allOf").is_some(),
+        "{}",
+        doc["components"]["schemas"]["MethodBlock"]
+    );
+    assert_eq!(doc.pointer("/paths/~1healthz/get/security"), Some(&json!([])));
+    assert!(doc.pointer("/paths/~1vault~1{tenant}~1{profile}~1v1~1{path}/get").is_some());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
+    let file = file.display().to_string();
+    let root = workspace_root();
+    let (ok, said) = lint(&root.join("tools/venv-test/bin/openapi-spec-validator"), &[&file]);
+    assert!(ok && said.contains(": OK"), "openapi-spec-validator: {said}");
+    let spectral_rules = root.join("schemas/lint/spectral.yaml").display().to_string();
+    let (ok, said) = lint(
+        &root.join("tools/npm/node_modules/.bin/spectral"),
+        &["lint", "--fail-severity=hint", "-r", &spectral_rules, &file],
+    );
+    assert!(ok, "spectral (spectral:oas): {said}");
+    let redocly_rules = root.join("schemas/lint/redocly.yaml").display().to_string();
+    let (ok, said) = lint(
+        &root.join("tools/npm/node_modules/.bin/redocly"),
+        &["lint", "--config", &redocly_rules, "--format=stylish", &file],
+    );
+    assert!(ok && !said.contains("warning"), "redocly: {said}");
+}

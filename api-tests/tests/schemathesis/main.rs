@@ -24,6 +24,9 @@ fn schemathesis(base: &str, key: &str) -> (bool, String) {
         .arg(format!("Authorization: Bearer {key}"))
         .args(["--max-examples", "30", "--seed", "20261126", "--request-timeout", "20"])
         .args(["--phases", "examples,coverage,fuzzing", "--exclude-checks", "positive_data_acceptance"])
+        // The Vault-compatible endpoint speaks Vault's API (tested with real Vault clients in tests/agents
+        // and tests/vault_clients); its one documented operation family stands for all of Vault's paths.
+        .args(["--exclude-path-regex", "^/vault/"])
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

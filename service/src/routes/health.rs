@@ -90,7 +90,7 @@ pub(crate) async fn readiness(state: &AppState) -> Vec<Check> {
 /// Prometheus metrics.
 #[utoipa::path(tag = "health", responses((status = 200, description = "OpenMetrics text format (Prometheus scrapes it)", body = String, content_type = "application/openmetrics-text")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
     state.tokens.report_cache_sizes();
     let (keys, tenants, profiles) = state.store.memo_sizes();
     state.metrics.cache_size("api_keys", keys);
@@ -99,5 +99,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.resolutions.run_pending_tasks();
     state.metrics.cache_size("resolved_profiles", state.resolutions.entry_count());
     state.metrics.cache_size("secrets", state.secrets.entry_count());
+    // Prometheus' own text format when a scraper asks for it (and not for OpenMetrics); OpenMetrics otherwise.
+    let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("text/plain") && !accept.contains("application/openmetrics-text") {
+        return HttpResponse::Ok().content_type(crate::metrics::TEXT_CONTENT_TYPE).body(state.metrics.render_text());
+    }
     HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(state.metrics.render())
 }
