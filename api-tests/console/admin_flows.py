@@ -370,6 +370,50 @@ def admin_flows(browser, label_, viewport):
         expect(page.locator("#status")).to_contain_text("Deleted")
         s.shot("deleted")
 
+    def hint_blocks():
+        # AWS's refusal and an EC2 nonce mismatch cannot happen against OpenBao here, so the
+        # service's answer is replaced by one with the hints the service gives for them.
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                  "Principal": {"AWS": "arn:aws:iam::111122223333:role/auth-service"}, "Action": "sts:AssumeRole",
+                  "Condition": {"StringEquals": {"sts:ExternalId": "0123abcd"}}}]}
+        hints = [
+            "AWS refused to let the service assume arn:aws:iam::123456789012:role/vault-login. The role's trust policy "
+            "must allow the service's principal (arn:aws:iam::111122223333:role/auth-service) with sts:ExternalId = this "
+            "tenant's aws_external_id. Paste this trust policy into the role: " + json.dumps(policy),
+            "Vault remembers another nonce for this instance on auth/aws. Ask the Vault admin to run: vault delete "
+            "auth/aws/identity-accesslist/i-0abc; then POST .../ec2-nonce/reset on this profile.",
+        ]
+
+        def answer(route):
+            report = {"ok": False, "hint": hints.pop(0),
+                      "steps": [{"step": "assume_role", "ok": False, "duration_ms": 120, "detail": "AccessDenied"}]}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(report))
+
+        page.route(re.compile(r"/v1/tenants/[^/]+/profiles/test$"), answer)
+        try:
+            button(page, "New profile").click()
+            label("AWS IAM").check()
+            button(page, "Test before saving").click()
+            hint = page.locator("#hint")
+            expect(hint).to_contain_text("Paste this trust policy into the role.")
+            expect(hint).not_to_contain_text("aws_external_id")
+            block = hint.locator(".copy-block", has_text="Trust policy for the role")
+            assert json.loads(block.locator("pre").inner_text()) == policy
+            button(page, "Copy trust policy for the role").click()
+            expect(block).to_contain_text("Copied.")
+            clip = page.evaluate("() => navigator.clipboard.readText().catch(() => null)")
+            assert clip is None or json.loads(clip) == policy, clip
+            button(page, "Test before saving").click()
+            expect(hint.locator("pre")).to_have_text("vault delete auth/aws/identity-accesslist/i-0abc")
+            expect(hint).to_contain_text("Then press “Reset nonce” on this profile.")
+            expect(button(page, "Copy command for the vault admin")).to_be_visible()
+            s.axe("hint with copy blocks")
+            s.shot("hint-blocks")
+        finally:
+            page.unroute(re.compile(r"/v1/tenants/[^/]+/profiles/test$"))
+        button(page, "Close").click()
+        dialog_button(page, "Discard changes").click()
+
     def sign_out():
         open_profile(s, EC2_PROFILE)
         label("Namespace").fill("team-x")
@@ -422,8 +466,9 @@ def admin_flows(browser, label_, viewport):
         ("audit trail: newest first, filters by action, profile and outcome", audit_page, [15]),
         ("leases of a profile are listed", leases_panel, [4]),
         ("delete asks in the page, then the profile leaves the list", delete_profile, [17]),
+        ("a hint's trust policy and Vault command come in copyable blocks", hint_blocks, [1]),
         ("sign out asks about unsaved changes, then leaves no key behind", sign_out, [1]),
-        ("read key: read-only notice, no write actions, no admin pages", read_only, [19]),
+        ("read key: read-only notice, no write actions, no admin pages", read_only, [20]),
     ]
     names = [f"{label_}: {n}" for n, _, _ in steps]
     for (_, fn, needs), name in zip(steps, names):
