@@ -95,6 +95,9 @@ def admin_flows(browser, label_, viewport):
         expect(errors).to_contain_text(JWT_DIR.rstrip("/").rsplit("/", 1)[0])
         expect(errors).not_to_contain_text("AUTH_SERVICE")
         expect(label("JWT file")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#form-verdict-text")).to_have_text("1 problem to fix.")
+        page.locator("#field-jwt_path").evaluate("(f) => f.scrollIntoView({ block: 'center' })")
+        s.shot("live-validation-file", copy_as=doc("console-validation.png"))
         # The advanced view is the same block: a wrong type typed there lands at "Vault role".
         page.locator("#advanced > summary").click()
         block = json.loads(label("Method block").input_value())
@@ -116,8 +119,7 @@ def admin_flows(browser, label_, viewport):
         expect(page.locator("#role-errors")).to_be_empty()  # one verdict at a time
         label("Method block").fill(json.dumps(block, indent=2))
         expect(page.locator("#role-errors")).not_to_be_empty()
-        page.locator("#field-jwt_path").scroll_into_view_if_needed()
-        s.shot("live-validation", copy_as=doc("console-validation.png"))
+        s.shot("live-validation-role")
 
     def fix_and_save():
         label("JWT file").fill(JWT_PATH)

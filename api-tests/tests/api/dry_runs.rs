@@ -88,7 +88,7 @@ async fn render_and_test_dry_runs_mask_secrets_and_store_nothing() {
 #[tokio::test]
 async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
     let app = App::spawn().await;
-    for path in ["/console", "/console/", "/console/js/main.js", "/console/js/validation.js", "/console/style.css"] {
+    for path in ["/console", "/console/", "/console/js/main.js", "/console/js/validation.js", "/console/css/base.css"] {
         let resp = app.http.get(format!("{}{path}", app.base)).send().await.expect("get");
         assert_eq!(resp.status().as_u16(), 200, "{path}");
         let h = resp.headers();
@@ -104,6 +104,7 @@ async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
     for path in [
         "/console/app.js",
         "/console/validate.js",
+        "/console/style.css",
         "/console/js/nope.js",
         "/console/../Cargo.toml",
         "/console/js/%2e%2e/api.js",

@@ -36,8 +36,11 @@ export function confirmDialog({ title, body, confirm, cancel, danger }) {
 export function bindDialogs() {
   $("confirm-ok").addEventListener("click", () => pending && pending(true));
   $("confirm-cancel").addEventListener("click", () => pending && pending(false));
-  // Escape (the dialog's cancel event) and any other close count as "no".
-  $("confirm-dialog").addEventListener("close", () => pending && pending(false));
+  // Escape (the dialog's cancel event) and any other close count as "no". The close event
+  // of an answered question comes later, when the next question may already be open.
+  $("confirm-dialog").addEventListener("close", () => {
+    if (pending && !$("confirm-dialog").open) pending(false);
+  });
 }
 
 export function dialogOpen() {

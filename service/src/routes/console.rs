@@ -1,8 +1,9 @@
 //! `/console`: the admin console, static files embedded in the binary (nothing
 //! is loaded from the internet), served with a strict Content-Security-Policy
 //! (no inline script), `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
-//! The console is a set of ES modules (`js/*.js`, one job each, no build step);
-//! every file is listed once in [`FILES`], and anything else under `/console/` is 404.
+//! The console is a set of ES modules (`js/*.js`) and style sheets (`css/*.css`),
+//! one job each, no build step; every file is listed once in [`FILES`], and
+//! anything else under `/console/` is 404.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -30,7 +31,10 @@ const CSS: &str = "text/css; charset=utf-8";
 /// Every file of the console: its path under `/console/`, content type and text.
 const FILES: &[(&str, &str, &str)] = &[
     ("index.html", HTML, include_str!("../../console/index.html")),
-    ("style.css", CSS, include_str!("../../console/style.css")),
+    ("css/base.css", CSS, include_str!("../../console/css/base.css")),
+    ("css/forms.css", CSS, include_str!("../../console/css/forms.css")),
+    ("css/lists.css", CSS, include_str!("../../console/css/lists.css")),
+    ("css/panels.css", CSS, include_str!("../../console/css/panels.css")),
     ("js/main.js", JS, include_str!("../../console/js/main.js")),
     ("js/api.js", JS, include_str!("../../console/js/api.js")),
     ("js/dom.js", JS, include_str!("../../console/js/dom.js")),
