@@ -9,9 +9,9 @@ import re
 from playwright.sync_api import expect
 
 from console_support import (
-    ADMIN_KEY, CONSOLE_URL, EC2_INSTANCE_ID, EC2_PROFILE, JWT_DIR, JWT_NAME, JWT_PATH, DRAFT_NAME, ORIGIN, READ_KEY,
+    ADMIN_KEY, CONSOLE_URL, EC2_INSTANCE_ID, EC2_PROFILE, JWT_DIR, LEASE_PROFILE, JWT_NAME, JWT_PATH, DRAFT_NAME, ORIGIN, READ_KEY,
     REPORT_TIMEOUT_MS, SECRET_PATH, SILENT_VAULT_ADDR, TENANT, VAULT_ADDR, Session, assert_no_key_in, button, dialog,
-    dialog_button, nav, open_profile, rest_read, run_step, sign_in, storage_dump, unload_is_guarded,
+    dialog_button, nav, open_details, open_profile, rest_read, run_step, sign_in, storage_dump, unload_is_guarded,
 )
 
 
@@ -99,7 +99,7 @@ def admin_flows(browser, label_, viewport):
         page.locator("#field-jwt_path").evaluate("(f) => f.scrollIntoView({ block: 'center' })")
         s.shot("live-validation-file", copy_as=doc("console-validation.png"))
         # The advanced view is the same block: a wrong type typed there lands at "Vault role".
-        page.locator("#advanced > summary").click()
+        open_details(page.locator("#advanced"))
         block = json.loads(label("Method block").input_value())
         assert block["config"]["path"] == "/etc/passwd", block
         block["config"]["role"] = 5
@@ -262,12 +262,16 @@ def admin_flows(browser, label_, viewport):
     def test_before_saving():
         button(page, "New profile").click()
         expect(page.locator("#editor-title")).to_have_text("New profile")
-        label("Profile name").fill(DRAFT_NAME)
+        label("Profile name").fill(EC2_PROFILE)
         label("Vault address").fill(VAULT_ADDR)
         label("JWT").check()
         label("JWT file").fill(JWT_PATH)
         label("Vault role").fill("app")
         label("Test secret path").fill(SECRET_PATH)
+        button(page, "Save").click()  # the name is taken: a failed save leaves no progress behind
+        expect(page.locator("#form-errors")).to_contain_text("already exists")
+        expect(page.locator("#form-status")).to_be_empty()
+        label("Profile name").fill(DRAFT_NAME)
         button(page, "Test before saving").click()
         expect(page.locator("#report-outcome")).to_contain_text("Passed", timeout=REPORT_TIMEOUT_MS)
         expect(page.locator("#report-context")).to_contain_text("nothing was stored")
@@ -279,6 +283,10 @@ def admin_flows(browser, label_, viewport):
         nav(page, "API keys").click()
         expect(page.locator("#keys-title")).to_be_focused()
         expect(page.locator("#keys-body tr")).not_to_have_count(0)
+        button(page, "Create key").click()  # no name: the service says what a name must be
+        expect(page.locator("#key-name-errors")).to_contain_text("printable characters")
+        expect(label("Key name")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#created-key")).to_be_hidden()
         label("Key name").fill("console-reader")
         label("Scope").select_option("read")
         label("Key name").press("Enter")
@@ -357,9 +365,28 @@ def admin_flows(browser, label_, viewport):
 
     def leases_panel():
         open_profile(s, JWT_NAME)
-        page.locator("#leases-section > summary").click()
-        expect(page.locator("#leases-status")).to_contain_text(re.compile("lease", re.I))
+        open_details(page.locator("#leases-section"))
+        expect(page.locator("#leases-status")).to_contain_text("No leases")
+        open_profile(s, LEASE_PROFILE)
+        open_details(page.locator("#leases-section"))
+        leases = page.locator("#leases-list > li")
+        expect(page.locator("#leases-status")).to_contain_text(re.compile(r"^\d+ leases? issued"))
+        count = leases.count()
+        assert count >= 1, "the launcher made leases"
+        expect(leases.first.locator("time")).to_have_attribute("title", re.compile("UTC$"))
+        leases.first.get_by_role("button", name="Renew", exact=True).click()
+        expect(page.locator("#leases-status")).to_contain_text("Renewed; it now ends")
+        last = leases.last
+        lease_id = last.locator(".lease-id").inner_text()
+        last.get_by_role("button", name="Revoke", exact=True).click()
+        expect(dialog(page)).to_contain_text(lease_id)
+        dialog_button(page, "Revoke lease").click()
+        expect(page.locator("#leases-status")).to_have_text("Revoked.")
+        expect(leases).to_have_count(count - 1)
+        expect(page.locator("#leases-list")).not_to_contain_text(lease_id)
         s.axe("leases")
+        s.shot("leases")
+        open_profile(s, JWT_NAME)
 
     def delete_profile():
         button(page, "Delete").click()
@@ -466,7 +493,7 @@ def admin_flows(browser, label_, viewport):
         ("connect: snippets for the profile; the console's key reads over REST", connect_and_read, [13, 4]),
         ("API keys: last use shown, revoke asks and the key stops working", key_last_used_and_revoke, [14]),
         ("audit trail: newest first, filters by action, profile and outcome", audit_page, [15]),
-        ("leases of a profile are listed", leases_panel, [4]),
+        ("leases: listed with their end, renewed, revoked after a question", leases_panel, [4]),
         ("delete asks in the page, then the profile leaves the list", delete_profile, [17]),
         ("a hint's trust policy and Vault command come in copyable blocks", hint_blocks, [1]),
         ("sign out asks about unsaved changes, then leaves no key behind", sign_out, [1]),

@@ -32,6 +32,7 @@ SILENT_VAULT_ADDR = env("SILENT_VAULT_ADDR")
 JWT_PATH = env("JWT_PATH")
 JWT_DIR = env("JWT_DIR")
 EC2_PROFILE = env("EC2_PROFILE")
+LEASE_PROFILE = env("LEASE_PROFILE")
 EC2_INSTANCE_ID = env("EC2_INSTANCE_ID", "i-0123456789abcdef0")
 SHOTS = Path(env("SCREENSHOT_DIR"))
 CHROMIUM = env("CHROMIUM_BIN", "/usr/bin/chromium")
@@ -201,6 +202,13 @@ def open_profile(s, name):
     expect(page.locator("#editor")).to_be_visible()
     expect(page.locator("#editor-title")).to_contain_text(name)
     expect(page.get_by_label("Profile name", exact=True)).to_have_value(name)
+
+
+def open_details(locator):
+    """Open a <details> (a click on its summary would close one already open)."""
+    if not locator.evaluate("(d) => d.open"):
+        locator.locator("> summary").click()
+    assert locator.evaluate("(d) => d.open")
 
 
 def storage_dump(page):

@@ -16,6 +16,7 @@ then runs this script with:
   SILENT_VAULT_ADDR an address that accepts connections and never answers
   JWT_PATH          a JWT file the tenant may use; JWT_DIR its folder
   EC2_PROFILE       an existing ec2 profile
+  LEASE_PROFILE     an existing profile with live leases (database credentials)
   AXE_JS            axe-core's axe.min.js
   SCREENSHOT_DIR    where the numbered screenshots go
   EC2_INSTANCE_ID   (optional) the instance id the IMDS stand-in reports

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use api_tests::workspace_root;
+use api_tests::{OpenBao, Postgres, workspace_root};
 use serde_json::json;
 
 use helpers::{App, AppOptions, assert_no_secrets_logged, bao_with_jwt, imds};
@@ -26,6 +26,27 @@ use helpers::{App, AppOptions, assert_no_secrets_logged, bao_with_jwt, imds};
 const INSTANCE_ID: &str = "i-0123456789abcdef0";
 /// How long the whole browser script may take (both screen sizes, every page, axe on each).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(420);
+/// What the profile with leases may do: database credentials, and renew or revoke them.
+const DB_POLICY: &str = r#"
+path "database/creds/app" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }
+"#;
+/// The profile whose leases the console renews and revokes.
+const LEASE_PROFILE: &str = "db-creds";
+
+/// OpenBao's database engine on a real PostgreSQL and a jwt role `db` that may read
+/// `database/creds/app`: each read through the service is a lease of this tenant's profile.
+async fn database_leases(bao: &OpenBao) -> Postgres {
+    let pg = Postgres::start().await.expect("postgres (bash scripts/install-tools.sh installs it)");
+    bao.setup_database(&pg, "app", 3600, 86_400).await.expect("database engine");
+    bao.api("PUT", "sys/policies/acl/db-user", None, Some(json!({ "policy": DB_POLICY }))).await.expect("policy");
+    let role = json!({ "role_type": "jwt", "bound_audiences": ["bao-test"], "user_claim": "sub",
+        "token_policies": ["db-user"], "token_ttl": 3600, "token_max_ttl": 14400 });
+    bao.api("POST", "auth/jwt/role/db", None, Some(role)).await.expect("jwt role db");
+    pg
+}
+
 /// The service's bound on one login, short so that a cancelled test's agent ends soon.
 const AGENT_TIMEOUT: &str = "10s";
 
@@ -135,6 +156,14 @@ async fn the_console_works_in_a_real_browser() {
     let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles", &t.admin, Some(body)).await;
     assert_eq!(s, 201, "{b}");
     let jwt_path = app.jwt_file(&issuer, &t, "token");
+    // Three live leases (one renewed and one revoked per screen size).
+    let pg = database_leases(&bao).await;
+    app.jwt_profile(&t, LEASE_PROFILE, &bao, &jwt_path, "db", json!({})).await;
+    for _ in 0..3 {
+        let path = format!("/v1/tenants/{}/profiles/{LEASE_PROFILE}/secrets/database/creds/app", t.id);
+        let (s, b, _) = app.call("GET", &path, &t.read, None).await;
+        assert!(s == 200 && b["lease_id"].as_str().is_some_and(|l| !l.is_empty()), "{s} {b}");
+    }
 
     let shots = root.join("target/console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -154,6 +183,7 @@ async fn the_console_works_in_a_real_browser() {
         .env("EMPTY_ADMIN_KEY", &empty.admin)
         .env("AXE_JS", root.join("tools/npm/node_modules/axe-core/axe.min.js"))
         .env("EC2_PROFILE", ec2_profile)
+        .env("LEASE_PROFILE", LEASE_PROFILE)
         .env("EC2_INSTANCE_ID", INSTANCE_ID)
         .env("CHROMIUM_BIN", chromium())
         .env("SCREENSHOT_DIR", &shots)
@@ -182,6 +212,7 @@ async fn the_console_works_in_a_real_browser() {
         "axe found violations: {out}"
     );
     drop(silent);
+    drop(pg);
 
     // What the browser sent never reached the service's log.
     assert_no_secrets_logged(&app, &bao, &[&t, &empty]);

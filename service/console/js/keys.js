@@ -7,7 +7,7 @@ import { ApiError, SessionEnded, api, session, tenantPath } from "./api.js";
 import { $, copyText, el, isObject, plural, setText, timeEl } from "./dom.js";
 import { confirmDialog } from "./dialogs.js";
 import { lastUseByKey, loadAudit, setKeyNames } from "./audit.js";
-import { fieldErrors, showProblem } from "./wording.js";
+import { adminWords, fieldErrors, showProblem } from "./wording.js";
 import { endSession } from "./signin.js";
 
 const SCOPE_WORDS = { admin: "admin scope: profiles, keys and the audit trail", read: "read scope: secret reads" };
@@ -65,12 +65,6 @@ async function onCreate(event) {
   $("key-name-errors").replaceChildren();
   $("key-name").removeAttribute("aria-invalid");
   $("keys-errors").replaceChildren();
-  if (!name) {
-    $("key-name-errors").replaceChildren(el("p", { text: "Give the key a name, like the connector that will use it." }));
-    $("key-name").setAttribute("aria-invalid", "true");
-    $("key-name").focus();
-    return;
-  }
   $("create-key").disabled = true;
   try {
     const created = await api("POST", tenantPath("/api-keys"), { name, scopes: [scope] });
@@ -80,9 +74,11 @@ async function onCreate(event) {
   } catch (err) {
     if (err instanceof SessionEnded) return;
     const errors = fieldErrors(err);
-    if (err instanceof ApiError && errors.some((e) => e.pointer === "/name")) {
+    const nameError = errors.find((e) => e.pointer === "/name");
+    if (err instanceof ApiError && nameError) {
       $("key-name").setAttribute("aria-invalid", "true");
-      $("key-name-errors").replaceChildren(el("p", { text: errors.find((e) => e.pointer === "/name").message }));
+      $("key-name-errors").replaceChildren(el("p", { text: "The name must be " + adminWords(nameError.message) + "." }));
+      $("key-name").focus();
     }
     showProblem($("keys-errors"), err, "The key was not created.");
   } finally {

@@ -226,6 +226,7 @@ async function run(progress, work, failLead) {
   } catch (err) {
     if (err instanceof SessionEnded) return;
     if (err instanceof Cancelled) return; // runTest said so in the status line
+    setText("form-status", "");
     const errors = fieldErrors(err);
     const first = err instanceof ApiError && err.status === 400 && errors.length ? showServerErrors(errors) : null;
     showProblem($("form-errors"), err, failLead);
