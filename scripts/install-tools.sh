@@ -22,6 +22,8 @@ mkdir -p "$tools/bin"
 need_apt=()
 # The tests sign JWTs with the openssl CLI.
 if ! command -v openssl >/dev/null 2>&1; then need_apt+=(openssl); fi
+# The docs' examples (and the test that runs them) read answers with jq.
+if ! command -v jq >/dev/null 2>&1; then need_apt+=(jq); fi
 if [ "${SKIP_POSTGRES:-0}" != 1 ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi

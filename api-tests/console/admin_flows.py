@@ -106,8 +106,9 @@ def admin_flows(browser, label_, viewport):
         label("Method block").fill(json.dumps(block, indent=2))
         expect(label("Vault role")).to_have_value("5")
         expect(page.locator("#role-errors")).not_to_be_empty()
-        # The block's shape is checked first: the file's folder is judged once the role is a name.
-        expect(page.locator("#form-verdict-text")).to_have_text("1 problem to fix.")
+        # Every problem at once: the role's type and the file's folder.
+        expect(page.locator("#form-verdict-text")).to_have_text("2 problems to fix.")
+        expect(page.locator("#jwt_path-errors")).not_to_be_empty()
         for box in ("#role-errors", "#jwt_path-errors", "#form-verdict"):
             text = page.locator(box).inner_text()
             assert "/config/" not in text and "/method" not in text, f"a JSON pointer is shown: {text!r}"

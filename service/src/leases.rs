@@ -121,12 +121,21 @@ pub struct LeaseBook {
     http: reqwest::Client,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// With the cluster token cache: a released token whose sealed record is
+    /// still live is not revoked (other replicas, or this one after a restart, use it).
+    records: Option<crate::store::Store>,
 }
 
 impl LeaseBook {
     /// An empty book.
     pub fn new(http: reqwest::Client, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        Self { book: Mutex::new(Book::default()), http, timeout, metrics }
+        Self { book: Mutex::new(Book::default()), http, timeout, metrics, records: None }
+    }
+
+    /// Keep a released token alive while its sealed record is live (the cluster token cache).
+    pub fn keeping_tokens_with_records(mut self, store: crate::store::Store) -> Self {
+        self.records = Some(store);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -331,6 +340,12 @@ impl LeaseBook {
         let book = self.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
+            if let Some(store) = &book.records
+                && let Ok(Some(_)) = store.token_record_by_accessor(&token.tenant, &token.profile, &token.accessor).await
+            {
+                tracing::debug!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "not revoked: its sealed record is live");
+                return;
+            }
             let outcome = token.vault(&book.http, book.timeout).call(&token.token, Op::RevokeSelf).await;
             match outcome {
                 Ok((status, _)) if status.is_success() => {

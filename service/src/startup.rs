@@ -78,6 +78,11 @@ impl Application {
                         Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
                         Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
                     }
+                    match state.store.prune_token_records().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(records = n, "token records past their cache life deleted"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune token records"),
+                    }
                     // Lease rows whose lease ended over an hour ago say nothing any more.
                     let ended = std::time::SystemTime::now() - Duration::from_secs(3600);
                     let ended = humantime::format_rfc3339_seconds(ended).to_string();

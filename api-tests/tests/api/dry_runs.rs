@@ -115,33 +115,6 @@ async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
 }
 
 #[tokio::test]
-async fn validate_names_every_problem_of_a_profile_body_and_stores_nothing() {
-    let app = App::spawn().await;
-    let t = app.tenant("team-a").await;
-    let bad = json!({ "name": "Bad Name", "vault_address": "ftp://vault", "test_secret_path": "../up",
-        "secret_cache_ttl": "soon", "method": { "type": "jwt", "config": { "role": 5 } } });
-    let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.admin, Some(bad)).await;
-    assert_eq!(s, 400, "{b}");
-    let pointers: Vec<&str> =
-        b["errors"].as_array().expect("errors").iter().filter_map(|e| e["pointer"].as_str()).collect();
-    for want in ["/name", "/vault_address", "/method/config", "/test_secret_path", "/secret_cache_ttl"] {
-        assert!(pointers.iter().any(|p| p.starts_with(want)), "{want} missing from {pointers:?}");
-    }
-    let folder = app.jwt_dir.join("team-a");
-    std::fs::create_dir_all(&folder).expect("tenant folder");
-    let good = json!({ "name": "fine", "vault_address": "http://127.0.0.1:8200",
-        "method": { "type": "jwt", "config": { "path": folder.join("token"), "role": "app" } } });
-    let (s, b, _) = app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.admin, Some(good.clone())).await;
-    assert_eq!((s, b), (200, json!({"valid": true})));
-    // Admin only, and another tenant's key learns nothing.
-    let other = app.tenant("team-b").await;
-    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/validate", &t.read, Some(good.clone())).await.0, 403);
-    assert_eq!(app.call("POST", "/v1/tenants/team-a/profiles/validate", &other.admin, Some(good)).await.0, 404);
-    let (_, list, _) = app.call("GET", "/v1/tenants/team-a/profiles", &t.admin, None).await;
-    assert_eq!(list["profiles"], json!([]), "validate stored nothing");
-}
-
-#[tokio::test]
 async fn profile_options_are_the_tenants_effective_grants() {
     let app = App::spawn().await;
     let t = app.tenant("team-a").await;
@@ -166,4 +139,45 @@ async fn profile_options_are_the_tenants_effective_grants() {
         (json!(["jwt"]), json!(["http://127.0.0.1:8200"]))
     );
     assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &t.read, None).await.0, 403);
+}
+
+#[tokio::test]
+async fn validate_lists_every_problem_of_a_body_at_once_and_stores_nothing() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let url = "/v1/tenants/team-a/profiles/validate";
+    let bad = json!({
+        "name": "Not A Name",
+        "vault_address": "http://10.0.0.1:8200",
+        "method": { "type": "jwt", "config": { "path": "/etc/passwd", "role": "r", "remove_jwt_after_reading": true } },
+        "test_secret_path": "sys/seal-status",
+        "secret_cache_ttl": "forever"
+    });
+    let (s, body, _) = app.call("POST", url, &t.admin, Some(bad)).await;
+    assert_eq!(s, 400, "{body}");
+    let mut pointers: Vec<&str> =
+        body["errors"].as_array().expect("errors").iter().filter_map(|e| e["pointer"].as_str()).collect();
+    pointers.sort_unstable();
+    assert_eq!(
+        pointers,
+        [
+            "/method/config/path",
+            "/method/config/remove_jwt_after_reading",
+            "/name",
+            "/secret_cache_ttl",
+            "/test_secret_path",
+            "/vault_address"
+        ],
+        "every problem in one answer: {body}"
+    );
+    // A good body: valid, and nothing stored; a read key may not ask.
+    let jwt = app.jwt_dir.join("team-a");
+    std::fs::create_dir_all(&jwt).expect("folder");
+    let good = json!({ "name": "p", "vault_address": "http://127.0.0.1:8200",
+        "method": { "type": "jwt", "config": { "path": jwt.join("token").display().to_string(), "role": "r" } } });
+    let (s, body, _) = app.call("POST", url, &t.admin, Some(good.clone())).await;
+    assert_eq!((s, body), (200, json!({"valid": true})));
+    assert_eq!(app.call("POST", url, &t.read, Some(good)).await.0, 403);
+    let (_, list, _) = app.call("GET", "/v1/tenants/team-a/profiles", &t.admin, None).await;
+    assert_eq!(list["profiles"], json!([]));
 }

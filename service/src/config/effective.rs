@@ -65,6 +65,12 @@ impl Settings {
             ("rate_limit_read", self.rate_limit_read.to_string()),
             ("rate_limit_admin", self.rate_limit_admin.to_string()),
             (
+                "token_seal_key_file",
+                self.token_seal_keys.as_ref().map_or("[not set: tokens in memory only]".into(), |k| {
+                    format!("{} ({} keys, masked)", k.file.display(), k.keys.len())
+                }),
+            ),
+            (
                 "log_format",
                 match self.log_format {
                     LogFormat::Pretty => "pretty".into(),

@@ -101,6 +101,51 @@ pub struct Settings {
     pub rate_limit_read: u32,
     /// Requests per second per admin or operator key, burst the same (`AUTH_SERVICE_RATE_LIMIT_ADMIN`; 0 = no limit).
     pub rate_limit_admin: u32,
+    /// The keys that seal tokens into the shared store (`AUTH_SERVICE_TOKEN_SEAL_KEY_FILE`); None: memory only.
+    pub token_seal_keys: Option<SealKeys>,
+}
+
+/// The token-sealing keys: 32 bytes each; the first seals, all unseal. Never shown.
+#[derive(Clone)]
+pub struct SealKeys {
+    /// Where they were read from (for messages).
+    pub file: PathBuf,
+    /// The keys, the sealing one first.
+    pub keys: Vec<[u8; 32]>,
+    /// Whether the file is readable by others than its owner (a warning at start-up).
+    pub loose_mode: bool,
+}
+
+impl fmt::Debug for SealKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealKeys({} keys from {})", self.keys.len(), self.file.display())
+    }
+}
+
+/// Read a seal key file: one key a line, 64 hex characters; blank lines and `#` comments skipped.
+fn read_seal_keys(name: &str, path: &Path) -> Result<SealKeys, SettingsError> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError(format!("{name}: cannot read {}: {e}", path.display())))?;
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(line, &mut key).map_err(|_| {
+            SettingsError(format!(
+                "{name}: line {i} of {} is not a key: each key is 64 hex characters (32 bytes), like the output of `openssl rand -hex 32`",
+                path.display()
+            ))
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(SettingsError(format!("{name}: {} holds no key", path.display())));
+    }
+    let loose_mode = std::fs::metadata(path).map(|m| m.mode() & 0o077 != 0).unwrap_or(false);
+    Ok(SealKeys { file: path.to_path_buf(), keys, loose_mode })
 }
 
 impl fmt::Debug for Settings {
@@ -124,6 +169,7 @@ impl fmt::Debug for Settings {
             .field("workers", &self.workers)
             .field("rate_limit_read", &self.rate_limit_read)
             .field("rate_limit_admin", &self.rate_limit_admin)
+            .field("token_seal_keys", &self.token_seal_keys)
             .finish_non_exhaustive()
     }
 }
@@ -349,7 +395,10 @@ impl Settings {
                 )));
             }
         };
+        let token_seal_keys =
+            raw.token_seal_key_file.map(|p| read_seal_keys(&name("token_seal_key_file"), &p)).transpose()?;
         Ok(Settings {
+            token_seal_keys,
             max_agents_per_tenant,
             agent_queue_timeout: dur(raw.agent_queue_timeout, 10),
             audit_retention: dur(raw.audit_retention, 90 * 24 * 3600),

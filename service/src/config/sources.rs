@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use super::{AwsIdentityMode, LogFormat};
 
 /// The keys, lower-case; each is also read from `AUTH_SERVICE_<KEY>`.
-pub(super) const KEYS: [&str; 28] = [
+pub(super) const KEYS: [&str; 29] = [
     "listen",
     "database_url",
     "agent_bin",
@@ -41,6 +41,7 @@ pub(super) const KEYS: [&str; 28] = [
     "audit_retention",
     "test_cooldown",
     "request_timeout",
+    "token_seal_key_file",
 ];
 
 /// Keys whose environment value is read as a number rather than text.
@@ -79,6 +80,7 @@ pub(super) struct Raw {
     pub(super) audit_retention: Option<Dur>,
     pub(super) test_cooldown: Option<String>,
     pub(super) request_timeout: Option<Dur>,
+    pub(super) token_seal_key_file: Option<PathBuf>,
 }
 
 /// A duration written as a string like `"30s"` or `"5m"`; zero is refused.

@@ -28,7 +28,7 @@ impl SecretPath {
     pub fn parse(path: &str) -> Result<Self, String> {
         let parsed = ApiPath::parse(path).map_err(|e| match e {
             PathError::Empty => "the secret path is empty; use a path like secret/data/app/db".to_string(),
-            other => format!("the secret {other}"),
+            other => other.to_string().replacen("the path", "the secret path", 1),
         })?;
         for segment in parsed.segments() {
             let lower = segment.to_ascii_lowercase();

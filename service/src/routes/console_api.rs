@@ -139,6 +139,50 @@ pub async fn render_profile(
     Ok(HttpResponse::Ok().json(Rendered { hcl }))
 }
 
+/// The verdict on a profile body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verdict {
+    /// Always true in a 200 (a body with problems gets 400 listing every one).
+    pub valid: bool,
+}
+
+/// Validate a profile body (admin): 200 `{"valid":true}`, or 400 whose
+/// `errors` list every problem at once (each with its pointer), exactly as
+/// create and replace would; nothing is stored. The console calls it as the admin types.
+#[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "the body would be saved as it is", body = Verdict),
+              (status = 400, description = "every problem of the body, each with its pointer", body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[post("/v1/tenants/{tenant}/profiles/validate")]
+pub async fn validate_profile_body(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ProfileInput>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&path)?;
+    caller.require(tenant.as_str(), Scope::Admin)?;
+    let name_problem = body.name.as_deref().and_then(|n| ProfileName::parse(n).err());
+    let placeholder = ProfileName::parse("dry-run").map_err(ApiError::Internal)?;
+    let name = body.name.as_deref().and_then(|n| ProfileName::parse(n).ok()).unwrap_or(placeholder);
+    let checked = validate_input(&state, &tenant, &body, &name).await;
+    // A bad name is one more problem among the others, not a reason to hide them.
+    match (checked, name_problem) {
+        (Ok(_), None) => {
+            Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(Verdict { valid: true }))
+        }
+        (Ok(_), Some(e)) => Err(ApiError::field("/name", e)),
+        (Err(ApiError::Validation { mut errors, .. }), name_problem) => {
+            if let Some(e) = name_problem {
+                errors.insert(0, FieldError::new("/name", e));
+            }
+            Err(invalid_profile(errors))
+        }
+        (Err(other), _) => Err(other),
+    }
+}
+
 /// Test a profile body before saving it (admin): the whole chain, as test
 /// connection runs it; nothing is stored and the token is revoked at once.
 #[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
@@ -155,48 +199,6 @@ pub async fn test_profile_body(
     let login = dry_login(&state, &caller, &path, &body).await?;
     let report = crate::error::within(state.settings.request_timeout, run(&state, &login, Keep::Discard)).await?;
     Ok(HttpResponse::Ok().json(report))
-}
-
-/// A profile body's verdict: every problem comes as a 400 instead.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Valid {
-    /// Always true (an invalid body is a 400 listing every problem).
-    pub valid: bool,
-}
-
-/// Check a profile body (admin) as create and replace would: 200 `{"valid":true}`,
-/// or 400 whose `errors` list every problem, each with its pointer; nothing stored.
-#[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "tenant id")),
-    responses((status = 200, body = Valid), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
-#[post("/v1/tenants/{tenant}/profiles/validate")]
-pub async fn validate_profile(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    body: web::Json<ProfileInput>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
-    let mut errors = Vec::new();
-    let name = match body.name.as_deref().map(ProfileName::parse).transpose() {
-        Ok(Some(name)) => name,
-        Ok(None) => dry_run_name()?,
-        Err(e) => {
-            errors.push(FieldError::new("/name", e));
-            dry_run_name()?
-        }
-    };
-    match validate_input(&state, &tenant, &body, &name).await {
-        Ok(_) => {}
-        Err(ApiError::Validation { errors: more, .. }) => errors.extend(more),
-        Err(other) => return Err(other),
-    }
-    if errors.is_empty() {
-        return Ok(HttpResponse::Ok().json(Valid { valid: true }));
-    }
-    Err(invalid_profile(errors))
 }
 
 /// What a tenant may put in a profile: the effective grants (the operator's

@@ -92,6 +92,7 @@ pub(crate) async fn readiness(state: &AppState) -> Vec<Check> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
     state.tokens.report_cache_sizes();
+    state.tokens.report_records().await;
     let (keys, tenants, profiles) = state.store.memo_sizes();
     state.metrics.cache_size("api_keys", keys);
     state.metrics.cache_size("tenants", tenants);

@@ -91,7 +91,19 @@ pub(crate) async fn validate_input(
             errors.extend(trust.profile_problems(address.as_ref(), &block, aws_role_arn));
         }
         Err(block_errors) => {
-            errors.extend(block_errors.into_iter().map(|e| FieldError::new(format!("/method{}", e.pointer), e.message)))
+            errors
+                .extend(block_errors.into_iter().map(|e| FieldError::new(format!("/method{}", e.pointer), e.message)));
+            // The rest is still checked, so the admin sees every problem at once.
+            if let Some(p) = address.as_ref().and_then(|a| trust.address_problem(a)) {
+                errors.push(FieldError::new("/vault_address", p));
+            }
+            if input.method.get("type").and_then(serde_json::Value::as_str) == Some("jwt")
+                && let Some(path) = input.method.pointer("/config/path").and_then(serde_json::Value::as_str)
+                && let Err(e) = trust.jwt_path(std::path::Path::new(path))
+                && !errors.iter().any(|f| f.pointer == "/method/config/path")
+            {
+                errors.push(FieldError::new("/method/config/path", e));
+            }
         }
     }
     if let Some(p) = &input.test_secret_path

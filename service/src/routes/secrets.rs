@@ -210,8 +210,12 @@ async fn read_vault(
     query: &ReadQuery,
 ) -> Result<Read, ApiError> {
     let (tenant, name) = (login.tenant(), login.name());
+    // The profile as this read sees it: reloaded when a change retired the token under it.
+    let mut current: Option<Arc<ProfileLogin>> = None;
     let mut fresh_login_done = false;
+    let mut superseded_retries = 0;
     loop {
+        let login: &ProfileLogin = current.as_deref().unwrap_or(login);
         let (token, hit) = state.tokens.get(login).await.map_err(token_error)?;
         fresh_login_done |= !hit;
         let outcome =
@@ -233,23 +237,30 @@ async fn read_vault(
                 return Ok(Read { found, lease });
             }
             ReadOutcome::NotFound => return Err(ApiError::NotFound(format!("Vault has nothing at {secret_path}"))),
-            ReadOutcome::Forbidden(_) if !fresh_login_done && Box::pin(token_is_dead(state, login, &token)).await? => {
+            ReadOutcome::Forbidden(e)
+                if (!fresh_login_done || (superseded_retries < 2 && state.tokens.superseded(login, &token).await))
+                    && Box::pin(token_is_dead(state, login, &token)).await? =>
+            {
                 // Vault answers 403 both for a dead token and for a policy denial; only a
-                // dead token (lookup-self refused) is dropped and replaced by one fresh login.
-                tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
-                state.tokens.invalidate_if_same(login, &token).await;
-                fresh_login_done = true;
-                continue;
+                // dead token (lookup-self refused) is retried.
+                if superseded_retries < 2 && state.tokens.superseded(login, &token).await {
+                    // A change retired the token under this read (a replace, a test
+                    // connection, a delete): read again with the profile as it is now;
+                    // a deleted profile is a 404 here.
+                    superseded_retries += 1;
+                    tracing::info!(tenant = %tenant, profile = %name, "the token was retired during the read; reading again with the profile as it is now");
+                    current = Some(load_login(state, tenant, name).await?);
+                    continue;
+                }
+                if !fresh_login_done {
+                    tracing::info!(tenant = %tenant, profile = %name, "vault refused the cached token; logging in again");
+                    state.tokens.invalidate_if_same(login, &token).await;
+                    fresh_login_done = true;
+                    continue;
+                }
+                return Err(forbidden(secret_path, &e));
             }
-            ReadOutcome::Forbidden(e) => {
-                return Err(ApiError::Upstream {
-                    status: actix_web::http::StatusCode::FORBIDDEN,
-                    detail: format!("Vault refused the read of {secret_path}: {e}"),
-                    hint: Some(format!(
-                        "grant read on this path to the role's policies, e.g. path \"{secret_path}\" {{ capabilities = [\"read\"] }}"
-                    )),
-                });
-            }
+            ReadOutcome::Forbidden(e) => return Err(forbidden(secret_path, &e)),
             ReadOutcome::Other(status, e) => {
                 let status = match status {
                     400 => actix_web::http::StatusCode::BAD_REQUEST,
@@ -258,6 +269,17 @@ async fn read_vault(
                 return Err(ApiError::Upstream { status, detail: format!("Vault answered: {e}"), hint: None });
             }
         }
+    }
+}
+
+/// Vault's refusal of a read, with the policy that would allow it.
+fn forbidden(secret_path: &SecretPath, e: &str) -> ApiError {
+    ApiError::Upstream {
+        status: actix_web::http::StatusCode::FORBIDDEN,
+        detail: format!("Vault refused the read of {secret_path}: {e}"),
+        hint: Some(format!(
+            "grant read on this path to the role's policies, e.g. path \"{secret_path}\" {{ capabilities = [\"read\"] }}"
+        )),
     }
 }
 

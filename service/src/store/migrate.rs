@@ -10,7 +10,7 @@ use sqlx::{Executor, SqlSafeStr};
 use super::*;
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 8] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 9] = [
     (
         1,
         "init",
@@ -58,6 +58,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 8] = [
         "lease scope",
         include_str!("../../migrations/sqlite/0008_lease_scope.sql"),
         include_str!("../../migrations/postgres/0008_lease_scope.sql"),
+    ),
+    (
+        9,
+        "token records",
+        include_str!("../../migrations/sqlite/0009_token_records.sql"),
+        include_str!("../../migrations/postgres/0009_token_records.sql"),
     ),
 ];
 

@@ -34,6 +34,8 @@ mod offboard;
 pub use offboard::{NoncePlace, Offboarded};
 mod profiles;
 mod tenants;
+mod token_records;
+pub use token_records::{TokenRecord, epoch_now};
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

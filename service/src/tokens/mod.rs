@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use moka::future::Cache;
 
 mod entry;
+mod shared;
 
 use crate::config::Settings;
 use crate::ec2::InstanceIdentity;
@@ -109,6 +110,12 @@ pub struct Tokens {
     metrics: Arc<Metrics>,
     book: Arc<LeaseBook>,
     sweeper: tokio::task::JoinHandle<()>,
+    /// The cluster token cache, when a seal key file is set.
+    shared: Option<Arc<shared::SharedTokens>>,
+    /// Profile contents retired by a change (replace, delete, nonce reset) in the
+    /// last minutes: a login still in flight for one of them has its token
+    /// released as soon as it lands, instead of at the end of its cache life.
+    retired: moka::sync::Cache<ProfileKey, ()>,
 }
 
 impl Drop for Tokens {
@@ -120,7 +127,25 @@ impl Drop for Tokens {
 impl Tokens {
     /// Build from the settings.
     pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
-        let book = Arc::new(LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone()));
+        let shared = settings.token_seal_keys.as_ref().map(|keys| {
+            if keys.loose_mode {
+                tracing::warn!(file = %keys.file.display(), "the token seal key file is readable by others than its owner; make it 0400 (or 0440 for a group)");
+            }
+            // A login may take the agent's limit, its queue wait and the Vault calls around it.
+            let wait = settings.agent_timeout + settings.agent_queue_timeout + settings.vault_timeout * 2;
+            Arc::new(shared::SharedTokens::new(
+                store.clone(),
+                keys,
+                metrics.clone(),
+                wait,
+                settings.token_max_cache_ttl,
+            ))
+        });
+        let mut book = LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone());
+        if shared.is_some() {
+            book = book.keeping_tokens_with_records(store.clone());
+        }
+        let book = Arc::new(book);
         let listener_book = book.clone();
         let renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         let in_place = renewed_in_place.clone();
@@ -148,6 +173,11 @@ impl Tokens {
             })
         };
         Self {
+            retired: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.agent_timeout + settings.agent_queue_timeout + Duration::from_secs(60))
+                .build(),
+            shared,
             book,
             sweeper,
             login: Arc::new(Login::new(settings, store, http, metrics.clone())),
@@ -162,6 +192,13 @@ impl Tokens {
                 map: Mutex::default(),
             }),
             metrics,
+        }
+    }
+
+    /// Publish the sealed records' count (when the cluster cache is on).
+    pub async fn report_records(&self) {
+        if let Some(shared) = &self.shared {
+            shared.report().await;
         }
     }
 
@@ -243,10 +280,17 @@ impl Tokens {
         let result = self
             .cache
             .try_get_with(key, async {
-                match self.login.login(p).await {
-                    Ok(fresh) => {
+                let outcome = match &self.shared {
+                    Some(shared) => shared.obtain(p, || self.login.login(p)).await,
+                    None => self.login.login(p).await.map(|fresh| {
+                        self.metrics.login("local");
+                        self.cached(p, &fresh)
+                    }),
+                };
+                match outcome {
+                    Ok(token) => {
                         self.backoff.clear(&p.key);
-                        Ok(self.cached(p, &fresh))
+                        Ok(token)
                     }
                     Err(failure) => {
                         // A full queue is not the profile's fault: no back-off, a short Retry-After.
@@ -258,7 +302,14 @@ impl Tokens {
             })
             .await;
         match result {
-            Ok(token) => Ok((token, false)),
+            Ok(token) => {
+                if self.retired.contains_key(&p.key) {
+                    // The profile changed or went while this login ran: the read that asked
+                    // for it finishes (or sees the change), and the token is let go now.
+                    self.cache.invalidate(&p.key).await;
+                }
+                Ok((token, false))
+            }
             Err(e) => {
                 let (failure, retry_after) = (*e).clone();
                 Err(TokenError::LoginFailed { failure, retry_after })
@@ -283,6 +334,8 @@ impl Tokens {
             (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.renewed_in_place.clone());
         let (backoff, metrics, max_cache_ttl, timeout) =
             (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
+        let shared = self.shared.clone();
+        let book = self.book.clone();
         tokio::spawn(async move {
             let renewed = if old.lease_ref.renewable && !old.ttl.is_zero() {
                 renew_in_place(&login, &old, timeout, max_cache_ttl).await
@@ -301,9 +354,17 @@ impl Tokens {
                     metrics.token_refresh("ok");
                     // Only if the entry is still the one that was refreshed (no replace or test since).
                     if cache.get(&p.key).await.is_some_and(|cur| Arc::ptr_eq(&cur, &old)) {
+                        if let Some(shared) = &shared {
+                            shared.save(&p, &token).await;
+                        }
                         cache.insert(p.key.clone(), token).await;
                     } else {
-                        in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
+                        // Replaced, tested or deleted meanwhile: a new token nobody will use
+                        // is let go at once (a token renewed in place is the old one, still released by its entry).
+                        let renewed_here = in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
+                        if !renewed_here {
+                            book.release(&token.lease_ref);
+                        }
                     }
                 }
                 Err(failure) => {
@@ -320,7 +381,17 @@ impl Tokens {
     /// released (revoked, or retiring while it backs live leases).
     pub async fn store_fresh(&self, p: &ProfileLogin, fresh: &FreshToken) {
         self.backoff.clear(&p.key);
-        self.cache.insert(p.key.clone(), self.cached(p, fresh)).await;
+        let token = self.cached(p, fresh);
+        if let Some(shared) = &self.shared {
+            shared.save(p, &token).await;
+        }
+        self.cache.insert(p.key.clone(), token).await;
+    }
+
+    /// Whether `used` is no longer the token reads of this profile content get
+    /// (a change retired it, or a newer one replaced it).
+    pub async fn superseded(&self, p: &ProfileLogin, used: &Arc<CachedToken>) -> bool {
+        self.retired.contains_key(&p.key) || self.cache.get(&p.key).await.is_none_or(|cur| !Arc::ptr_eq(&cur, used))
     }
 
     /// Drop the cached token of this profile revision if it is still `used`
@@ -328,6 +399,10 @@ impl Tokens {
     pub async fn invalidate_if_same(&self, p: &ProfileLogin, used: &Arc<CachedToken>) {
         let key = p.key.clone();
         let same = self.cache.get(&key).await.is_some_and(|cur| Arc::ptr_eq(&cur, used));
+        if let Some(shared) = &self.shared {
+            // Vault refused it: no replica should use it again.
+            shared.forget(p, false, Some(&used.accessor)).await;
+        }
         if same {
             self.cache.invalidate(&key).await;
         }
@@ -337,12 +412,20 @@ impl Tokens {
     /// (revoked, or retiring while it backs live leases); back-off cleared.
     pub async fn forget(&self, p: &ProfileLogin) {
         self.backoff.clear(&p.key);
+        self.retired.insert(p.key.clone(), ());
+        // The record first: the token is revoked only once no replica can take it up again.
+        if let Some(shared) = &self.shared {
+            shared.forget(p, false, None).await;
+        }
         self.cache.invalidate(&p.key).await;
     }
 
     /// A profile is deleted: its tokens are revoked, and with them the leases
     /// they issued, unless `keep_leases` lets them retire until those leases end.
     pub async fn forget_deleted(&self, p: &ProfileLogin, keep_leases: bool) {
+        if let Some(shared) = &self.shared {
+            shared.forget(p, true, None).await;
+        }
         self.forget(p).await;
         self.book.forget_profile(p.tenant(), p.name(), keep_leases);
     }

@@ -1,0 +1,240 @@
+//! Sealed token records and login locks (the cluster token cache). The store
+//! only keeps rows; sealing and unsealing are [`crate::tokens`]' job.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::*;
+use crate::domain::{ProfileName, TenantId};
+
+/// A sealed token record as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The profile.
+    pub profile: ProfileName,
+    /// The profile content's fingerprint (hex).
+    pub fingerprint: String,
+    /// The Vault address the token belongs to.
+    pub vault_address: String,
+    /// Its namespace ("" for the root).
+    pub namespace: String,
+    /// The token's accessor (not a secret).
+    pub accessor: String,
+    /// The TTL it was issued with.
+    pub ttl_secs: i64,
+    /// Whether `renew-self` may extend it.
+    pub renewable: bool,
+    /// When it expires (Unix seconds), if it has a TTL.
+    pub expires_epoch: Option<i64>,
+    /// Its known hard limit (Unix seconds).
+    pub max_end_epoch: Option<i64>,
+    /// Until when replicas may use it (Unix seconds).
+    pub cache_until_epoch: i64,
+    /// Which key sealed it (a fingerprint of the key, not the key).
+    pub key_id: String,
+    /// Nonce and ciphertext, hex.
+    pub sealed: String,
+}
+
+/// The sealed part never shows.
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("tenant", &self.tenant)
+            .field("profile", &self.profile)
+            .field("accessor", &self.accessor)
+            .field("cache_until_epoch", &self.cache_until_epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+fn record(r: &AnyRow) -> Result<TokenRecord, StoreError> {
+    let db = |e: sqlx::Error| StoreError::Database(e.to_string());
+    Ok(TokenRecord {
+        tenant: TenantId::parse(&r.try_get::<String, _>("tenant_id").map_err(db)?).map_err(StoreError::Database)?,
+        profile: ProfileName::parse(&r.try_get::<String, _>("profile_name").map_err(db)?)
+            .map_err(StoreError::Database)?,
+        fingerprint: r.try_get("fingerprint").map_err(db)?,
+        vault_address: r.try_get("vault_address").map_err(db)?,
+        namespace: r.try_get("namespace").map_err(db)?,
+        accessor: r.try_get("accessor").map_err(db)?,
+        ttl_secs: r.try_get("ttl_secs").map_err(db)?,
+        renewable: r.try_get::<i64, _>("renewable").map_err(db)? != 0,
+        expires_epoch: r.try_get("expires_epoch").map_err(db)?,
+        max_end_epoch: r.try_get("max_end_epoch").map_err(db)?,
+        cache_until_epoch: r.try_get("cache_until_epoch").map_err(db)?,
+        key_id: r.try_get("key_id").map_err(db)?,
+        sealed: r.try_get("sealed").map_err(db)?,
+    })
+}
+
+const COLUMNS: &str = "tenant_id, profile_name, fingerprint, vault_address, namespace, accessor, ttl_secs, renewable, \
+     expires_epoch, max_end_epoch, cache_until_epoch, key_id, sealed";
+
+/// Unix seconds now.
+pub fn epoch_now() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+impl Store {
+    /// The record of one profile content, if one is still usable (its cache life not over).
+    pub async fn token_record(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileName,
+        fingerprint: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let q = format!(
+            "SELECT {COLUMNS} FROM token_records WHERE tenant_id = $1 AND profile_name = $2 AND fingerprint = $3 AND cache_until_epoch > $4"
+        );
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(profile.as_str())
+            .bind(fingerprint)
+            .bind(epoch_now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token record"))?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// A record by its token's scope and accessor (the issuer of a lease), if still usable.
+    pub async fn token_record_by_accessor(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileName,
+        accessor: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let q = format!(
+            "SELECT {COLUMNS} FROM token_records WHERE tenant_id = $1 AND profile_name = $2 AND accessor = $3 AND cache_until_epoch > $4"
+        );
+        let row = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(profile.as_str())
+            .bind(accessor)
+            .bind(epoch_now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token record"))?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Write (or replace) the record of a profile content.
+    pub async fn put_token_record(&self, r: &TokenRecord) -> Result<(), StoreError> {
+        let q = format!(
+            "INSERT INTO token_records ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (tenant_id, profile_name, fingerprint) DO UPDATE SET vault_address = $4, namespace = $5, accessor = $6, \
+             ttl_secs = $7, renewable = $8, expires_epoch = $9, max_end_epoch = $10, cache_until_epoch = $11, key_id = $12, \
+             sealed = $13, updated_at = $14"
+        );
+        sqlx::query(AssertSqlSafe(q))
+            .bind(r.tenant.as_str())
+            .bind(r.profile.as_str())
+            .bind(&r.fingerprint)
+            .bind(&r.vault_address)
+            .bind(&r.namespace)
+            .bind(&r.accessor)
+            .bind(r.ttl_secs)
+            .bind(i64::from(r.renewable))
+            .bind(r.expires_epoch)
+            .bind(r.max_end_epoch)
+            .bind(r.cache_until_epoch)
+            .bind(&r.key_id)
+            .bind(&r.sealed)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token record"))?;
+        Ok(())
+    }
+
+    /// Delete a profile's records: one content's (`fingerprint`), or all of them;
+    /// `accessor` narrows it to that token. How many went.
+    pub async fn delete_token_records(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileName,
+        fingerprint: Option<&str>,
+        accessor: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM token_records WHERE tenant_id = $1 AND profile_name = $2 \
+             AND ($3 = '' OR fingerprint = $3) AND ($4 = '' OR accessor = $4)",
+        )
+        .bind(tenant.as_str())
+        .bind(profile.as_str())
+        .bind(fingerprint.unwrap_or(""))
+        .bind(accessor.unwrap_or(""))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "token record"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Delete every record of a tenant (offboarding).
+    pub async fn delete_tenant_token_records(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM token_records WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token records"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Delete records whose cache life is over, and stale login locks; how many records went.
+    pub async fn prune_token_records(&self) -> Result<u64, StoreError> {
+        let now = epoch_now();
+        let done = sqlx::query("DELETE FROM token_records WHERE cache_until_epoch <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token records"))?;
+        sqlx::query("DELETE FROM login_locks WHERE until_epoch <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "login locks"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Usable records now.
+    pub async fn count_token_records(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM token_records WHERE cache_until_epoch > $1")
+            .bind(epoch_now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token records"))?;
+        let n: i64 = row.try_get("n").map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Take the login lock `key` for `holder` until `until_epoch`: true when
+    /// this holder has it now (it was free, or its last holder's time ran out).
+    pub async fn try_login_lock(&self, key: &str, holder: &str, until_epoch: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO login_locks (lock_key, holder, until_epoch) VALUES ($1, $2, $3) \
+             ON CONFLICT (lock_key) DO UPDATE SET holder = $2, until_epoch = $3 WHERE login_locks.until_epoch <= $4",
+        )
+        .bind(key)
+        .bind(holder)
+        .bind(until_epoch)
+        .bind(epoch_now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "login lock"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give the login lock back (only if `holder` still has it).
+    pub async fn release_login_lock(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_locks WHERE lock_key = $1 AND holder = $2")
+            .bind(key)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "login lock"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,348 @@
+//! The cluster token cache (`AUTH_SERVICE_TOKEN_SEAL_KEY_FILE`): one login per
+//! profile content for the whole cluster, kept across restarts.
+//!
+//! How it works: a token a login produced is sealed with AES-256-GCM (ring's
+//! `aead`, a fresh random nonce per record) and written to the store, bound by
+//! its associated data to tenant, profile, content fingerprint and accessor, so
+//! a record copied to another profile does not open. A replica whose memory has
+//! no token for a profile content reads the store first; only when no usable
+//! record is there does it take the content's login lock (a lock row with a
+//! deadline, so a holder that dies is taken over once its time is up) and run
+//! the agent, then writes the record for the others, who poll for it while they
+//! wait (bounded by the login's own limit). A record that does not open (wrong
+//! key, tampered row) is logged once without the token, counted, and replaced
+//! by a fresh login. The first key in the file seals; every key opens, so keys
+//! can be rotated.
+//!
+//! A token with a live record is not revoked when one replica lets it go (its
+//! cache life ended there, or the replica stops): others may still use it.
+//! It is revoked when its record goes: a profile replaced or deleted, or Vault
+//! refusing the token.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::entry::CachedToken;
+use super::{LoginFailure, ProfileLogin};
+use crate::config::SealKeys;
+use crate::leases::TokenRef;
+use crate::metrics::Metrics;
+use crate::store::{Store, TokenRecord, epoch_now};
+
+/// How often a replica waiting for another's login looks for its record.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One key: the AEAD key and its public id (a hash prefix, never the key).
+struct SealKey {
+    key: LessSafeKey,
+    id: String,
+}
+
+/// Sealed records in the shared store.
+pub struct SharedTokens {
+    store: Store,
+    keys: Vec<SealKey>,
+    rng: SystemRandom,
+    metrics: Arc<Metrics>,
+    /// This process, as the holder of login locks.
+    holder: String,
+    /// The longest a login may take: the lock's deadline and the wait's bound.
+    wait: Duration,
+    max_cache_ttl: Duration,
+    /// Records already reported as not opening (each is logged once).
+    reported: Mutex<HashSet<String>>,
+}
+
+/// A content's fingerprint as the records key it.
+fn fingerprint(p: &ProfileLogin) -> String {
+    hex::encode(p.key.fingerprint)
+}
+
+/// What a record is bound to: a record moved to another profile, content or token does not open.
+fn associated_data(p: &ProfileLogin, accessor: &str) -> String {
+    format!("auth-service token record v1\n{}\n{}\n{}\n{accessor}", p.tenant(), p.name(), fingerprint(p))
+}
+
+fn epoch(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn from_epoch(secs: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+impl SharedTokens {
+    /// Sealed records with `keys` (the first seals), in `store`.
+    pub fn new(store: Store, keys: &SealKeys, metrics: Arc<Metrics>, wait: Duration, max_cache_ttl: Duration) -> Self {
+        let keys = keys
+            .keys
+            .iter()
+            .map(|k| SealKey {
+                key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).expect("a 32-byte key is an AES-256 key")),
+                id: hex::encode(&Sha256::digest(k)[..8]),
+            })
+            .collect();
+        let mut holder = [0u8; 8];
+        getrandom::fill(&mut holder).expect("the operating system's random source works");
+        Self {
+            store,
+            keys,
+            rng: SystemRandom::new(),
+            metrics,
+            holder: hex::encode(holder),
+            wait,
+            max_cache_ttl,
+            reported: Mutex::default(),
+        }
+    }
+
+    fn seal(&self, token: &SecretString, aad: &str) -> Option<(String, String)> {
+        let key = self.keys.first()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut data = token.expose_secret().as_bytes().to_vec();
+        key.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Some((key.id.clone(), hex::encode(out)))
+    }
+
+    fn unseal(&self, record: &TokenRecord, aad: &str) -> Option<SecretString> {
+        let bytes = hex::decode(&record.sealed).ok()?;
+        if bytes.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        // The key that sealed it first, then the others (a record may predate a key's id).
+        let order = self
+            .keys
+            .iter()
+            .filter(|k| k.id == record.key_id)
+            .chain(self.keys.iter().filter(|k| k.id != record.key_id));
+        for key in order {
+            let mut data = sealed.to_vec();
+            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+            if let Ok(plain) = key.key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data) {
+                return String::from_utf8(plain.to_vec()).ok().map(SecretString::from);
+            }
+        }
+        None
+    }
+
+    /// A usable token of this content from the store, if there is one and it opens.
+    pub async fn restore(&self, p: &ProfileLogin) -> Option<Arc<CachedToken>> {
+        let record = match self.store.token_record(p.tenant(), p.name(), &fingerprint(p)).await {
+            Ok(r) => r?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the token record; logging in here");
+                return None;
+            }
+        };
+        if record.vault_address != p.address.as_str() || record.namespace != p.namespace.as_deref().unwrap_or("") {
+            return None;
+        }
+        let Some(token) = self.unseal(&record, &associated_data(p, &record.accessor)) else {
+            self.metrics.unseal_failed();
+            let first = self.reported.lock().unwrap_or_else(|e| e.into_inner()).insert(record.accessor.clone());
+            if first {
+                tracing::error!(
+                    tenant = %p.tenant(), profile = %p.name(), accessor = %record.accessor, key_id = %record.key_id,
+                    "a sealed token record did not open (wrong AUTH_SERVICE_TOKEN_SEAL_KEY_FILE, or a tampered row); logging in again"
+                );
+            }
+            return None;
+        };
+        let left = from_epoch(record.cache_until_epoch).duration_since(SystemTime::now()).ok()?;
+        Some(Arc::new(CachedToken {
+            token: token.clone(),
+            cache_for: left,
+            accessor: record.accessor.clone(),
+            lease_ref: TokenRef {
+                token,
+                accessor: record.accessor.clone(),
+                address: p.address.clone(),
+                namespace: p.namespace.clone(),
+                tenant: p.tenant().clone(),
+                profile: p.name().clone(),
+                renewable: record.renewable,
+                expires: record.expires_epoch.map(from_epoch),
+                max_end: record.max_end_epoch.map(from_epoch),
+            },
+            cached_at: Instant::now(),
+            ttl: Duration::from_secs(u64::try_from(record.ttl_secs).unwrap_or(0)),
+        }))
+    }
+
+    /// Seal `token` into the store for this content (replacing its record).
+    pub async fn save(&self, p: &ProfileLogin, token: &CachedToken) {
+        let Some((key_id, sealed)) = self.seal(&token.token, &associated_data(p, &token.accessor)) else {
+            tracing::error!("could not seal a token; it stays in this replica's memory only");
+            return;
+        };
+        let left = token.cache_for.saturating_sub(token.cached_at.elapsed());
+        let record = TokenRecord {
+            tenant: p.tenant().clone(),
+            profile: p.name().clone(),
+            fingerprint: fingerprint(p),
+            vault_address: p.address.as_str().to_string(),
+            namespace: p.namespace.clone().unwrap_or_default(),
+            accessor: token.accessor.clone(),
+            ttl_secs: i64::try_from(token.ttl.as_secs()).unwrap_or(i64::MAX),
+            renewable: token.lease_ref.renewable,
+            expires_epoch: token.lease_ref.expires.map(epoch),
+            max_end_epoch: token.lease_ref.max_end.map(epoch),
+            cache_until_epoch: epoch(SystemTime::now() + left),
+            key_id,
+            sealed,
+        };
+        if let Err(e) = self.store.put_token_record(&record).await {
+            tracing::warn!(error = %e, "could not store the sealed token; other replicas will log in themselves");
+        }
+    }
+
+    /// Drop this content's record (a `accessor` narrows it to that token), or every record of the profile.
+    pub async fn forget(&self, p: &ProfileLogin, whole_profile: bool, accessor: Option<&str>) {
+        let fingerprint = fingerprint(p);
+        let content = (!whole_profile).then_some(fingerprint.as_str());
+        if let Err(e) = self.store.delete_token_records(p.tenant(), p.name(), content, accessor).await {
+            tracing::warn!(error = %e, "could not delete a token record; it ends with its cache life");
+        }
+    }
+
+    /// A token for `p` for the whole cluster: a record another replica (or an
+    /// earlier run) wrote, or one login here under the content's lock, or, when
+    /// the lock's holder takes longer than a login may, a login here anyway.
+    pub async fn obtain<F, Fut>(&self, p: &ProfileLogin, login: F) -> Result<Arc<CachedToken>, LoginFailure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<super::FreshToken, LoginFailure>>,
+    {
+        let deadline = Instant::now() + self.wait;
+        let lock = format!("{}/{}/{}", p.tenant(), p.name(), fingerprint(p));
+        let mut locked = false;
+        loop {
+            if let Some(token) = self.restore(p).await {
+                self.metrics.login("from_store");
+                return Ok(token);
+            }
+            let until = epoch_now() + i64::try_from(self.wait.as_secs()).unwrap_or(60) + 1;
+            match self.store.try_login_lock(&lock, &self.holder, until).await {
+                Ok(true) => {
+                    locked = true;
+                    // A record may have landed between the read and the lock.
+                    if let Some(token) = self.restore(p).await {
+                        self.unlock(&lock).await;
+                        self.metrics.login("from_store");
+                        return Ok(token);
+                    }
+                    break;
+                }
+                Ok(false) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                Ok(false) => {
+                    tracing::warn!(tenant = %p.tenant(), profile = %p.name(), "another replica's login took longer than a login may; logging in here");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the login lock is unavailable; logging in here");
+                    break;
+                }
+            }
+        }
+        let result = login().await.map(|fresh| super::entry::cached(p, &fresh, self.max_cache_ttl));
+        if let Ok(token) = &result {
+            self.metrics.login("local");
+            self.save(p, token).await;
+        }
+        if locked {
+            self.unlock(&lock).await;
+        }
+        result
+    }
+
+    async fn unlock(&self, lock: &str) {
+        if let Err(e) = self.store.release_login_lock(lock, &self.holder).await {
+            tracing::warn!(error = %e, "could not release a login lock; it ends at its deadline");
+        }
+    }
+
+    /// Publish the number of usable records.
+    pub async fn report(&self) {
+        if let Ok(n) = self.store.count_token_records().await {
+            self.metrics.token_records("active", n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[[u8; 32]]) -> SealKeys {
+        SealKeys { file: "/k".into(), keys: list.to_vec(), loose_mode: false }
+    }
+
+    async fn shared(list: &[[u8; 32]]) -> (SharedTokens, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
+        let s = SharedTokens::new(
+            store,
+            &keys(list),
+            Arc::new(Metrics::default()),
+            Duration::from_secs(5),
+            Duration::from_secs(3600),
+        );
+        (s, dir)
+    }
+
+    fn record(sealed: String, key_id: String, accessor: &str) -> TokenRecord {
+        TokenRecord {
+            tenant: crate::domain::TenantId::parse("t").expect("t"),
+            profile: crate::domain::ProfileName::parse("p").expect("p"),
+            fingerprint: "00".into(),
+            vault_address: String::new(),
+            namespace: String::new(),
+            accessor: accessor.into(),
+            ttl_secs: 0,
+            renewable: false,
+            expires_epoch: None,
+            max_end_epoch: None,
+            cache_until_epoch: 0,
+            key_id,
+            sealed,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sealed_token_opens_only_with_a_key_of_the_file_and_only_where_it_was_bound() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let (sealer, _d1) = shared(&[old]).await;
+        let token = SecretString::from("s.secret-token".to_string());
+        let (key_id, sealed) = sealer.seal(&token, "aad-A").expect("sealed");
+        assert!(!sealed.contains(&hex::encode("s.secret-token")), "the token is not in the record");
+        let r = record(sealed.clone(), key_id.clone(), "acc");
+        assert_eq!(sealer.unseal(&r, "aad-A").map(|t| t.expose_secret().to_string()), Some("s.secret-token".into()));
+        assert!(sealer.unseal(&r, "aad-B").is_none(), "bound to its tenant, profile, content and accessor");
+        // Rotation: the new key seals, the old one still opens.
+        let (rotated, _d2) = shared(&[new, old]).await;
+        assert!(rotated.unseal(&r, "aad-A").is_some(), "an old record opens with the old key second");
+        let (resealed_id, _) = rotated.seal(&token, "aad-A").expect("sealed");
+        assert_ne!(resealed_id, key_id, "new records are sealed with the first key");
+        let (wrong, _d3) = shared(&[new]).await;
+        assert!(wrong.unseal(&r, "aad-A").is_none(), "a wrong key does not open it");
+        // A tampered row does not open.
+        let mut bytes = hex::decode(&sealed).expect("hex");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(sealer.unseal(&record(hex::encode(bytes), key_id, "acc"), "aad-A").is_none());
+        let (a, b) = (sealer.seal(&token, "x").expect("a"), sealer.seal(&token, "x").expect("b"));
+        assert_ne!(a.1, b.1, "a fresh nonce per record");
+    }
+}
