@@ -29,7 +29,7 @@ const ACTIONS = {
 
 const state = { events: [], total: 0, after: 0, loaded: false, shown: SHOW_STEP, keyNames: {}, loading: null };
 
-export function actionWords(action) {
+function actionWords(action) {
   return ACTIONS[action] || String(action);
 }
 
@@ -111,7 +111,7 @@ function row(e) {
   ]);
 }
 
-export function renderAudit() {
+function renderAudit() {
   fillFilter("audit-action", new Set(state.events.map((e) => e.action)), actionWords);
   fillFilter("audit-profile", new Set(state.events.map((e) => e.profile).filter(Boolean)));
   fillFilter("audit-outcome", new Set(state.events.map((e) => e.outcome)));

@@ -41,7 +41,7 @@ function snippets(profile, keyName) {
   ];
 }
 
-export function renderConnect() {
+function renderConnect() {
   const profileSelect = $("connect-profile");
   const keySelect = $("connect-key");
   const chosenProfile = profileSelect.value;

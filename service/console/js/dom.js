@@ -57,12 +57,6 @@ export function timeEl(iso, fallback) {
   });
 }
 
-/** Local time as text (for sentences); the UTC form goes in a title where the caller can put one. */
-export function localTime(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso || "") : dateFormat.format(d);
-}
-
 /** "2 min 5 s", "1 h", "45 s". */
 export function duration(seconds) {
   if (typeof seconds !== "number" || !Number.isFinite(seconds)) return String(seconds);
@@ -124,9 +118,4 @@ export function copyBlock(label, text, options) {
     el("div", { className: "copy-head" }, [el("span", { className: "copy-label", text: label, attrs: { id: id + "-label" } }), button, status]),
     el("pre", { className: "code wrap", text, attrs: { tabindex: "0", "aria-labelledby": id + "-label" } }),
   ]);
-}
-
-/** Show one page-level message in the status line. */
-export function announce(text) {
-  setText("status", text);
 }

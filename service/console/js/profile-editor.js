@@ -8,7 +8,7 @@ import { $, clearBox, el, setText, timeEl } from "./dom.js";
 import { confirmDialog, leaveAllowed, trackUnsaved } from "./dialogs.js";
 import * as form from "./profile-form.js";
 import { fieldErrors, showProblem } from "./wording.js";
-import { latestVerdict, onVerdict, resetValidation, revealAll, showServerErrors, validateNow, fieldChanged } from "./validation.js";
+import { fieldChanged, onVerdict, resetValidation, revealAll, showServerErrors, validateNow } from "./validation.js";
 import { hideReport, isRunning, runTest } from "./test-report.js";
 import { hideNonce, showNonce } from "./nonce.js";
 import { showLeases } from "./leases.js";
@@ -159,7 +159,7 @@ export async function openProfile(name) {
   }
 }
 
-export async function openNew() {
+async function openNew() {
   if (!session.canWrite) return;
   if (!(await closeEditor(false, "Starting a new profile"))) return;
   state.openSeq += 1;
@@ -366,4 +366,3 @@ export function currentProfileName() {
   return state.mode === "edit" ? state.current.name : null;
 }
 
-export { latestVerdict };

@@ -40,7 +40,7 @@ export function typeOf(method) {
 }
 
 /** The login types the tenant may use: the operator's grant, else what the service accepts. */
-export function grantedTypes() {
+function grantedTypes() {
   const o = session.options;
   const t = session.tenant;
   const all = ["iam", "ec2", "jwt"];
@@ -50,7 +50,7 @@ export function grantedTypes() {
 }
 
 /** An example Vault address within the tenant's allowed origins (or a generic one). */
-export function exampleAddress() {
+function exampleAddress() {
   const o = session.options || {};
   const t = session.tenant || {};
   const list = Array.isArray(o.vault_addresses) ? o.vault_addresses : Array.isArray(t.vault_addresses) ? t.vault_addresses : [];
@@ -60,7 +60,7 @@ export function exampleAddress() {
 }
 
 /** An example token file in the tenant's own folder (when the service says where it is). */
-export function exampleJwtFile() {
+function exampleJwtFile() {
   const o = session.options || {};
   const dirs = Array.isArray(o.jwt_folders) ? o.jwt_folders : [];
   return dirs.length ? dirs[0].replace(/\/?$/, "/") + "token" : "/var/run/secrets/" + (session.who ? session.who.tenant : "tenant") + "/token";
@@ -160,7 +160,7 @@ export function checkedType() {
 /** The last block of each type this form had, so that switching back restores it. */
 const earlier = {};
 
-export function forgetEarlierTypes() {
+function forgetEarlierTypes() {
   for (const k of Object.keys(earlier)) delete earlier[k];
 }
 
@@ -185,7 +185,7 @@ export function changeType(type) {
 }
 
 /** Fill in an example of the chosen type from the tenant's grants. */
-export function exampleFor(type) {
+function exampleFor(type) {
   const block = SKELETON[type]();
   block.config.role = type === "jwt" ? "app" : "my-app-role";
   if (type === "jwt") block.config.path = exampleJwtFile();
@@ -200,7 +200,7 @@ export function applyExample(type) {
 }
 
 /** The type choices the tenant's grants allow (plus the stored type, if no longer granted). */
-export function renderTypeChoices(currentType) {
+function renderTypeChoices(currentType) {
   const types = grantedTypes();
   if (currentType && !types.includes(currentType)) types.push(currentType);
   for (const t of ["iam", "ec2", "jwt"]) {

@@ -37,7 +37,7 @@ function row(p) {
   return tr;
 }
 
-export function renderProfiles() {
+function renderProfiles() {
   $("profiles-body").replaceChildren(...state.profiles.map(row));
   const empty = state.loaded && state.profiles.length === 0;
   $("profiles-table-wrap").hidden = state.profiles.length === 0;

@@ -32,7 +32,7 @@ export function isRunning() {
 }
 
 /** Cancel a running test (the request is dropped; the service finishes on its own). */
-export function cancelTest() {
+function cancelTest() {
   if (running) running.controller.abort();
 }
 
@@ -151,7 +151,7 @@ function tokenFacts(token) {
   return out;
 }
 
-export function renderReport(report, context) {
+function renderReport(report, context) {
   const r = isObject(report) ? report : {};
   const steps = Array.isArray(r.steps) ? r.steps.filter(isObject) : [];
   const failed = steps.find((s) => !s.ok);

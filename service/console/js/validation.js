@@ -11,7 +11,7 @@ import { PLAIN, STRUCTURED, buildBody, checkedType } from "./profile-form.js";
 import { adminWords, blockPlace } from "./wording.js";
 
 const DEBOUNCE_MS = 400;
-export const FIELDS = [...PLAIN, ...Object.keys(STRUCTURED), "method_type", "method"];
+const FIELDS = [...PLAIN, ...Object.keys(STRUCTURED), "method_type", "method"];
 
 const state = {
   timer: 0,
@@ -25,7 +25,7 @@ const state = {
 };
 
 /** Which field shows a problem at `pointer` (null: the form's own box). */
-export function fieldFor(pointer) {
+function fieldFor(pointer) {
   const p = String(pointer || "");
   if (p === "/secret_cache_leased") return "secret_cache_ttl";
   for (const f of PLAIN) if (p === "/" + f || p.startsWith("/" + f + "/")) return f;
@@ -190,10 +190,6 @@ export function resetValidation(current, touchedAll) {
 export function revealAll() {
   state.showAll = true;
   render();
-}
-
-export function latestVerdict() {
-  return state.verdict;
 }
 
 /** Called with each new verdict (the preview follows it). */
