@@ -1,7 +1,9 @@
-"""Every admin flow of the console, run once at 1280x800 and once at 390x844: the
-mouse for most, the keyboard where it is the way in (sign-in, Cancel test, Escape,
-arrow keys, the key form). Each run starts signed out and ends as it began
-(its profile deleted, its key revoked), so the second run repeats the first."""
+"""Every admin flow of the console, run once at 1280x800 with the mouse and once at
+390x844 with the keyboard (Enter on buttons, links and summaries, Space on the
+login types); both also use the keys that are the way in (Enter to sign in, Enter
+on the focused Cancel test, Escape, arrow keys). Each run starts signed out and
+ends as it began (its profile deleted, its key revoked), so the second run repeats
+the first."""
 
 import json
 import re
@@ -15,8 +17,8 @@ from console_support import (
 )
 
 
-def admin_flows(browser, label_, viewport):
-    s = Session(browser, label_, viewport)
+def admin_flows(browser, label_, viewport, keyboard):
+    s = Session(browser, label_, viewport, keyboard=keyboard)
     page = s.page
     print(f"{label_} ({viewport['width']}x{viewport['height']}):", flush=True)
     created = {}
@@ -64,25 +66,25 @@ def admin_flows(browser, label_, viewport):
         s.shot("signed-in")
 
     def guided_form():
-        button(page, "New profile").click()
+        s.press(button(page, "New profile"))
         expect(page.locator("#editor-title")).to_have_text("New profile")
         for t in ("AWS IAM", "AWS EC2", "JWT"):
             expect(label(t)).to_be_visible()
         expect(label("Vault role")).to_be_hidden()
-        label("JWT").check()
+        s.choose(label("JWT"))
         expect(label("Vault role")).to_be_visible()
         expect(label("JWT file")).to_be_visible()
         expect(label("AWS role ARN")).to_be_hidden()
-        button(page, "Fill in an example").click()
+        s.press(button(page, "Fill in an example"))
         expect(label("JWT file")).to_have_value(re.compile("^" + re.escape(JWT_DIR.rstrip("/") + "/")))
         expect(label("Vault address")).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+$"))
         expect(page.locator("#jwt_path-help")).to_contain_text(JWT_DIR.rstrip("/"))
-        label("AWS IAM").check()
+        s.choose(label("AWS IAM"))
         expect(label("AWS role ARN")).to_be_visible()
         expect(label("Header value")).to_be_visible()
         expect(label("AWS region")).to_be_visible()
         expect(label("JWT file")).to_be_hidden()
-        label("JWT").check()
+        s.choose(label("JWT"))
         expect(label("AWS role ARN")).to_be_hidden()
         expect(label("JWT file")).to_have_value(re.compile("^" + re.escape(JWT_DIR.rstrip("/") + "/")))
         s.shot("guided-form")
@@ -99,7 +101,7 @@ def admin_flows(browser, label_, viewport):
         page.locator("#field-jwt_path").evaluate("(f) => f.scrollIntoView({ block: 'center' })")
         s.shot("live-validation-file", copy_as=doc("console-validation.png"))
         # The advanced view is the same block: a wrong type typed there lands at "Vault role".
-        open_details(page.locator("#advanced"))
+        open_details(s, page.locator("#advanced"))
         block = json.loads(label("Method block").input_value())
         assert block["config"]["path"] == "/etc/passwd", block
         block["config"]["role"] = 5
@@ -131,7 +133,7 @@ def admin_flows(browser, label_, viewport):
         label("Test secret path").fill(SECRET_PATH)
         expect(page.locator("#form-verdict-text")).to_have_text("The service accepts this profile.")
         expect(page.locator("#preview")).to_contain_text('method "jwt"')
-        button(page, "Save").click()
+        s.press(button(page, "Save"))
         expect(page.locator("#form-status")).to_contain_text("Created")
         expect(button(page, JWT_NAME)).to_be_visible()
         expect(page.locator("#preview")).to_contain_text("auth/jwt")
@@ -140,7 +142,7 @@ def admin_flows(browser, label_, viewport):
         s.shot("saved-preview", copy_as=doc("console-profiles.png"))
 
     def test_connection_passes():
-        button(page, "Test connection").click()
+        s.press(button(page, "Test connection"))
         expect(page.locator("#report-outcome")).to_contain_text("Passed", timeout=REPORT_TIMEOUT_MS)
         expect(page.locator("#report-title")).to_be_focused()
         for step in ("agent_login", "verify_token", "read_test_secret"):
@@ -154,7 +156,7 @@ def admin_flows(browser, label_, viewport):
 
     def cancel_a_test():
         label("Vault address").fill(SILENT_VAULT_ADDR)
-        button(page, "Test before saving").click()
+        s.press(button(page, "Test before saving"))
         expect(page.locator("#report-progress-text")).to_contain_text("of at most 10 s")
         expect(button(page, "Cancel test")).to_be_focused()
         for name in ("Save", "Test connection", "Test before saving", "Delete"):
@@ -171,9 +173,9 @@ def admin_flows(browser, label_, viewport):
 
     def missing_role_hint():
         label("Vault role").fill("no-such-role")
-        button(page, "Save").click()
+        s.press(button(page, "Save"))
         expect(page.locator("#form-status")).to_contain_text("revision 2")
-        button(page, "Test connection").click()
+        s.press(button(page, "Test connection"))
         expect(page.locator("#report-outcome")).to_contain_text("Failed", timeout=REPORT_TIMEOUT_MS)
         hint = page.locator("#hint")
         expect(hint).to_be_visible()
@@ -188,7 +190,7 @@ def admin_flows(browser, label_, viewport):
         field.fill("30s")
         expect(page.locator("#secret_cache_ttl-errors")).to_be_empty()
         label("Vault role").fill("app")
-        button(page, "Save").click()
+        s.press(button(page, "Save"))
         expect(page.locator("#form-status")).to_contain_text("revision 3")
         open_profile(s, EC2_PROFILE)
         open_profile(s, JWT_NAME)
@@ -199,15 +201,15 @@ def admin_flows(browser, label_, viewport):
         label("Namespace").fill("team-x")
         expect(page.locator("#dirty-note")).to_be_visible()
         assert unload_is_guarded(page), "a reload would not ask"
-        button(page, "Close").click()
+        s.press(button(page, "Close"))
         expect(dialog(page)).to_be_visible()
         expect(dialog(page)).to_contain_text(JWT_NAME)
         s.axe("unsaved-changes dialog")
         s.shot("unsaved-guard", copy_as=doc("console-unsaved.png"))
-        dialog_button(page, "Keep editing").click()
+        s.press(dialog_button(page, "Keep editing"))
         expect(dialog(page)).to_be_hidden()
         expect(label("Namespace")).to_have_value("team-x")
-        nav(page, "API keys").click()
+        s.press(nav(page, "API keys"))
         expect(dialog(page)).to_be_visible()
         page.keyboard.press("Escape")
         expect(dialog(page)).to_be_hidden()
@@ -215,7 +217,7 @@ def admin_flows(browser, label_, viewport):
         expect(label("Namespace")).to_have_value("team-x")
         label("Namespace").press("Escape")  # Escape closes the editor, after the guard
         expect(dialog(page)).to_be_visible()
-        dialog_button(page, "Discard changes").click()
+        s.press(dialog_button(page, "Discard changes"))
         expect(page.locator("#editor")).to_be_hidden()
         assert not unload_is_guarded(page), "nothing is unsaved any more"
         assert len(s.sent("PUT", r"/profiles/")) == puts, "the guard sent a save"
@@ -236,7 +238,7 @@ def admin_flows(browser, label_, viewport):
         page.keyboard.press("ArrowDown")
         expect(label("JWT file")).to_have_value(JWT_PATH)
         expect(page.locator("#dirty-note")).to_be_hidden()
-        button(page, "Close").click()
+        s.press(button(page, "Close"))
         expect(page.locator("#editor")).to_be_hidden()
 
     def ec2_panel_and_reset():
@@ -246,14 +248,14 @@ def admin_flows(browser, label_, viewport):
         resets = int(page.locator("#nonce-reset-count").inner_text())
         expect(page.locator("#nonce-command")).to_contain_text(f"identity-accesslist/{EC2_INSTANCE_ID}")
         before = len(s.sent("POST", r"/ec2-nonce/reset$"))
-        button(page, "Reset nonce").click()
+        s.press(button(page, "Reset nonce"))
         expect(dialog(page)).to_contain_text(f"identity-accesslist/{EC2_INSTANCE_ID}")
         expect(dialog_button(page, "Copy command for the vault admin")).to_be_visible()
         page.keyboard.press("Escape")
         expect(dialog(page)).to_be_hidden()
         assert len(s.sent("POST", r"/ec2-nonce/reset$")) == before, "a cancelled reset was sent"
-        button(page, "Reset nonce").click()
-        dialog_button(page, "Reset the nonce").click()
+        s.press(button(page, "Reset nonce"))
+        s.press(dialog_button(page, "Reset the nonce"))
         expect(page.locator("#nonce-reset-count")).to_have_text(str(resets + 1))
         expect(page.locator("#nonce-exists")).to_have_text("yes")
         expect(page.locator("#nonce-fingerprint")).to_contain_text("sha256:")
@@ -261,30 +263,30 @@ def admin_flows(browser, label_, viewport):
         s.shot("ec2-reset")
 
     def test_before_saving():
-        button(page, "New profile").click()
+        s.press(button(page, "New profile"))
         expect(page.locator("#editor-title")).to_have_text("New profile")
         label("Profile name").fill(EC2_PROFILE)
         label("Vault address").fill(VAULT_ADDR)
-        label("JWT").check()
+        s.choose(label("JWT"))
         label("JWT file").fill(JWT_PATH)
         label("Vault role").fill("app")
         label("Test secret path").fill(SECRET_PATH)
-        button(page, "Save").click()  # the name is taken: a failed save leaves no progress behind
+        s.press(button(page, "Save"))  # the name is taken: a failed save leaves no progress behind
         expect(page.locator("#form-errors")).to_contain_text("already exists")
         expect(page.locator("#form-status")).to_be_empty()
         label("Profile name").fill(DRAFT_NAME)
-        button(page, "Test before saving").click()
+        s.press(button(page, "Test before saving"))
         expect(page.locator("#report-outcome")).to_contain_text("Passed", timeout=REPORT_TIMEOUT_MS)
         expect(page.locator("#report-context")).to_contain_text("nothing was stored")
-        button(page, "Close").click()
-        dialog_button(page, "Discard changes").click()
+        s.press(button(page, "Close"))
+        s.press(dialog_button(page, "Discard changes"))
         expect(button(page, DRAFT_NAME)).to_have_count(0)
 
     def keys_page():
-        nav(page, "API keys").click()
+        s.press(nav(page, "API keys"))
         expect(page.locator("#keys-title")).to_be_focused()
         expect(page.locator("#keys-body tr")).not_to_have_count(0)
-        button(page, "Create key").click()  # no name: the service says what a name must be
+        s.press(button(page, "Create key"))  # no name: the service says what a name must be
         expect(page.locator("#key-name-errors")).to_contain_text("printable characters")
         expect(label("Key name")).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#created-key")).to_be_hidden()
@@ -295,7 +297,7 @@ def admin_flows(browser, label_, viewport):
         expect(page.locator("#created-key")).to_contain_text("shown only this once")
         key = label("The new key").input_value()
         assert key.startswith("vas_"), "a key is shown"
-        button(page, "Copy key").click()
+        s.press(button(page, "Copy key"))
         expect(page.locator("#created-key-copied")).to_contain_text("Copied")
         clip = page.evaluate("() => navigator.clipboard.readText().catch(() => null)")
         assert clip in (None, key), "the clipboard holds the key"
@@ -307,12 +309,12 @@ def admin_flows(browser, label_, viewport):
             # The documentation's picture does not carry a working key.
             page.locator("#created-key-value").evaluate("(i) => { i.value = i.value.slice(0, 21) + '… (shown once)'; }")
             s.shot("key-created-doc", copy_as="console-keys.png")
-        button(page, "I have stored it").click()
+        s.press(button(page, "I have stored it"))
         expect(page.locator("#created-key")).to_be_hidden()
         created["key"] = key
 
     def connect_and_read():
-        nav(page, "Connect a connector").click()
+        s.press(nav(page, "Connect a connector"))
         connect = page.locator("#page-connect")
         connect.get_by_label("Profile", exact=True).select_option(JWT_NAME)
         key_id = connect.locator("#connect-key option", has_text="console-reader").get_attribute("value")
@@ -333,18 +335,18 @@ def admin_flows(browser, label_, viewport):
         created["url"] = url
 
     def key_last_used_and_revoke():
-        nav(page, "API keys").click()
+        s.press(nav(page, "API keys"))
         row = page.locator("#keys-body tr", has_text="console-reader")
         expect(row.locator("td[data-label='Last used'] time")).to_have_count(1)
-        row.get_by_role("button", name="Revoke", exact=True).click()
+        s.press(row.get_by_role("button", name="Revoke", exact=True))
         expect(dialog(page)).to_contain_text("console-reader")
-        dialog_button(page, "Revoke key").click()
+        s.press(dialog_button(page, "Revoke key"))
         expect(page.locator("#keys-body tr", has_text="console-reader")).to_have_count(0)
         status, _ = rest_read(created["url"], created["key"])
         assert status == 401, f"a revoked key still reads: {status}"
 
     def audit_page():
-        nav(page, "Audit trail").click()
+        s.press(nav(page, "Audit trail"))
         expect(page.locator("#audit-title")).to_be_focused()
         rows = page.locator("#audit-body tr")
         expect(rows).not_to_have_count(0)
@@ -362,26 +364,26 @@ def admin_flows(browser, label_, viewport):
         s.axe("audit trail")
         s.shot("audit", copy_as=doc("console-audit.png"))
         audit.get_by_label("Action", exact=True).select_option("")
-        nav(page, "Profiles").click()
+        s.press(nav(page, "Profiles"))
 
     def leases_panel():
         open_profile(s, JWT_NAME)
-        open_details(page.locator("#leases-section"))
+        open_details(s, page.locator("#leases-section"))
         expect(page.locator("#leases-status")).to_contain_text("No leases")
         open_profile(s, LEASE_PROFILE)
-        open_details(page.locator("#leases-section"))
+        open_details(s, page.locator("#leases-section"))
         leases = page.locator("#leases-list > li")
         expect(page.locator("#leases-status")).to_contain_text(re.compile(r"^\d+ leases? issued"))
         count = leases.count()
         assert count >= 1, "the launcher made leases"
         expect(leases.first.locator("time")).to_have_attribute("title", re.compile("UTC$"))
-        leases.first.get_by_role("button", name="Renew", exact=True).click()
+        s.press(leases.first.get_by_role("button", name="Renew", exact=True))
         expect(page.locator("#leases-status")).to_contain_text("Renewed; it now ends")
         last = leases.last
         lease_id = last.locator(".lease-id").inner_text()
-        last.get_by_role("button", name="Revoke", exact=True).click()
+        s.press(last.get_by_role("button", name="Revoke", exact=True))
         expect(dialog(page)).to_contain_text(lease_id)
-        dialog_button(page, "Revoke lease").click()
+        s.press(dialog_button(page, "Revoke lease"))
         expect(page.locator("#leases-status")).to_have_text("Revoked.")
         expect(leases).to_have_count(count - 1)
         expect(page.locator("#leases-list")).not_to_contain_text(lease_id)
@@ -390,12 +392,12 @@ def admin_flows(browser, label_, viewport):
         open_profile(s, JWT_NAME)
 
     def delete_profile():
-        button(page, "Delete").click()
+        s.press(button(page, "Delete"))
         expect(dialog(page)).to_contain_text(JWT_NAME)
-        dialog_button(page, "Cancel").click()
+        s.press(dialog_button(page, "Cancel"))
         assert not s.sent("DELETE", r"/profiles/"), "a cancelled delete was sent"
-        button(page, "Delete").click()
-        dialog_button(page, "Delete profile").click()
+        s.press(button(page, "Delete"))
+        s.press(dialog_button(page, "Delete profile"))
         expect(button(page, JWT_NAME)).to_have_count(0)
         expect(page.locator("#status")).to_contain_text("Deleted")
         s.shot("deleted")
@@ -421,19 +423,19 @@ def admin_flows(browser, label_, viewport):
 
         page.route(re.compile(r"/v1/tenants/[^/]+/profiles/test$"), answer)
         try:
-            button(page, "New profile").click()
-            label("AWS IAM").check()
-            button(page, "Test before saving").click()
+            s.press(button(page, "New profile"))
+            s.choose(label("AWS IAM"))
+            s.press(button(page, "Test before saving"))
             hint = page.locator("#hint")
             expect(hint).to_contain_text("Paste this trust policy into the role.")
             expect(hint).not_to_contain_text("aws_external_id")
             block = hint.locator(".copy-block", has_text="Trust policy for the role")
             assert json.loads(block.locator("pre").inner_text()) == policy
-            button(page, "Copy trust policy for the role").click()
+            s.press(button(page, "Copy trust policy for the role"))
             expect(block).to_contain_text("Copied.")
             clip = page.evaluate("() => navigator.clipboard.readText().catch(() => null)")
             assert clip is None or json.loads(clip) == policy, clip
-            button(page, "Test before saving").click()
+            s.press(button(page, "Test before saving"))
             expect(hint.locator("pre")).to_have_text("vault delete auth/aws/identity-accesslist/i-0abc")
             expect(hint).to_contain_text("Then press “Reset nonce” on this profile.")
             expect(button(page, "Copy command for the vault admin")).to_be_visible()
@@ -441,15 +443,15 @@ def admin_flows(browser, label_, viewport):
             s.shot("hint-blocks")
         finally:
             page.unroute(re.compile(r"/v1/tenants/[^/]+/profiles/test$"))
-        button(page, "Close").click()
-        dialog_button(page, "Discard changes").click()
+        s.press(button(page, "Close"))
+        s.press(dialog_button(page, "Discard changes"))
 
     def sign_out():
         open_profile(s, EC2_PROFILE)
         label("Namespace").fill("team-x")
-        button(page, "Sign out").click()
+        s.press(button(page, "Sign out"))
         expect(dialog(page)).to_be_visible()
-        dialog_button(page, "Discard changes").click()
+        s.press(dialog_button(page, "Discard changes"))
         expect(page.locator("#signin-section")).to_be_visible()
         expect(page.locator("#workspace")).to_be_hidden()
         expect(label("API key")).to_have_value("")

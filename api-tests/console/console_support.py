@@ -82,8 +82,9 @@ SHOT_COUNTER = [0]
 class Session:
     """One browser context and page, with everything it sent and complained about."""
 
-    def __init__(self, browser, label, viewport):
+    def __init__(self, browser, label, viewport, keyboard=False):
         self.label = label
+        self.keyboard = keyboard  # act with the keyboard instead of the mouse
         self.context = browser.new_context(viewport=viewport, service_workers="block")
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ORIGIN)
         self.page = self.context.new_page()
@@ -106,6 +107,30 @@ class Session:
         # Every confirmation is an in-page <dialog>; a native one is a failure.
         self.problems.append(f"unexpected native {dialog.type} dialog: {dialog.message}")
         dialog.dismiss()
+
+    def press(self, locator):
+        """Activate a button, link or summary: a click, or focus and Enter on the keyboard run."""
+        if self.keyboard:
+            # What a click waits for: shown and usable (a disabled button takes no focus).
+            expect(locator).to_be_visible()
+            if locator.evaluate("(e) => 'disabled' in e"):
+                expect(locator).to_be_enabled()
+            locator.focus()
+            expect(locator).to_be_focused()
+            self.page.keyboard.press("Enter")
+        else:
+            locator.click()
+
+    def choose(self, locator):
+        """Choose a radio button: a click, or focus and Space on the keyboard run."""
+        if self.keyboard:
+            expect(locator).to_be_enabled()
+            locator.focus()
+            expect(locator).to_be_focused()
+            self.page.keyboard.press("Space")
+        else:
+            locator.check()
+        expect(locator).to_be_checked()
 
     def shot(self, slug, copy_as=None, full_page=False):
         SHOT_COUNTER[0] += 1
@@ -187,7 +212,7 @@ def sign_in(s, key, expect_profile=EC2_PROFILE, keyboard=False):
     if keyboard:
         field.press("Enter")
     else:
-        button(page, "Sign in").click()
+        s.press(button(page, "Sign in"))
     expect(page.locator("#workspace")).to_be_visible()
     expect(page.locator("#session-who")).to_contain_text("Tenant")
     if expect_profile:
@@ -197,17 +222,17 @@ def sign_in(s, key, expect_profile=EC2_PROFILE, keyboard=False):
 def open_profile(s, name):
     page = s.page
     if page.locator("#page-profiles").is_hidden():
-        nav(page, "Profiles").click()
-    button(page, name).click()
+        s.press(nav(page, "Profiles"))
+    s.press(button(page, name))
     expect(page.locator("#editor")).to_be_visible()
     expect(page.locator("#editor-title")).to_contain_text(name)
     expect(page.get_by_label("Profile name", exact=True)).to_have_value(name)
 
 
-def open_details(locator):
-    """Open a <details> (a click on its summary would close one already open)."""
+def open_details(s, locator):
+    """Open a <details> (activating its summary would close one already open)."""
     if not locator.evaluate("(d) => d.open"):
-        locator.locator("> summary").click()
+        s.press(locator.locator("> summary"))
     assert locator.evaluate("(d) => d.open")
 
 

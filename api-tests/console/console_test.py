@@ -22,7 +22,8 @@ then runs this script with:
   EC2_INSTANCE_ID   (optional) the instance id the IMDS stand-in reports
   CHROMIUM_BIN      (optional) default /usr/bin/chromium
 
-Every admin flow (admin_flows.py) runs at 1280x800 and again at 390x844; the
+Every admin flow (admin_flows.py) runs at 1280x800 with the mouse and again at
+390x844 with the keyboard; the
 phone's own checks (cards, folding sections, first run, pages by keyboard) are in
 phone_flows.py.
 Prints one line per check, `axe: ...` per screen and overall, and
@@ -81,8 +82,8 @@ def main():
         print(f"chromium {browser.version} from {CHROMIUM}", flush=True)
         try:
             runs = (
-                ("desktop", lambda: admin_flows(browser, "desktop", {"width": 1280, "height": 800})),
-                ("phone", lambda: admin_flows(browser, "phone", {"width": 390, "height": 844})),
+                ("desktop", lambda: admin_flows(browser, "desktop", {"width": 1280, "height": 800}, keyboard=False)),
+                ("phone", lambda: admin_flows(browser, "phone", {"width": 390, "height": 844}, keyboard=True)),
                 ("phone layout", lambda: phone(browser)),
             )
             for name, flow in runs:
