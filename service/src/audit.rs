@@ -19,7 +19,6 @@ use std::sync::Arc;
 use crate::auth::Caller;
 use crate::domain::TenantId;
 use crate::metrics::Metrics;
-use crate::state::AppState;
 use crate::store::{NewAuditEvent, Store};
 
 /// What happened, for [`record`].
@@ -37,27 +36,6 @@ pub struct Event<'a> {
     pub outcome: &'a str,
     /// When it started, for the duration.
     pub started: Option<Instant>,
-}
-
-/// Record a secret read (REST or the Vault-compatible endpoint) with its outcome and duration.
-pub fn record_read(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &TenantId,
-    profile: &str,
-    path: &str,
-    outcome: &str,
-    started: Instant,
-) {
-    let event = Event {
-        tenant,
-        action: "secret.read",
-        profile: Some(profile),
-        path: Some(path),
-        outcome,
-        started: Some(started),
-    };
-    record(state, caller, event);
 }
 
 /// Events written in one transaction at most.
@@ -132,6 +110,43 @@ impl AuditLog {
         }
     }
 
+    /// Record a secret read (REST or the Vault-compatible endpoint) with its outcome and duration.
+    pub fn record_read(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        profile: &str,
+        path: &str,
+        outcome: &str,
+        started: Instant,
+    ) {
+        let event = Event {
+            tenant,
+            action: "secret.read",
+            profile: Some(profile),
+            path: Some(path),
+            outcome,
+            started: Some(started),
+        };
+        self.record(caller, event);
+    }
+
+    /// Record an event in the background (failures are logged, never the request's problem).
+    pub fn record(&self, caller: &Caller, e: Event<'_>) {
+        let event = NewAuditEvent {
+            tenant: e.tenant.clone(),
+            request_id: crate::telemetry::current_request_id(),
+            actor: caller.label(),
+            action: e.action,
+            profile: e.profile.map(str::to_string),
+            path: e.path.map(str::to_string),
+            outcome: e.outcome.to_string(),
+            duration_ms: e.started.map(|s| i64::try_from(s.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        self.send(event);
+    }
+
     /// Wait (at most `limit`) until every event handed over so far is written.
     pub async fn flush(&self, limit: std::time::Duration) {
         let (ack, done) = tokio::sync::oneshot::channel();
@@ -158,20 +173,4 @@ async fn write(store: &Store, metrics: &Metrics, events: &[NewAuditEvent]) {
             tracing::error!(error = %err, tenant = %event.tenant, action = event.action, "could not record an audit event");
         }
     }
-}
-
-/// Record an event in the background (failures are logged, never the request's problem).
-pub fn record(state: &AppState, caller: &Caller, e: Event<'_>) {
-    let event = NewAuditEvent {
-        tenant: e.tenant.clone(),
-        request_id: crate::telemetry::current_request_id(),
-        actor: caller.label(),
-        action: e.action,
-        profile: e.profile.map(str::to_string),
-        path: e.path.map(str::to_string),
-        outcome: e.outcome.to_string(),
-        duration_ms: e.started.map(|s| i64::try_from(s.elapsed().as_millis()).unwrap_or(i64::MAX)),
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
-    state.audit.send(event);
 }

@@ -5,16 +5,13 @@
 //! constant time. Only the hash is stored; the key is shown once at creation.
 //! The operator key comes from the settings.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::Settings;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::store::Store;
 
 /// What a tenant key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -149,34 +146,21 @@ fn join(scopes: &[Scope]) -> String {
     scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
-    let presented = header
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    authenticate_key(state, presented).await
-}
-
-/// Check a presented key (operator or tenant); Unauthorized when it is not one.
-pub async fn authenticate_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
-    let caller = if state.settings.is_operator_key(presented) {
-        Caller::Operator
-    } else if state.settings.is_previous_operator_key(presented) {
+/// Who a presented key is (operator, the previous operator key during a
+/// rotation, or a tenant key); Unauthorized when it is none. Rate limits are
+/// the caller's to check ([`crate::limits`]).
+pub async fn identify(settings: &Settings, store: &Store, presented: &str) -> Result<Caller, ApiError> {
+    if settings.is_operator_key(presented) {
+        return Ok(Caller::Operator);
+    }
+    if settings.is_previous_operator_key(presented) {
         tracing::warn!(
             "the previous operator key (AUTH_SERVICE_OPERATOR_KEY_PREVIOUS) was used; move every script to the new key, then unset the previous one"
         );
-        Caller::Operator
-    } else {
-        check_key(state, presented).await?
-    };
-    state.limits.check(&caller)?;
-    Ok(caller)
-}
-
-async fn check_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
+        return Ok(Caller::Operator);
+    }
     let (id, secret) = split_key(presented).ok_or(ApiError::Unauthorized)?;
-    let record = state.store.api_key_for_auth(id).await?.ok_or(ApiError::Unauthorized)?;
+    let record = store.api_key_for_auth(id).await?.ok_or(ApiError::Unauthorized)?;
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     if !bool::from(hash.ct_eq(&record.secret_sha256)) {
         return Err(ApiError::Unauthorized);
@@ -189,27 +173,10 @@ async fn check_key(state: &AppState, presented: &str) -> Result<Caller, ApiError
     })
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .map(|s| SecretString::from(s.to_string()));
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            authenticate(&state, header.as_ref().map(|h| h.expose_secret())).await
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn generated_keys_split_back_into_id_and_secret_and_match_their_hash() {

@@ -25,6 +25,7 @@ pub mod login;
 pub mod metrics;
 pub mod offboard;
 pub mod openapi;
+pub mod reads;
 pub mod routes;
 pub mod secret_cache;
 pub mod startup;

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use crate::domain::ProfileKey;
 use crate::domain::{ProfileName, TenantId};
-use crate::login::ProfileKey;
 
 /// The most memory the cached answers take (by their JSON size).
 pub const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
@@ -34,13 +34,7 @@ pub const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A profile's cache settings (present only when the cache is on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// How long an answer is kept.
-    pub ttl: Duration,
-    /// Whether answers with a lease are shared between callers.
-    pub leased: bool,
-}
+pub use crate::domain::SecretCachePolicy as Policy;
 
 /// Which answer an entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -56,7 +56,7 @@ impl Application {
             settings,
             store,
             tokens,
-            resolutions: crate::routes::resolve::resolutions(),
+            resolutions: crate::reads::resolution::resolutions(),
             secrets: crate::secret_cache::SecretCache::default(),
             audit,
             metrics,

@@ -17,11 +17,11 @@ pub struct AppState {
     /// Database.
     pub store: Store,
     /// Profiles parsed and checked against their tenant's grants, for reads.
-    pub resolutions: crate::routes::resolve::Resolutions,
+    pub resolutions: crate::reads::resolution::Resolutions,
     /// The audit trail's writer.
     pub audit: crate::audit::AuditLog,
     /// The opt-in secret cache.
-    pub(crate) secrets: crate::secret_cache::SecretCache<crate::routes::secrets::Read>,
+    pub(crate) secrets: crate::secret_cache::SecretCache<crate::reads::answer::Read>,
     /// Logins, token cache, back-off.
     pub tokens: Tokens,
     /// Metrics.

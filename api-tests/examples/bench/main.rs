@@ -218,10 +218,16 @@ async fn run(started: Instant) {
             url: cases::read_url(&app, &t.id, "cached"),
             header: Some(("Authorization", format!("Bearer {}", t.read))),
         },
+        Target {
+            name: "floor",
+            label: "auth-service `GET /healthz` (the floor)".into(),
+            url: format!("{}/healthz", app.base),
+            header: None,
+        },
     ];
     // Which targets run at which connection counts (the secret cache at 16 and 64 only).
     let http = api_tests::http_client_builder().timeout(Duration::from_secs(30)).build().expect("client");
-    let mut active = [true; 5];
+    let mut active = [true; 6];
     active[PROXY] = proxy.is_some();
     active[CACHED] = cache.is_ok();
     for (i, t) in targets.iter().enumerate() {

@@ -22,6 +22,8 @@ pub const REST: usize = 2;
 pub const VAULT_API: usize = 3;
 /// The REST read of the profile with the secret cache on.
 pub const CACHED: usize = 4;
+/// `GET /healthz`: the floor, one actix request through the same middleware.
+pub const FLOOR: usize = 5;
 
 /// Everything one run measured.
 pub struct Results {
@@ -105,19 +107,30 @@ impl Results {
         self.rps(a, conns) / self.rps(b, conns)
     }
 
+    /// The service's CPU per request of `target` as a multiple of the floor's, at `conns`.
+    fn floor_multiple(&self, target: usize, conns: usize) -> f64 {
+        let floor = self.cell(FLOOR, conns).map_or(f64::NAN, |f| f.cpu_us(0, self.clk_tck));
+        self.cell(target, conns).map_or(f64::NAN, |c| c.cpu_us(0, self.clk_tck)) / floor
+    }
+
+    /// The worst floor multiple of `target` over the connection counts it ran at.
+    fn worst_multiple(&self, target: usize) -> f64 {
+        self.conns.iter().map(|c| self.floor_multiple(target, *c)).filter(|m| m.is_finite()).fold(f64::NAN, f64::max)
+    }
+
     fn warm_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "| target | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | CPU µs/req: service | OpenBao | bao proxy |"
+            "| target | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | CPU µs/req: service | × floor | OpenBao | bao proxy |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         for &c in &self.conns {
             for (ti, t) in self.targets.iter().enumerate() {
                 let Some(cell) = self.cell(ti, c) else { continue };
                 let all_failed = cell.non2xx() > 0 && cell.non2xx() >= cell.requests();
                 let _ = writeln!(
                     out,
-                    "| {}{} | {c} | {:.0} | {:.3} | {:.3} | {} | {} | {:.1} | {:.1} | {:.1} |",
+                    "| {}{} | {c} | {:.0} | {:.3} | {:.3} | {} | {} | {:.1} | {:.2} | {:.1} | {:.1} |",
                     t.label,
                     if all_failed { " **(every answer non-2xx)**" } else { "" },
                     cell.rps(),
@@ -126,6 +139,7 @@ impl Results {
                     cell.non2xx(),
                     cell.socket_errors(),
                     cell.cpu_us(0, self.clk_tck),
+                    self.floor_multiple(ti, c),
                     cell.cpu_us(1, self.clk_tck),
                     cell.cpu_us(2, self.clk_tck),
                 );
@@ -254,6 +268,24 @@ impl Results {
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
+        let multiples = |t: usize| {
+            self.conns.iter().map(|c| format!("{:.2}", self.floor_multiple(t, *c))).collect::<Vec<_>>().join(" / ")
+        };
+        row(
+            "warm REST read ≤ 3 × the floor (service CPU, same run)",
+            format!("{}× (at 1 / 16 / 64 conns)", multiples(REST)),
+            at_most(self.worst_multiple(REST), 3.0, "×"),
+        );
+        row(
+            "warm Vault-compatible read ≤ 3.5 × the floor",
+            format!("{}×", multiples(VAULT_API)),
+            at_most(self.worst_multiple(VAULT_API), 3.5, "×"),
+        );
+        row(
+            "secret-cache hit ≤ 1.3 × the floor",
+            format!("{}× (at 16 / 64 conns)", multiples(CACHED)),
+            at_most(self.worst_multiple(CACHED), 1.3, "×"),
+        );
         row(
             "service CPU per warm read ≤ 100 µs",
             format!("REST {} µs, Vault API {} µs (at 1 / 16 / 64 conns)", per(REST), per(VAULT_API)),

@@ -178,3 +178,40 @@ async fn a_delete_during_a_login_leaves_no_token_alive() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_test_connection_during_a_renewal_in_place_leaves_the_old_token_revoked_not_alive() {
+    // Tokens live 125 s, so the cache keeps them about 5 s and renews them in place after about 3.
+    let (bao, issuer) = bao_with_jwt(125).await;
+    let (vault, pause, seen) = pausing_proxy(&bao.addr).await;
+    let app = App::spawn().await;
+    let t = app.tenant("acme").await;
+    let jwt = app.jwt_file(&issuer, &t, "token");
+    let mut body = profile(&vault, &jwt, "secret/data/app/db");
+    body["name"] = json!("p");
+    assert_eq!(app.call("POST", "/v1/tenants/acme/profiles", &t.admin, Some(body)).await.0, 201);
+    let before = issued_tokens(&bao);
+    let read = "/v1/tenants/acme/profiles/p/secrets/secret/data/app/db";
+    assert_eq!(app.call("GET", read, &t.read, None).await.0, 200);
+    let first: Vec<String> = issued_tokens(&bao).into_iter().filter(|t| !before.contains(t)).collect();
+    assert_eq!(first.len(), 1);
+    // The renewal in place is held at the proxy while a test connection replaces the token.
+    *pause.lock().expect("pause") = Some(("/v1/auth/token/renew-self".into(), Duration::from_millis(2000)));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !seen.lock().expect("seen").iter().any(|p| p.starts_with("/v1/auth/token/renew-self")) {
+        assert!(Instant::now() < deadline, "no renewal in place began");
+        assert_eq!(app.call("GET", read, &t.read, None).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, report, _) = app.call("POST", "/v1/tenants/acme/profiles/p/test", &t.admin, None).await;
+    assert_eq!((s, report["ok"].as_bool()), (200, Some(true)), "{report}");
+    *pause.lock().expect("pause") = None;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The first token (renewed in place, then replaced by the test's) is revoked; the test's lives.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bao.token_lookup(&first[0]).await.expect("lookup").is_some() {
+        assert!(Instant::now() < deadline, "the replaced token is still alive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.call("GET", read, &t.read, None).await.0, 200, "reads go on with the test's token");
+}

@@ -3,11 +3,13 @@
 pub mod method_block;
 pub mod names;
 pub mod origin;
+pub mod profile_key;
 pub mod secret_path;
 pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, Namespace, ValidationPolicy};
 pub use names::{ProfileName, TenantId};
 pub use origin::OriginPattern;
+pub use profile_key::{ProfileKey, SecretCachePolicy};
 pub use secret_path::SecretPath;
 pub use vault_address::VaultAddress;

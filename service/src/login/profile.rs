@@ -3,33 +3,16 @@
 
 use super::*;
 
-/// Names one stored profile content: tenant, name, revision, and a digest of
-/// the row's content and creation time. It keys the token and parsed-profile
-/// caches: a replaced profile logs in again, and a profile deleted and created
-/// again (revision 1 again), possibly through another replica, never reuses the
-/// old profile's token.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProfileKey {
-    /// Tenant.
-    pub tenant: TenantId,
-    /// Profile name.
-    pub name: ProfileName,
-    /// Revision.
-    pub revision: i64,
-    /// Content digest.
-    pub fingerprint: [u8; 16],
-}
+pub use crate::domain::ProfileKey;
 
-impl ProfileKey {
-    /// The key of a stored row.
-    pub fn of(row: &ProfileRow) -> Result<Self, String> {
-        Ok(Self {
-            tenant: TenantId::parse(&row.tenant_id)?,
-            name: ProfileName::parse(&row.name)?,
-            revision: row.revision,
-            fingerprint: row_fingerprint(row),
-        })
-    }
+/// The key of a stored row.
+pub fn key_of(row: &ProfileRow) -> Result<ProfileKey, String> {
+    Ok(ProfileKey {
+        tenant: TenantId::parse(&row.tenant_id)?,
+        name: ProfileName::parse(&row.name)?,
+        revision: row.revision,
+        fingerprint: row_fingerprint(row),
+    })
 }
 
 /// Everything a login needs from a stored profile.
@@ -48,7 +31,7 @@ pub struct ProfileLogin {
     /// The tenant's AWS role for `iam` logins.
     pub aws_role_arn: Option<String>,
     /// The opt-in secret cache (None: off).
-    pub secret_cache: Option<crate::secret_cache::Policy>,
+    pub secret_cache: Option<crate::domain::SecretCachePolicy>,
 }
 
 impl ProfileLogin {
@@ -64,7 +47,7 @@ impl ProfileLogin {
             .map_err(|e| e.to_string())?
             .map(str::to_string);
         Ok(Self {
-            key: ProfileKey::of(row)?,
+            key: key_of(row)?,
             address,
             namespace,
             block,

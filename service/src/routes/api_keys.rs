@@ -101,8 +101,7 @@ pub async fn create_key(
         )
         .await?;
     tracing::info!(tenant = %tenant, key_id = %row.id, by = %caller.label(), "api key created");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -151,8 +150,7 @@ pub async fn delete_key(
     caller.require_operator_or_admin(tenant.as_str())?;
     if state.store.delete_api_key(&tenant, &id).await? {
         tracing::info!(tenant = %tenant, key_id = %id, by = %caller.label(), "api key revoked");
-        crate::audit::record(
-            &state,
+        state.audit.record(
             &caller,
             crate::audit::Event {
                 tenant: &tenant,

@@ -7,10 +7,10 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::resolve::load_login;
 use crate::auth::Caller;
 use crate::ec2;
 use crate::error::{ApiError, Problem};
+use crate::reads::load_login;
 use crate::state::AppState;
 use crate::tokens::ProfileLogin;
 
@@ -139,8 +139,7 @@ pub async fn reset_nonce(
         instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
         "audit: ec2 nonce reset"
     );
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: login.tenant(),

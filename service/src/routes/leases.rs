@@ -2,7 +2,7 @@
 //! renew or revoke the dynamic credentials a profile issued. Only leases
 //! issued through this tenant's profile are accepted (any other: 404).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -10,17 +10,13 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::profile_target;
-use super::resolve::load_login;
-use super::secrets::token_error;
 use crate::auth::{Caller, Scope};
-use crate::domain::method_block::parse_go_duration;
-use crate::domain::secret_path::LeaseId;
 use crate::error::{ApiError, Problem};
-use crate::leases::{TokenRef, rfc3339};
+use crate::leases::rfc3339;
+pub use crate::reads::leases::RenewedLease;
+use crate::reads::leases::{increment_seconds, lease_id, renew, revoke};
+use crate::reads::load_login;
 use crate::state::AppState;
-use crate::store::LeaseRow;
-use crate::tokens::ProfileLogin;
-use crate::vault::{self, Op, VaultError};
 
 /// A lease to renew.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,81 +36,6 @@ pub struct RenewInput {
 pub struct RevokeInput {
     /// The lease id a secret read returned.
     pub lease_id: String,
-}
-
-/// A renewed lease, with its honest end.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RenewedLease {
-    /// The lease id.
-    pub lease_id: String,
-    /// Seconds left, clamped to `expires_at`.
-    pub lease_duration: u64,
-    /// Whether it can be renewed again.
-    pub renewable: bool,
-    /// RFC 3339: the earlier of the lease's end and its issuing token's latest possible end.
-    pub expires_at: String,
-}
-
-pub(crate) fn increment_seconds(v: &Option<Value>) -> Result<Option<u64>, ApiError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            n.as_u64().map(Some).ok_or_else(|| ApiError::field("/increment", "a whole number of seconds"))
-        }
-        Some(Value::String(s)) => parse_go_duration(s)
-            .map(|d| Some(d.as_secs()))
-            .ok_or_else(|| ApiError::field("/increment", "seconds, or a duration like \"1h\" or \"90m\"")),
-        Some(_) => Err(ApiError::field("/increment", "seconds, or a duration like \"1h\"")),
-    }
-}
-
-/// A lease id as a caller sent it, parsed.
-pub(crate) fn lease_id(raw: &str) -> Result<LeaseId, ApiError> {
-    LeaseId::parse(raw).map_err(|e| ApiError::field("/lease_id", e))
-}
-
-/// The lease row, if this tenant's profile issued it at its Vault; 404 otherwise (never telling whose it is).
-async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<LeaseRow, ApiError> {
-    state
-        .store
-        .get_lease(&login.lease_scope(), lease_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no lease with this id was issued through this profile".into()))
-}
-
-/// The token to call Vault with: the issuing one if this replica holds it, else the profile's current one.
-async fn calling_token(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<TokenRef, ApiError> {
-    if let Some(issuer) = state.tokens.leases().issuer(&login.lease_scope(), lease_id) {
-        return Ok(issuer);
-    }
-    let (token, _) = state.tokens.get(login).await.map_err(token_error)?;
-    Ok(token.lease_ref.clone())
-}
-
-fn vault_failure(op: &str, status: reqwest::StatusCode, body: &Value) -> ApiError {
-    let detail = format!("Vault refused to {op} the lease: {}", vault::vault_errors(body));
-    if status == reqwest::StatusCode::FORBIDDEN {
-        return ApiError::Upstream {
-            status: actix_web::http::StatusCode::FORBIDDEN,
-            detail,
-            hint: Some(format!(
-                "grant the role's policies: path \"sys/leases/{op}\" {{ capabilities = [\"update\"] }}"
-            )),
-        };
-    }
-    let status = if status.is_client_error() {
-        actix_web::http::StatusCode::BAD_REQUEST
-    } else {
-        actix_web::http::StatusCode::BAD_GATEWAY
-    };
-    ApiError::Upstream { status, detail, hint: None }
-}
-
-fn unreachable(e: VaultError) -> ApiError {
-    match e {
-        VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
-        other => ApiError::BadGateway(other.to_string()),
-    }
 }
 
 /// Renew a lease this profile issued (read scope). The issuing token is renewed
@@ -137,8 +58,7 @@ pub async fn renew_lease(
     let login = load_login(&state, &tenant, &name).await?;
     let (renewed, _) = renew(&state, &login, &lease, increment).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = renewed.lease_duration, "lease renewed");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -150,39 +70,6 @@ pub async fn renew_lease(
         },
     );
     Ok(HttpResponse::Ok().json(renewed))
-}
-
-/// Renew a lease `login`'s profile issued: Vault's answer, made honest (and Vault's raw answer).
-pub(crate) async fn renew(
-    state: &AppState,
-    login: &ProfileLogin,
-    lease_id: &LeaseId,
-    increment: Option<u64>,
-) -> Result<(RenewedLease, Value), ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) = state
-        .tokens
-        .vault_of(&token)
-        .call(&token.token, Op::LeaseRenew(lease_id, increment))
-        .await
-        .map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("renew", status, &answer));
-    }
-    let granted = Duration::from_secs(agent_runner::verify::vault_seconds(answer.get("lease_duration")).unwrap_or(0));
-    let scope = login.lease_scope();
-    let expires = state.tokens.leases().renewed(&scope, lease_id, SystemTime::now() + granted).await;
-    let expires_at = rfc3339(expires);
-    state.store.update_lease_expiry(&scope, lease_id, &expires_at).await?;
-    let left = expires.duration_since(SystemTime::now()).unwrap_or_default().as_secs().min(granted.as_secs());
-    let renewed = RenewedLease {
-        lease_id: lease_id.as_str().to_string(),
-        lease_duration: left,
-        renewable: answer["renewable"].as_bool().unwrap_or(false),
-        expires_at,
-    };
-    Ok((renewed, answer))
 }
 
 /// Revoke a lease this profile issued (read scope): the credentials stop working at once.
@@ -203,8 +90,7 @@ pub async fn revoke_lease(
     let login = load_login(&state, &tenant, &name).await?;
     revoke(&state, &login, &lease).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -216,35 +102,6 @@ pub async fn revoke_lease(
         },
     );
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Revoke a lease `login`'s profile issued. Every kept answer that carries it
-/// leaves the secret cache, so no caller is handed the revoked credentials.
-pub(crate) async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<(), ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) =
-        state.tokens.vault_of(&token).call(&token.token, Op::LeaseRevoke(lease_id)).await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("revoke", status, &answer));
-    }
-    state.secrets.drop_matching(login.tenant(), login.name(), |read| read.found.lease_id == lease_id.as_str());
-    let scope = login.lease_scope();
-    state.store.delete_lease(&scope, lease_id).await?;
-    state.tokens.leases().revoked(&scope, lease_id);
-    Ok(())
-}
-
-/// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
-pub(crate) async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) =
-        state.tokens.vault_of(&token).call(&token.token, Op::LeaseLookup(lease_id)).await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("lookup", status, &answer));
-    }
-    Ok(answer)
 }
 
 /// A lease as the list shows it.

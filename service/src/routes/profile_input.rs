@@ -136,7 +136,7 @@ pub(crate) fn invalid_profile(errors: Vec<FieldError>) -> ApiError {
 }
 
 /// `secret_cache_ttl` and `secret_cache_leased` as a cache policy (None: off).
-fn secret_cache_policy(input: &ProfileInput) -> Result<Option<crate::secret_cache::Policy>, FieldError> {
+fn secret_cache_policy(input: &ProfileInput) -> Result<Option<crate::domain::SecretCachePolicy>, FieldError> {
     let ttl = match input.secret_cache_ttl.as_deref().map(str::trim) {
         None => None,
         Some(text) => {
@@ -151,7 +151,7 @@ fn secret_cache_policy(input: &ProfileInput) -> Result<Option<crate::secret_cach
     };
     let leased = input.secret_cache_leased.unwrap_or(false);
     match ttl {
-        Some(ttl) => Ok(Some(crate::secret_cache::Policy { ttl, leased })),
+        Some(ttl) => Ok(Some(crate::domain::SecretCachePolicy { ttl, leased })),
         None if leased => Err(FieldError::new(
             "/secret_cache_leased",
             "shares cached dynamic credentials, so it needs the cache on: set secret_cache_ttl too",

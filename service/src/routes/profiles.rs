@@ -115,8 +115,7 @@ pub async fn create_profile(
         other => other.into(),
     })?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile created");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -213,8 +212,7 @@ pub async fn replace_profile(
         state.tokens.forget(&old_login).await;
     }
     tracing::info!(tenant = %tenant, profile = %name, revision = row.revision, by = %caller.label(), "profile replaced");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -283,8 +281,7 @@ pub async fn delete_profile(
         state.store.delete_profile_leases(&tenant, &name).await?;
     }
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,

@@ -197,8 +197,7 @@ pub async fn update_tenant(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
     tracing::info!(tenant = %tenant, by = %caller.label(), vault_addresses = ?row.vault_addresses, methods = ?row.methods, "audit: tenant grants updated");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -254,8 +253,7 @@ pub async fn delete_tenant(
         tenant = %tenant, by = %caller.label(), profiles = gone.profiles.len(), keys = gone.keys,
         audit_events_deleted = gone.audit_events, keep_leases = options.keep_leases, "audit: tenant deleted"
     );
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,

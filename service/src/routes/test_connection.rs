@@ -102,8 +102,7 @@ pub async fn test_profile(
         tracing::warn!(error = %e, "could not record the test outcome");
     }
     tracing::info!(tenant = %tenant, profile = %name, ok = report.ok, "test connection");
-    crate::audit::record(
-        &state,
+    state.audit.record(
         &caller,
         crate::audit::Event {
             tenant: &tenant,
@@ -159,7 +158,7 @@ pub(crate) enum Keep {
 pub(crate) async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<TestReport, ApiError> {
     let mut steps = Vec::new();
     let mut warnings = Vec::new();
-    if let Some(reason) = super::resolve::trust_problem(state, login).await? {
+    if let Some(reason) = crate::reads::resolve::trust_problem(state, login).await? {
         steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason });
         let hint = Some(
             "the operator narrowed what this tenant may reach: replace the profile, or ask the operator (GET /v1/tenants/{tenant} shows the grants)".to_string(),

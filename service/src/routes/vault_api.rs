@@ -16,13 +16,14 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::leases::{self, increment_seconds};
-use super::resolve::load_login;
-use super::secrets::{read_outcome, read_with};
-use crate::auth::{Caller, Scope, authenticate_key};
+use super::extract::authenticate_key;
+use crate::auth::{Caller, Scope};
 use crate::domain::secret_path::ReadQuery;
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::ApiError;
+use crate::reads::leases::{self, increment_seconds};
+use crate::reads::load_login;
+use crate::reads::{read_outcome, read_with};
 use crate::state::AppState;
 use crate::tokens::ProfileLogin;
 use crate::vault;
@@ -185,7 +186,7 @@ pub async fn handle(
         // Recorded in an escaped form: the trail shows what was tried, and no byte of it can break a batch.
         let tried = crate::domain::secret_path::audit_form(&vault_path);
         let started = std::time::Instant::now();
-        crate::audit::record_read(&state, &caller, &tenant, profile.as_str(), &tried, "refused", started);
+        state.audit.record_read(&caller, &tenant, profile.as_str(), &tried, "refused", started);
         return vault_error(StatusCode::FORBIDDEN, why.clone());
     }
     if !method_allowed(&target, &method) {
@@ -212,8 +213,7 @@ pub async fn handle(
             if op != LeaseOp::Lookup {
                 let action = if op == LeaseOp::Revoke { "lease.revoke" } else { "lease.renew" };
                 let outcome = if response.status().is_success() { "ok" } else { "refused" };
-                crate::audit::record(
-                    &state,
+                state.audit.record(
                     &caller,
                     crate::audit::Event {
                         tenant: &tenant,
@@ -242,15 +242,7 @@ pub async fn handle(
         Err(e) => Err(ApiError::BadRequest(e)),
     };
     state.metrics.secret_read(read_outcome(&result), "vault_api");
-    crate::audit::record_read(
-        &state,
-        &caller,
-        &tenant,
-        profile.as_str(),
-        secret.as_str(),
-        read_outcome(&result),
-        started,
-    );
+    state.audit.record_read(&caller, &tenant, profile.as_str(), secret.as_str(), read_outcome(&result), started);
     match result {
         Ok(served) => match &served.read.lease {
             // No lease: Vault's answer passes through as it sent it.
@@ -429,7 +421,7 @@ async fn capabilities_self(state: &AppState, login: &ProfileLogin, body: &[u8]) 
     if !served.is_empty() {
         let token = match state.tokens.get(login).await {
             Ok((token, _)) => token,
-            Err(e) => return from_api(super::secrets::token_error(e)),
+            Err(e) => return from_api(crate::reads::token_error(e)),
         };
         match state.tokens.vault(login).call(&token.token, vault::Op::CapabilitiesSelf(&served)).await {
             Ok((status, vault_answer)) if status.is_success() => {
@@ -466,7 +458,7 @@ async fn capabilities_self(state: &AppState, login: &ProfileLogin, body: &[u8]) 
 async fn mounts(state: &AppState, login: &ProfileLogin, mount: &SecretPath) -> HttpResponse {
     let token = match state.tokens.get(login).await {
         Ok((token, _)) => token,
-        Err(e) => return from_api(super::secrets::token_error(e)),
+        Err(e) => return from_api(crate::reads::token_error(e)),
     };
     match state.tokens.vault(login).read(&token.token, vault::Op::Mounts(mount)).await {
         Ok(vault::ReadOutcome::Found(found)) => HttpResponse::Ok().content_type(ContentType::json()).body(found.raw),

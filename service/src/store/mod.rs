@@ -178,7 +178,7 @@ pub struct NewProfile {
     /// The tenant's AWS role that `iam` logins assume.
     pub aws_role_arn: Option<String>,
     /// The opt-in secret cache (None: off).
-    pub secret_cache: Option<crate::secret_cache::Policy>,
+    pub secret_cache: Option<crate::domain::SecretCachePolicy>,
 }
 
 /// A stored profile.
@@ -208,7 +208,7 @@ pub struct ProfileRow {
     /// The last test connection of this revision: (passed, RFC 3339 time).
     pub last_test: Option<(bool, String)>,
     /// The opt-in secret cache (None: off).
-    pub secret_cache: Option<crate::secret_cache::Policy>,
+    pub secret_cache: Option<crate::domain::SecretCachePolicy>,
 }
 
 impl ProfileRow {
@@ -262,7 +262,7 @@ fn now() -> String {
 const PROFILE_COLUMNS: &str = "tenant_id, name, vault_address, namespace, method, test_secret_path, revision, created_at, updated_at, aws_role_arn, last_test_ok, last_test_at, secret_cache_ttl_secs, secret_cache_leased";
 
 /// The two secret-cache columns of a profile.
-fn secret_cache_columns(p: Option<crate::secret_cache::Policy>) -> (Option<i64>, i64) {
+fn secret_cache_columns(p: Option<crate::domain::SecretCachePolicy>) -> (Option<i64>, i64) {
     match p {
         None => (None, 0),
         Some(p) => (Some(i64::try_from(p.ttl.as_secs()).unwrap_or(i64::MAX)), i64::from(p.leased)),
@@ -302,7 +302,7 @@ fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
             .try_get::<Option<i64>, _>("secret_cache_ttl_secs")
             .map_err(|e| StoreError::Database(e.to_string()))?
         {
-            Some(secs) if secs > 0 => Some(crate::secret_cache::Policy {
+            Some(secs) if secs > 0 => Some(crate::domain::SecretCachePolicy {
                 ttl: Duration::from_secs(secs.unsigned_abs()),
                 leased: row
                     .try_get::<i64, _>("secret_cache_leased")

@@ -78,6 +78,9 @@ impl Pauses {
     }
 }
 
+/// The accessor each key's cache entry holds.
+type EntryAccessors = Arc<Mutex<HashMap<ProfileKey, String>>>;
+
 /// Why a read could not get a token.
 pub enum TokenError {
     /// The profile is in back-off after failed logins.
@@ -101,8 +104,10 @@ pub struct Tokens {
     login: Arc<Login>,
     /// Profiles whose token is being refreshed ahead of its end (single flight).
     refreshing: Arc<Mutex<std::collections::HashSet<ProfileKey>>>,
-    /// Accessors of tokens renewed in place: their replacement is not a release.
-    renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// The accessor of the token each key's entry holds, set just before every
+    /// insert: an entry replaced by one with the same accessor (renewed in
+    /// place) is not a release; replaced by another token, it is.
+    entry_accessor: EntryAccessors,
     vault_timeout: Duration,
     max_cache_ttl: Duration,
     cache: Cache<ProfileKey, Arc<CachedToken>>,
@@ -147,19 +152,25 @@ impl Tokens {
         }
         let book = Arc::new(book);
         let listener_book = book.clone();
-        let renewed_in_place: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
-        let in_place = renewed_in_place.clone();
+        let entry_accessor: EntryAccessors = Arc::default();
+        let current = entry_accessor.clone();
         // Every token that leaves the cache (replaced, invalidated, expired, evicted)
         // is released: kept while it backs live leases, else revoked.
         let cache: Cache<ProfileKey, Arc<CachedToken>> = Cache::builder()
             .max_capacity(100_000)
             .expire_after(TtlExpiry)
-            .eviction_listener(move |_key, token: Arc<CachedToken>, cause| {
-                let same_token = cause == moka::notification::RemovalCause::Replaced
-                    && in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&token.accessor);
-                if !same_token {
-                    listener_book.release(&token.lease_ref);
+            .eviction_listener(move |key: Arc<ProfileKey>, token: Arc<CachedToken>, cause| {
+                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+                let holds_it = current.get(key.as_ref()) == Some(&token.accessor);
+                if cause == moka::notification::RemovalCause::Replaced && holds_it {
+                    // The same token renewed in place: still in use.
+                    return;
                 }
+                if cause != moka::notification::RemovalCause::Replaced && holds_it {
+                    current.remove(key.as_ref());
+                }
+                drop(current);
+                listener_book.release(&token.lease_ref);
             })
             .build();
         let sweeper = {
@@ -182,7 +193,7 @@ impl Tokens {
             sweeper,
             login: Arc::new(Login::new(settings, store, http, metrics.clone())),
             refreshing: Arc::default(),
-            renewed_in_place,
+            entry_accessor,
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             cache,
@@ -303,6 +314,10 @@ impl Tokens {
             .await;
         match result {
             Ok(token) => {
+                self.entry_accessor
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(p.key.clone(), token.accessor.clone());
                 if self.retired.contains_key(&p.key) {
                     // The profile changed or went while this login ran: the read that asked
                     // for it finishes (or sees the change), and the token is let go now.
@@ -330,8 +345,8 @@ impl Tokens {
             return;
         }
         let (p, old) = (Arc::new(p.clone()), old.clone());
-        let (cache, login, refreshing, in_place) =
-            (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.renewed_in_place.clone());
+        let (cache, login, refreshing, current) =
+            (self.cache.clone(), self.login.clone(), self.refreshing.clone(), self.entry_accessor.clone());
         let (backoff, metrics, max_cache_ttl, timeout) =
             (self.backoff.clone(), self.metrics.clone(), self.max_cache_ttl, self.vault_timeout);
         let shared = self.shared.clone();
@@ -343,10 +358,7 @@ impl Tokens {
                 None
             };
             let outcome = match renewed {
-                Some(token) => {
-                    in_place.lock().unwrap_or_else(|e| e.into_inner()).insert(token.accessor.clone());
-                    Ok(token)
-                }
+                Some(token) => Ok(token),
                 None => login.login(&p).await.map(|fresh| cached(&p, &fresh, max_cache_ttl)),
             };
             match outcome {
@@ -357,14 +369,12 @@ impl Tokens {
                         if let Some(shared) = &shared {
                             shared.save(&p, &token).await;
                         }
+                        current.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
                         cache.insert(p.key.clone(), token).await;
-                    } else {
+                    } else if token.accessor != old.accessor {
                         // Replaced, tested or deleted meanwhile: a new token nobody will use
-                        // is let go at once (a token renewed in place is the old one, still released by its entry).
-                        let renewed_here = in_place.lock().unwrap_or_else(|e| e.into_inner()).remove(&old.accessor);
-                        if !renewed_here {
-                            book.release(&token.lease_ref);
-                        }
+                        // is let go at once (one renewed in place is the old token, released with its entry).
+                        book.release(&token.lease_ref);
                     }
                 }
                 Err(failure) => {
@@ -385,6 +395,7 @@ impl Tokens {
         if let Some(shared) = &self.shared {
             shared.save(p, &token).await;
         }
+        self.entry_accessor.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
         self.cache.insert(p.key.clone(), token).await;
     }
 

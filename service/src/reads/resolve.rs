@@ -7,38 +7,14 @@
 
 use std::sync::Arc;
 
-use moka::sync::Cache;
-
 use crate::domain::{ProfileName, TenantId};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{ProfileRow, TenantRow};
+use crate::store::TenantRow;
 use crate::tokens::ProfileLogin;
 use crate::trust::TenantPolicy;
 
-/// The verdicts, by profile.
-pub type Resolutions = Cache<(TenantId, ProfileName), Arc<Resolution>>;
-
-/// Room for this many profiles' verdicts.
-pub fn resolutions() -> Resolutions {
-    Cache::builder().max_capacity(100_000).build()
-}
-
-/// One profile's verdict and the row values it was made from.
-pub struct Resolution {
-    row: Arc<ProfileRow>,
-    tenant: Arc<TenantRow>,
-    verdict: Verdict,
-}
-
-#[derive(Clone)]
-enum Verdict {
-    Ready(Arc<ProfileLogin>),
-    /// The stored method block no longer parses (settings changed).
-    Unparsable(String),
-    /// The operator's grants no longer allow it.
-    Refused(String),
-}
+use super::resolution::{Resolution, Verdict};
 
 /// Load a profile and parse it for login (403 when the tenant's grants no longer allow it).
 pub async fn load_login(
