@@ -139,6 +139,10 @@ async fn profile_options_are_the_tenants_effective_grants() {
         (json!(["jwt"]), json!(["http://127.0.0.1:8200"]))
     );
     assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &t.read, None).await.0, 403);
+    // Another tenant's admin learns nothing, not even that the tenant exists.
+    let other = app.tenant("team-b").await;
+    assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &other.admin, None).await.0, 404);
+    assert_eq!(app.call("GET", "/v1/tenants/nobody/profile-options", &other.admin, None).await.0, 404);
 }
 
 #[tokio::test]
