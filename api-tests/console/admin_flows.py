@@ -120,8 +120,13 @@ def admin_flows(browser, label_, viewport, keyboard):
         label("Method block").fill("{ \"type\": ")
         expect(page.locator("#method-errors")).to_contain_text("not valid JSON")
         expect(page.locator("#role-errors")).to_be_empty()  # one verdict at a time
+        # A key no field shows is named in the advanced view, in words.
+        label("Method block").fill(json.dumps({**block, "wrap_ttl": "5m"}, indent=2))
+        expect(page.locator("#method-errors")).to_contain_text("At wrap_ttl")
+        expect(page.locator("#method-errors")).to_contain_text("response-wrapped")
         label("Method block").fill(json.dumps(block, indent=2))
         expect(page.locator("#role-errors")).not_to_be_empty()
+        expect(page.locator("#method-errors")).to_be_empty()
         s.shot("live-validation-role")
 
     def fix_and_save():

@@ -92,8 +92,10 @@ export function render() {
     shown += messages.length;
     setFieldErrors(f, messages);
   }
+  // A problem inside the advanced view is not left folded away.
+  if (v && v.placed.method && visible("method")) $("advanced").open = true;
   const box = $("form-verdict-list");
-  const unplaced = v && state.showAll ? v.unplaced : [];
+  const unplaced = v ? v.unplaced : [];
   box.replaceChildren(...unplaced.map((t) => el("li", { text: t })));
   shown += unplaced.length;
   const verdict = $("form-verdict");
@@ -157,8 +159,9 @@ export async function validateNow() {
       state.unavailable = true;
       state.verdict = null;
     } else {
-      state.verdict = null;
-      setText("form-verdict-text", "The check did not run: " + (err.message || "error") + ".");
+      state.verdict = null; // no verdict: the last one's problems go too
+      render();
+      setText("form-verdict-text", "The check did not run (" + adminWords(err.message || "error") + "); the service checks the profile again when you save.");
       return;
     }
   } finally {
