@@ -90,7 +90,12 @@ def admin_flows(browser, label_, viewport, keyboard):
         s.shot("guided-form")
 
     def live_validation():
+        label("Profile name").fill("Bad Name")
+        expect(page.locator("#name-errors")).to_contain_text("lower-case letters")
+        text = page.locator("#name-errors").inner_text()
+        assert "pattern" not in text and "^" not in text, f"a regular expression is shown: {text!r}"
         label("Profile name").fill(JWT_NAME)
+        expect(page.locator("#name-errors")).to_be_empty()
         label("Vault address").fill(VAULT_ADDR)
         label("JWT file").fill("/etc/passwd")
         errors = page.locator("#jwt_path-errors")

@@ -61,8 +61,11 @@ function verdictOf(errors) {
   const unplaced = [];
   for (const e of errors) {
     const pointer = typeof e.pointer === "string" ? e.pointer : "";
-    const field = fieldFor(pointer);
+    let field = fieldFor(pointer);
+    // No block yet: what the service misses is the login type.
+    if (field === "method" && pointer === "/method" && !$("method").value.trim()) field = "method_type";
     let text = adminWords(e.message || "invalid");
+    if (field === "method_type" && /^required/.test(text)) text = "Choose the login type.";
     if (field === "method" && pointer !== "/method") text = "At " + blockPlace(pointer.slice("/method".length)) + ": " + text;
     if (field) (placed[field] = placed[field] || []).push(text);
     else unplaced.push(text);

@@ -24,9 +24,25 @@ const LABELS = [
   ["header_value", "Header value"],
 ];
 
+/** The message without a parenthesis that starts with `opening` (brackets inside it balanced). */
+function withoutParenthesis(text, opening) {
+  for (;;) {
+    const start = text.indexOf(opening);
+    if (start < 0) return text;
+    let depth = 0;
+    let end = start;
+    for (; end < text.length; end += 1) {
+      if (text[end] === "(") depth += 1;
+      else if (text[end] === ")" && --depth === 0) break;
+    }
+    text = (text.slice(0, start).replace(/\s+$/, "") + text.slice(end + 1)).trim();
+  }
+}
+
 /** Rewrite one message from the service in the console's words. */
 export function adminWords(message) {
   let text = String(message || "");
+  text = withoutParenthesis(text, "(pattern "); // a regular expression says nothing to an admin
   text = text.replace(/\s*\((?:PATCH|POST|GET|PUT|DELETE) \/v1\/[^)]*\)/g, "");
   text = text.replace(/(?:PATCH|POST|GET|PUT|DELETE) \.\.\.\/ec2-nonce\/reset on this profile/g, "press \u201cReset nonce\u201d on this profile");
   text = text.replace(/AUTH_SERVICE_VAULT_ADDRESSES: /g, "the operator's list: ");
