@@ -43,6 +43,7 @@ function withoutParenthesis(text, opening) {
 export function adminWords(message) {
   let text = String(message || "");
   text = withoutParenthesis(text, "(pattern "); // a regular expression says nothing to an admin
+  text = withoutParenthesis(text, "(relative URL"); // nor does the URL parser's reason
   text = text.replace(/\s*\((?:PATCH|POST|GET|PUT|DELETE) \/v1\/[^)]*\)/g, "");
   text = text.replace(/(?:PATCH|POST|GET|PUT|DELETE) \.\.\.\/ec2-nonce\/reset on this profile/g, "press \u201cReset nonce\u201d on this profile");
   text = text.replace(/AUTH_SERVICE_VAULT_ADDRESSES: /g, "the operator's list: ");
