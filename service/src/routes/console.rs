@@ -87,7 +87,7 @@ mod tests {
     use super::FILES;
 
     #[test]
-    fn every_module_the_console_imports_is_served() {
+    fn every_module_and_style_sheet_the_console_loads_is_served() {
         let served: Vec<&str> = FILES.iter().map(|(name, _, _)| *name).collect();
         for (name, _, text) in FILES {
             for line in text.lines() {
@@ -96,9 +96,16 @@ mod tests {
                 assert!(served.contains(&module.as_str()), "{name} imports {module}, which is not served");
             }
         }
-        assert!(
-            FILES[0].2.contains("type=\"module\" src=\"/console/js/main.js\""),
-            "index.html loads main.js as a module"
-        );
+        let index = FILES[0].2;
+        assert!(index.contains("type=\"module\" src=\"/console/js/main.js\""), "index.html loads main.js as a module");
+        let sheets: Vec<&str> = index
+            .split("rel=\"stylesheet\" href=\"/console/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(sheets.len(), 4, "index.html links the four style sheets: {sheets:?}");
+        for sheet in sheets {
+            assert!(served.contains(&sheet), "index.html links {sheet}, which is not served");
+        }
     }
 }
