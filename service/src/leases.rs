@@ -343,7 +343,7 @@ impl LeaseBook {
             if let Some(store) = &book.records
                 && let Ok(Some(_)) = store.token_record_by_accessor(&token.tenant, &token.profile, &token.accessor).await
             {
-                tracing::debug!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "not revoked: its sealed record is live");
+                tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "not revoked: its sealed record is live");
                 return;
             }
             let outcome = token.vault(&book.http, book.timeout).call(&token.token, Op::RevokeSelf).await;

@@ -177,10 +177,14 @@ impl App {
     /// Stop with SIGTERM and wait (bounded). Fails the test when the service
     /// answered a status its OpenAPI document does not declare.
     pub fn stop(&mut self) {
-        if self.child.is_some() && !std::thread::panicking() {
-            let undocumented = self.undocumented_statuses();
-            assert!(undocumented.is_empty(), "statuses missing from the OpenAPI document: {undocumented:?}");
-        }
+        // Asked while the service runs; asserted once it is stopped (a failed check must not leave it running).
+        let undocumented =
+            if self.child.is_some() && !std::thread::panicking() { self.undocumented_statuses() } else { Vec::new() };
+        self.stop_process();
+        assert!(undocumented.is_empty(), "statuses missing from the OpenAPI document: {undocumented:?}");
+    }
+
+    fn stop_process(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),

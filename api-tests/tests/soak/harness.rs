@@ -55,6 +55,8 @@ pub struct Report {
     pub tokens_alive: usize,
     /// Admin actions done.
     pub admin_actions: BTreeMap<&'static str, usize>,
+    /// For each token still alive: its accessor and what the replicas' logs say of it.
+    pub alive_tokens: Vec<String>,
 }
 
 impl Report {
@@ -82,6 +84,9 @@ impl Report {
         );
         out += &format!("  tokens alive after every profile was deleted: {}\n", self.tokens_alive);
         out += &format!("  admin actions: {:?}\n", self.admin_actions);
+        for t in &self.alive_tokens {
+            out += &format!("  alive: {t}\n");
+        }
         out
     }
 }
@@ -322,14 +327,33 @@ pub async fn run(plan: &Plan) -> Report {
     let mut report = Report { admin_actions: admin_actions.lock().expect("actions").clone(), ..Report::default() };
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let mut alive = 0;
+        let mut alive = Vec::new();
         for token in issued_tokens(&bao).into_iter().filter(|t| !before.contains(t)) {
-            if bao.token_lookup(&token).await.expect("lookup").is_some() {
-                alive += 1;
+            if let Some(info) = bao.token_lookup(&token).await.expect("lookup") {
+                alive.push(info);
             }
         }
-        report.tokens_alive = alive;
-        if alive == 0 || Instant::now() > deadline {
+        report.tokens_alive = alive.len();
+        if alive.is_empty() || Instant::now() > deadline {
+            // What the replicas said about each token still alive (by its accessor, never the token).
+            for info in &alive {
+                let accessor = info.pointer("/data/accessor").and_then(|a| a.as_str()).unwrap_or("");
+                let mut said: Vec<String> = Vec::new();
+                for (i, app) in apps.iter().enumerate() {
+                    said.extend(
+                        app.log()
+                            .lines()
+                            .filter(|l| !accessor.is_empty() && l.contains(accessor))
+                            .map(|l| format!("replica {i}: {}", l.chars().take(300).collect::<String>())),
+                    );
+                }
+                report.alive_tokens.push(format!(
+                    "accessor {accessor}, created {}, ttl {}: {}",
+                    info.pointer("/data/creation_time").map(ToString::to_string).unwrap_or_default(),
+                    info.pointer("/data/ttl").map(ToString::to_string).unwrap_or_default(),
+                    if said.is_empty() { "never named in a replica's log".to_string() } else { said.join(" | ") }
+                ));
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -291,13 +291,7 @@ impl Tokens {
         let result = self
             .cache
             .try_get_with(key, async {
-                let outcome = match &self.shared {
-                    Some(shared) => shared.obtain(p, || self.login.login(p)).await,
-                    None => self.login.login(p).await.map(|fresh| {
-                        self.metrics.login("local");
-                        self.cached(p, &fresh)
-                    }),
-                };
+                let outcome = self.login_detached(p).await;
                 match outcome {
                     Ok(token) => {
                         self.backoff.clear(&p.key);
@@ -329,6 +323,51 @@ impl Tokens {
                 let (failure, retry_after) = (*e).clone();
                 Err(TokenError::LoginFailed { failure, retry_after })
             }
+        }
+    }
+
+    /// One login for `p` (through the cluster's store when it is on) in a task
+    /// of its own: the reads waiting for it may go away (a client gone, a
+    /// request over its time), but a token an agent produced is never dropped
+    /// on the floor. When nobody is left to take it, it goes into the cache
+    /// anyway (and so is released like any other), or straight to release when
+    /// the profile changed meanwhile.
+    async fn login_detached(&self, p: &ProfileLogin) -> Result<Arc<CachedToken>, LoginFailure> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (login, shared, metrics, cache) =
+            (self.login.clone(), self.shared.clone(), self.metrics.clone(), self.cache.clone());
+        let (book, retired, current, max) =
+            (self.book.clone(), self.retired.clone(), self.entry_accessor.clone(), self.max_cache_ttl);
+        let p = Arc::new(p.clone());
+        tokio::spawn(async move {
+            let outcome = match &shared {
+                Some(shared) => shared.obtain(&p, || login.login(&p)).await,
+                None => login.login(&p).await.map(|fresh| {
+                    metrics.login("local");
+                    cached(&p, &fresh, max)
+                }),
+            };
+            if let Err(Ok(token)) = tx.send(outcome) {
+                if retired.contains_key(&p.key) {
+                    book.release(&token.lease_ref);
+                } else {
+                    tracing::debug!(tenant = %p.tenant(), profile = %p.name(), "a login finished after its readers left; its token is kept in the cache");
+                    current.lock().unwrap_or_else(|e| e.into_inner()).insert(p.key.clone(), token.accessor.clone());
+                    cache.insert(p.key.clone(), token).await;
+                }
+            }
+        });
+        match rx.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(LoginFailure {
+                step: Step::AgentLogin,
+                detail: "the login ended without an answer (the service is stopping)".into(),
+                hint: Some("retry in a moment".into()),
+                elapsed: Duration::ZERO,
+                login_elapsed: None,
+                assumed: None,
+                busy: true,
+            }),
         }
     }
 
