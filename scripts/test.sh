@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/install-tools.sh
-# Chromium (Debian) and Playwright (PyPI, private venv) for the console's browser test.
+# Chromium (Debian), Playwright (PyPI, private venv) and axe-core (npm, tools/npm) for the console's browser test.
 bash scripts/install-browser.sh
 export BAO_BIN="$root/tools/bin/bao"
 # CI must not silently skip the PostgreSQL half of the store suite.

@@ -88,7 +88,7 @@ async fn render_and_test_dry_runs_mask_secrets_and_store_nothing() {
 #[tokio::test]
 async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
     let app = App::spawn().await;
-    for path in ["/console", "/console/app.js", "/console/validate.js", "/console/style.css"] {
+    for path in ["/console", "/console/", "/console/js/main.js", "/console/js/validation.js", "/console/css/base.css"] {
         let resp = app.http.get(format!("{}{path}", app.base)).send().await.expect("get");
         assert_eq!(resp.status().as_u16(), 200, "{path}");
         let h = resp.headers();
@@ -100,6 +100,49 @@ async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
         assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
         assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
     }
+    // Only the listed files: no path leads elsewhere.
+    for path in [
+        "/console/app.js",
+        "/console/validate.js",
+        "/console/style.css",
+        "/console/js/nope.js",
+        "/console/../Cargo.toml",
+        "/console/js/%2e%2e/api.js",
+    ] {
+        let resp = app.http.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn profile_options_are_the_tenants_effective_grants() {
+    let app = App::spawn().await;
+    let t = app.tenant("team-a").await;
+    let (s, b, _) = app.call("GET", "/v1/tenants/team-a/profile-options", &t.admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["methods"], json!(["iam", "jwt"]), "ec2 needs the operator's grant in per-tenant-role mode");
+    assert_eq!(b["vault_addresses"], json!(["http://127.0.0.1:*", "https://127.0.0.1:*"]));
+    assert_eq!(b["jwt_folders"], json!([format!("{}/", app.jwt_dir.join("team-a").display())]));
+    assert!(b["agent_timeout_seconds"].as_u64().is_some_and(|s| s > 0), "{b}");
+    let (s, _, _) = app
+        .call(
+            "PATCH",
+            "/v1/tenants/team-a",
+            &app.operator_key,
+            Some(json!({"methods": ["jwt"], "vault_addresses": ["http://127.0.0.1:8200"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, b, _) = app.call("GET", "/v1/tenants/team-a/profile-options", &t.admin, None).await;
+    assert_eq!(
+        (b["methods"].clone(), b["vault_addresses"].clone()),
+        (json!(["jwt"]), json!(["http://127.0.0.1:8200"]))
+    );
+    assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &t.read, None).await.0, 403);
+    // Another tenant's admin learns nothing, not even that the tenant exists.
+    let other = app.tenant("team-b").await;
+    assert_eq!(app.call("GET", "/v1/tenants/team-a/profile-options", &other.admin, None).await.0, 404);
+    assert_eq!(app.call("GET", "/v1/tenants/nobody/profile-options", &other.admin, None).await.0, 404);
 }
 
 #[tokio::test]

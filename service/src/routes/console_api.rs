@@ -1,6 +1,7 @@
 //! What the admin console (and other UIs) need beside the profile routes:
-//! who a key is, the method-block schema the service enforces, and dry runs
-//! (render and test a profile body without storing anything).
+//! who a key is, the method-block schema the service enforces, what a tenant
+//! may put in a profile, and dry runs (validate, render and test a profile
+//! body without storing anything).
 
 use std::path::Path;
 
@@ -9,16 +10,17 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profile_input::{ProfileInput, validate_input};
+use super::profile_input::{ProfileInput, invalid_profile, validate_input};
 use super::tenant_id;
 use super::test_connection::{Keep, TestReport, run};
 use crate::agent_config::{self, AgentConfigInput};
 use crate::auth::{Caller, Scope};
-use crate::domain::{ProfileName, VaultAddress, method_block};
+use crate::domain::{FieldError, ProfileName, VaultAddress, method_block};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::ProfileRow;
 use crate::tokens::ProfileLogin;
+use crate::trust::TenantPolicy;
 
 /// Who a key is.
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +75,11 @@ pub struct Rendered {
     pub hcl: String,
 }
 
+/// The name a dry run of an unnamed (or badly named) profile body goes by.
+fn dry_run_name() -> Result<ProfileName, ApiError> {
+    ProfileName::parse("dry-run").map_err(ApiError::Internal)
+}
+
 /// A profile body as a stored row would be (nothing is stored).
 async fn dry_login(
     state: &AppState,
@@ -84,7 +91,7 @@ async fn dry_login(
     caller.require(tenant.as_str(), Scope::Admin)?;
     let name = match body.name.as_deref() {
         Some(n) => ProfileName::parse(n).map_err(|e| ApiError::field("/name", e))?,
-        None => ProfileName::parse("dry-run").map_err(ApiError::Internal)?,
+        None => dry_run_name()?,
     };
     let new = validate_input(state, &tenant, body, &name).await?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -168,10 +175,9 @@ pub async fn validate_profile_body(
         (Ok(_), Some(e)) => Err(ApiError::field("/name", e)),
         (Err(ApiError::Validation { mut errors, .. }), name_problem) => {
             if let Some(e) = name_problem {
-                errors.insert(0, crate::domain::FieldError::new("/name", e));
+                errors.insert(0, FieldError::new("/name", e));
             }
-            let detail = format!("{} problem(s) in the profile; see errors", errors.len());
-            Err(ApiError::Validation { detail, errors })
+            Err(invalid_profile(errors))
         }
         (Err(other), _) => Err(other),
     }
@@ -193,4 +199,50 @@ pub async fn test_profile_body(
     let login = dry_login(&state, &caller, &path, &body).await?;
     let report = crate::error::within(state.settings.request_timeout, run(&state, &login, Keep::Discard)).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// What a tenant may put in a profile: the effective grants (the operator's
+/// narrowing applied to the global settings), for forms and their examples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileOptions {
+    /// Login types this tenant may use: `iam`, `ec2`, `jwt`.
+    pub methods: Vec<String>,
+    /// Vault origins allowed for this tenant (`scheme://host[:port]`, `*.` hosts, `:*` ports).
+    pub vault_addresses: Vec<String>,
+    /// Folders a `jwt` profile's token file must lie in (this tenant's own, one per allowed folder).
+    pub jwt_folders: Vec<String>,
+    /// The longest one login (a test connection's agent run) may take, in seconds.
+    pub agent_timeout_seconds: u64,
+}
+
+/// What this tenant may put in a profile (admin): login types, Vault origins, token-file folders.
+#[utoipa::path(tag = "profiles", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, body = ProfileOptions), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+#[get("/v1/tenants/{tenant}/profile-options")]
+pub async fn profile_options(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_id(&path)?;
+    caller.require(tenant.as_str(), Scope::Admin)?;
+    let row =
+        state.store.get_tenant(&tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
+    let policy = TenantPolicy::new(&state.settings, &row).map_err(ApiError::Internal)?;
+    let global: Vec<String> = state.settings.vault_addresses.iter().map(ToString::to_string).collect();
+    // A tenant's own list only narrows the global one (both must allow an address).
+    let vault_addresses = match &row.vault_addresses {
+        Some(own) => own.clone(),
+        None => global,
+    };
+    let jwt_folders =
+        state.settings.jwt_allowed_dirs.iter().map(|d| format!("{}/", d.join(tenant.as_str()).display())).collect();
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(ProfileOptions {
+        methods: policy.kinds().iter().map(|k| k.as_str().to_string()).collect(),
+        vault_addresses,
+        jwt_folders,
+        agent_timeout_seconds: state.settings.agent_timeout.as_secs(),
+    }))
 }

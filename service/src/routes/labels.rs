@@ -18,13 +18,11 @@ enum Segment {
 pub struct RouteLabels(Vec<(Vec<Segment>, String)>);
 
 /// Routes served outside the OpenAPI document.
-const EXTRA: [&str; 9] = [
+const EXTRA: [&str; 7] = [
     "/vault/{tenant}/{profile}/v1/{path}",
     "/console",
     "/console/",
-    "/console/app.js",
-    "/console/validate.js",
-    "/console/style.css",
+    "/console/{file:.*}",
     "/docs",
     "/docs/{path}",
     "/openapi.json",
@@ -110,7 +108,8 @@ mod tests {
                 "/v1/tenants/{tenant}/profiles/{name}/secrets/{path}",
             ),
             ("/vault/acme/db/v1/secret/data/app", "/vault/{tenant}/{profile}/v1/{path}"),
-            ("/console/app.js", "/console/app.js"),
+            ("/console/js/main.js", "/console/{file:.*}"),
+            ("/console", "/console"),
             ("/docs/index.html", "/docs/{path}"),
             ("/healthz", "/healthz"),
             ("/v1/tenants/acme/profiles/db/secrets", "unmatched"),

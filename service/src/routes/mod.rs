@@ -69,6 +69,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(api_keys::delete_key)
         .service(console_api::whoami)
         .service(console_api::method_block_schema)
+        .service(console_api::profile_options)
         .service(console_api::render_profile)
         .service(console_api::validate_profile_body)
         .service(console_api::test_profile_body)

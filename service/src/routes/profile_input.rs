@@ -116,8 +116,7 @@ pub(crate) async fn validate_input(
         None
     });
     if !errors.is_empty() {
-        let detail = format!("{} problem(s) in the profile; see errors", errors.len());
-        return Err(ApiError::Validation { detail, errors });
+        return Err(invalid_profile(errors));
     }
     Ok(NewProfile {
         name: name.clone(),
@@ -128,6 +127,12 @@ pub(crate) async fn validate_input(
         aws_role_arn: aws_role_arn.map(str::to_string),
         secret_cache,
     })
+}
+
+/// Every problem of a profile body as one 400.
+pub(crate) fn invalid_profile(errors: Vec<FieldError>) -> ApiError {
+    let detail = format!("{} problem(s) in the profile; see errors", errors.len());
+    ApiError::Validation { detail, errors }
 }
 
 /// `secret_cache_ttl` and `secret_cache_leased` as a cache policy (None: off).
