@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
+use crate::domain::TenantId;
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -83,7 +84,7 @@ pub enum Caller {
     /// A tenant key.
     Tenant {
         /// The key's tenant.
-        tenant: String,
+        tenant: TenantId,
         /// The key's id.
         key_id: String,
         /// The key's label.
@@ -106,7 +107,7 @@ impl Caller {
     /// tenant's key gets 404, so it never learns whether the resource exists.
     pub fn require(&self, tenant: &str, scope: Scope) -> Result<(), ApiError> {
         match self {
-            Caller::Tenant { tenant: t, scopes, .. } if t == tenant => {
+            Caller::Tenant { tenant: t, scopes, .. } if t.as_str() == tenant => {
                 let ok = scopes.contains(&scope) || (scope == Scope::Read && scopes.contains(&Scope::Admin));
                 if ok {
                     Ok(())
@@ -166,7 +167,8 @@ pub async fn identify(settings: &Settings, store: &Store, presented: &str) -> Re
         return Err(ApiError::Unauthorized);
     }
     Ok(Caller::Tenant {
-        tenant: record.tenant_id.clone(),
+        tenant: TenantId::parse(&record.tenant_id)
+            .map_err(|e| ApiError::Internal(format!("a stored key's tenant: {e}")))?,
         key_id: record.key_id.clone(),
         name: record.name.clone(),
         scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
@@ -202,13 +204,21 @@ mod tests {
 
     #[test]
     fn another_tenants_key_gets_not_found_and_a_read_key_cannot_administer() {
-        let reader =
-            Caller::Tenant { tenant: "a".into(), key_id: "k".into(), name: "n".into(), scopes: vec![Scope::Read] };
+        let reader = Caller::Tenant {
+            tenant: TenantId::parse("a").expect("t"),
+            key_id: "k".into(),
+            name: "n".into(),
+            scopes: vec![Scope::Read],
+        };
         assert!(matches!(reader.require("b", Scope::Read), Err(ApiError::NotFound(_))));
         assert!(matches!(reader.require("a", Scope::Admin), Err(ApiError::Forbidden(_))));
         assert!(reader.require("a", Scope::Read).is_ok());
-        let admin =
-            Caller::Tenant { tenant: "a".into(), key_id: "k".into(), name: "n".into(), scopes: vec![Scope::Admin] };
+        let admin = Caller::Tenant {
+            tenant: TenantId::parse("a").expect("t"),
+            key_id: "k".into(),
+            name: "n".into(),
+            scopes: vec![Scope::Admin],
+        };
         assert!(admin.require("a", Scope::Read).is_ok(), "admin may read too");
     }
 }

@@ -51,7 +51,7 @@ pub async fn whoami(caller: Caller) -> HttpResponse {
         Caller::Operator => WhoAmI { operator: true, tenant: None, key_id: None, name: None, scopes: Vec::new() },
         Caller::Tenant { tenant, key_id, name, scopes } => WhoAmI {
             operator: false,
-            tenant: Some(tenant),
+            tenant: Some(tenant.as_str().to_string()),
             key_id: Some(key_id),
             name: Some(name),
             scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
