@@ -29,7 +29,7 @@ async fn pausing_proxy(upstream: &str) -> (String, Pause, Arc<Mutex<Vec<String>>
         while let Ok((mut sock, _)) = listener.accept().await {
             let (upstream, pause, seen) = (upstream.clone(), p.clone(), s.clone());
             tokio::spawn(async move {
-                let Some(request) = read_request(&mut sock).await else { return };
+                let Some(request) = api_tests::read_http_request(&mut sock).await else { return };
                 let path = request.split(|b| *b == b' ').nth(1).map(|p| String::from_utf8_lossy(p).to_string());
                 let path = path.unwrap_or_default();
                 seen.lock().expect("seen").push(path.clone());
@@ -56,30 +56,6 @@ async fn pausing_proxy(upstream: &str) -> (String, Pause, Arc<Mutex<Vec<String>>
         }
     });
     (addr, pause, seen)
-}
-
-/// The whole request (head and a Content-Length body), bounded.
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut chunk)).await.ok()?.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                return Some(buf);
-            }
-        }
-    }
 }
 
 async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use helpers::{App, AppOptions, Tenant, bao_with_jwt};
 
@@ -62,28 +62,12 @@ async fn sts_stub() -> (String, Arc<Mutex<Vec<StsCall>>>) {
     (addr, calls)
 }
 
+/// One whole request from `sock`: (head, body).
 async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut chunk)).await.ok()?.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_string();
-            let length = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                return Some((head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string()));
-            }
-        }
-    }
+    let raw = api_tests::read_http_request(sock).await?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.to_string(), body.to_string()))
 }
 
 fn url_decode_form(body: &str) -> BTreeMap<String, String> {
