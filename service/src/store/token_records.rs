@@ -121,6 +121,30 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// A profile's records, whatever their cache life: one content's (`fingerprint`)
+    /// or all of them; `accessor` narrows it to that token.
+    pub async fn token_records_of(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileName,
+        fingerprint: Option<&str>,
+        accessor: Option<&str>,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let q = format!(
+            "SELECT {COLUMNS} FROM token_records WHERE tenant_id = $1 AND profile_name = $2 \
+             AND ($3 = '' OR fingerprint = $3) AND ($4 = '' OR accessor = $4)"
+        );
+        let rows = sqlx::query(AssertSqlSafe(q))
+            .bind(tenant.as_str())
+            .bind(profile.as_str())
+            .bind(fingerprint.unwrap_or(""))
+            .bind(accessor.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "token records"))?;
+        rows.iter().map(record).collect()
+    }
+
     /// Write (or replace) the record of a profile content.
     pub async fn put_token_record(&self, r: &TokenRecord) -> Result<(), StoreError> {
         let q = format!(

@@ -125,6 +125,11 @@ impl Drop for Tokens {
 impl Tokens {
     /// Build from the settings.
     pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        let mut book = LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone());
+        if settings.token_seal_keys.is_some() {
+            book = book.keeping_tokens_with_records(store.clone());
+        }
+        let book = Arc::new(book);
         let shared = settings.token_seal_keys.as_ref().map(|keys| {
             if keys.loose_mode {
                 tracing::warn!(file = %keys.file.display(), "the token seal key file is readable by others than its owner; make it 0400 (or 0440 for a group)");
@@ -133,17 +138,13 @@ impl Tokens {
             let wait = settings.agent_timeout + settings.agent_queue_timeout + settings.vault_timeout * 2;
             Arc::new(shared::SharedTokens::new(
                 store.clone(),
+                book.clone(),
                 keys,
                 metrics.clone(),
                 wait,
                 settings.token_max_cache_ttl,
             ))
         });
-        let mut book = LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone());
-        if shared.is_some() {
-            book = book.keeping_tokens_with_records(store.clone());
-        }
-        let book = Arc::new(book);
         let listener_book = book.clone();
         // Every token that leaves the cache (replaced, invalidated, expired, evicted)
         // is released: kept while it backs live leases, else revoked.

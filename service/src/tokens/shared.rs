@@ -47,6 +47,9 @@ struct SealKey {
 /// Sealed records in the shared store.
 pub struct SharedTokens {
     store: Store,
+    /// Tokens whose record is deleted or overwritten are let go through the book
+    /// (revoked, or retiring while they back leases), whichever replica holds them.
+    book: Arc<crate::leases::LeaseBook>,
     keys: Vec<SealKey>,
     rng: SystemRandom,
     metrics: Arc<Metrics>,
@@ -79,7 +82,14 @@ fn from_epoch(secs: i64) -> SystemTime {
 
 impl SharedTokens {
     /// Sealed records with `keys` (the first seals), in `store`.
-    pub fn new(store: Store, keys: &SealKeys, metrics: Arc<Metrics>, wait: Duration, max_cache_ttl: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        book: Arc<crate::leases::LeaseBook>,
+        keys: &SealKeys,
+        metrics: Arc<Metrics>,
+        wait: Duration,
+        max_cache_ttl: Duration,
+    ) -> Self {
         let keys = keys
             .keys
             .iter()
@@ -92,6 +102,7 @@ impl SharedTokens {
         getrandom::fill(&mut holder).expect("the operating system's random source works");
         Self {
             store,
+            book,
             keys,
             rng: SystemRandom::new(),
             metrics,
@@ -182,8 +193,45 @@ impl SharedTokens {
         }))
     }
 
-    /// Seal `token` into the store for this content (replacing its record).
+    /// The token a record holds, as the book lets tokens go (None when it does not open).
+    fn token_of(&self, p: &ProfileLogin, record: &TokenRecord) -> Option<TokenRef> {
+        let aad = format!(
+            "auth-service token record v1\n{}\n{}\n{}\n{}",
+            p.tenant(),
+            p.name(),
+            record.fingerprint,
+            record.accessor
+        );
+        let token = self.unseal(record, &aad)?;
+        Some(TokenRef {
+            token,
+            accessor: record.accessor.clone(),
+            address: p.address.clone(),
+            namespace: p.namespace.clone(),
+            tenant: p.tenant().clone(),
+            profile: p.name().clone(),
+            renewable: record.renewable,
+            expires: record.expires_epoch.map(from_epoch),
+            max_end: record.max_end_epoch.map(from_epoch),
+        })
+    }
+
+    /// Let the tokens of `records` go (their records are gone): revoked, or
+    /// retiring while they back leases. The replica that removes a record does
+    /// it, so a token no replica holds in memory any more is not left alive.
+    fn release(&self, p: &ProfileLogin, records: &[TokenRecord]) {
+        for record in records {
+            if let Some(token) = self.token_of(p, record) {
+                self.book.release(&token);
+            }
+        }
+    }
+
+    /// Seal `token` into the store for this content (replacing its record; a
+    /// token the record held before is let go).
     pub async fn save(&self, p: &ProfileLogin, token: &CachedToken) {
+        let before =
+            self.store.token_records_of(p.tenant(), p.name(), Some(&fingerprint(p)), None).await.unwrap_or_default();
         let Some((key_id, sealed)) = self.seal(&token.token, &associated_data(p, &token.accessor)) else {
             tracing::error!("could not seal a token; it stays in this replica's memory only");
             return;
@@ -206,16 +254,24 @@ impl SharedTokens {
         };
         if let Err(e) = self.store.put_token_record(&record).await {
             tracing::warn!(error = %e, "could not store the sealed token; other replicas will log in themselves");
+            return;
         }
+        let replaced: Vec<TokenRecord> = before.into_iter().filter(|r| r.accessor != token.accessor).collect();
+        self.release(p, &replaced);
     }
 
     /// Drop this content's record (a `accessor` narrows it to that token), or every record of the profile.
     pub async fn forget(&self, p: &ProfileLogin, whole_profile: bool, accessor: Option<&str>) {
         let fingerprint = fingerprint(p);
         let content = (!whole_profile).then_some(fingerprint.as_str());
+        let records = self.store.token_records_of(p.tenant(), p.name(), content, accessor).await.unwrap_or_default();
         if let Err(e) = self.store.delete_token_records(p.tenant(), p.name(), content, accessor).await {
             tracing::warn!(error = %e, "could not delete a token record; it ends with its cache life");
+            return;
         }
+        // A record of another content of a deleted profile opens only with its own
+        // fingerprint in the associated data, which `token_of` takes from the record.
+        self.release(p, &records);
     }
 
     /// A token for `p` for the whole cluster: a record another replica (or an
@@ -293,13 +349,10 @@ mod tests {
     async fn shared(list: &[[u8; 32]]) -> (SharedTokens, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
-        let s = SharedTokens::new(
-            store,
-            &keys(list),
-            Arc::new(Metrics::default()),
-            Duration::from_secs(5),
-            Duration::from_secs(3600),
-        );
+        let metrics = Arc::new(Metrics::default());
+        let http = agent_runner::http::client_builder().build().expect("client");
+        let book = Arc::new(crate::leases::LeaseBook::new(http, Duration::from_secs(1), metrics.clone()));
+        let s = SharedTokens::new(store, book, &keys(list), metrics, Duration::from_secs(5), Duration::from_secs(3600));
         (s, dir)
     }
 
