@@ -173,6 +173,10 @@ impl Application {
             })
         })
         .workers(workers)
+        // Idle keep-alive connections stay open 75 s (actix's default is 5 s): longer than a
+        // connector's pool usually keeps one without traffic, so a client rarely sends a
+        // request on a connection the service is closing at that moment.
+        .keep_alive(Duration::from_secs(75))
         .shutdown_timeout(35)
         .listen(listener)
         .context("starting the HTTP server")?
