@@ -349,3 +349,65 @@ pub async fn memory(bao: &OpenBao, issuer: &JwtIssuer, env: Vec<(String, String)
 pub fn client_token(login: &Value) -> Option<String> {
     login["auth"]["client_token"].as_str().map(str::to_string)
 }
+
+/// The restart storm (issue 23): `n` profiles read once (warm), the service
+/// restarted on the same database, then every profile read at once. Run
+/// without and with a seal key file: memory-only tokens mean `n` logins after
+/// the restart; sealed records mean none.
+pub struct Storm {
+    /// Without the key file, with it.
+    pub runs: Vec<(&'static str, Burst)>,
+}
+
+/// The restart storm, both ways, each on a fresh database.
+pub async fn storm(bao: &OpenBao, issuer: &JwtIssuer, env: Vec<(String, String)>, n: usize, tenants: usize) -> Storm {
+    let mut runs = Vec::new();
+    for sealed in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("seal.keys");
+        std::fs::write(&keys, crate::helpers::random_hex(32) + "\n").expect("keys");
+        let mut env = env.clone();
+        env.push(("AUTH_SERVICE_DATABASE_URL".into(), format!("sqlite://{}/db/auth.db", dir.path().display())));
+        env.push(("AUTH_SERVICE_JWT_ALLOWED_DIRS".into(), dir.path().join("identity").display().to_string()));
+        if sealed {
+            env.push(("AUTH_SERVICE_TOKEN_SEAL_KEY_FILE".into(), keys.display().to_string()));
+        }
+        let spawn = |env: Vec<(String, String)>| async move {
+            App::spawn_with(AppOptions { extra_env: env, ..Default::default() }).await
+        };
+        let mut app = spawn(env.clone()).await;
+        let mut ts = Vec::new();
+        for i in 0..tenants {
+            ts.push(app.tenant(&format!("storm-{i}")).await);
+        }
+        std::fs::create_dir_all(dir.path().join("identity")).expect("identity");
+        let mut reads = Vec::new();
+        for i in 0..n {
+            let t = &ts[i % ts.len()];
+            let folder = dir.path().join("identity").join(&t.id);
+            std::fs::create_dir_all(&folder).expect("folder");
+            let jwt = folder.join("token");
+            if !jwt.exists() {
+                std::fs::write(&jwt, issuer.mint("storm").expect("mint")).expect("jwt");
+            }
+            let name = format!("s{i}");
+            app.jwt_profile(t, &name, bao, &jwt.display().to_string(), "app", json!({})).await;
+            reads.push((t.id.clone(), name, t.read.clone()));
+        }
+        let urls = |app: &App| reads.iter().map(|(t, p, k)| (read_url(app, t, p), k.clone())).collect::<Vec<_>>();
+        let _ = read_all_at_once(urls(&app)).await;
+        // The restart: same database, same operator key, same folders.
+        let operator_key = app.operator_key.clone();
+        app.stop();
+        env.push(("AUTH_SERVICE_OPERATOR_KEY".into(), operator_key));
+        let app = spawn(env).await;
+        let (outcomes, wall) = read_all_at_once(urls(&app)).await;
+        let spawns = app.spawns().await;
+        let failures = outcomes.iter().filter(|o| !matches!(o, Ok(200))).count();
+        runs.push((
+            if sealed { "with AUTH_SERVICE_TOKEN_SEAL_KEY_FILE" } else { "memory only" },
+            Burst { reads: n, profiles: n, wall, failures, tally: tally(&outcomes), spawns },
+        ));
+    }
+    Storm { runs }
+}

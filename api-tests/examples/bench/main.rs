@@ -318,6 +318,12 @@ async fn run(started: Instant) {
         plan.tenants
     );
     let memory = cases::memory(&bao, &issuer, service_env(), plan.memory, plan.tenants).await;
+    println!(
+        "bench [{:>3} s]: restart storm ({} profiles), without and with sealed tokens",
+        started.elapsed().as_secs(),
+        plan.many
+    );
+    let storm = cases::storm(&bao, &issuer, service_env(), plan.many, plan.tenants).await;
     drop(bao);
 
     let results = Results {
@@ -331,6 +337,7 @@ async fn run(started: Instant) {
         cold,
         herd,
         many,
+        storm,
         expiry,
         cache,
         memory,

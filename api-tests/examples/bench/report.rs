@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cases::{Burst, Cold, Expiry, Memory};
+use crate::cases::{Burst, Cold, Expiry, Memory, Storm};
 use crate::procs::Machine;
 use crate::wrk::{Cell, Target};
 
@@ -47,6 +47,8 @@ pub struct Results {
     pub herd: Burst,
     /// Case 4.
     pub many: Burst,
+    /// The restart storm, without and with the seal key file.
+    pub storm: Storm,
     /// Case 5.
     pub expiry: Expiry,
     /// Case 6: `Err` says why the secret cache was not measured.
@@ -179,7 +181,15 @@ impl Results {
                 format!("; failures: {}", self.cold.failures.join("; "))
             }
         );
-        for (name, b) in [("herd on one cold profile", &self.herd), ("profiles cold at once", &self.many)] {
+        let storm: Vec<(String, &Burst)> = self
+            .storm
+            .runs
+            .iter()
+            .map(|(how, b)| (format!("restart storm, {how}: first reads after a restart"), b))
+            .collect();
+        let bursts =
+            [("herd on one cold profile".to_string(), &self.herd), ("profiles cold at once".to_string(), &self.many)];
+        for (name, b) in bursts.iter().map(|(n, b)| (n.clone(), *b)).chain(storm) {
             let _ = writeln!(
                 out,
                 "| {name}: {} reads of {} profile(s) | wall {:.0} ms; agent spawns {}; failed {}{} |",
