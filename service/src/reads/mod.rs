@@ -204,6 +204,7 @@ async fn read_vault(
                     // a deleted profile is a 404 here.
                     superseded_retries += 1;
                     tracing::info!(tenant = %tenant, profile = %name, "the token was retired during the read; reading again with the profile as it is now");
+                    state.tokens.invalidate_if_same(login, &token).await;
                     current = Some(load_login(state, tenant, name).await?);
                     continue;
                 }

@@ -422,14 +422,24 @@ impl Tokens {
     /// Whether `used` is no longer the token reads of this profile content get
     /// (a change retired it, or a newer one replaced it).
     pub async fn superseded(&self, p: &ProfileLogin, used: &Arc<CachedToken>) -> bool {
-        self.retired.contains_key(&p.key) || self.cache.get(&p.key).await.is_none_or(|cur| !Arc::ptr_eq(&cur, used))
+        if self.retired.contains_key(&p.key) || self.cache.get(&p.key).await.is_none_or(|cur| !Arc::ptr_eq(&cur, used))
+        {
+            return true;
+        }
+        // With the cluster cache, another replica may have replaced it (a test connection, a refresh).
+        match &self.shared {
+            Some(shared) => shared.current_accessor(p).await.as_deref() != Some(used.accessor.as_str()),
+            None => false,
+        }
     }
 
     /// Drop the cached token of this profile revision if it is still `used`
     /// (after Vault refused it), revoking it.
     pub async fn invalidate_if_same(&self, p: &ProfileLogin, used: &Arc<CachedToken>) {
         let key = p.key.clone();
-        let same = self.cache.get(&key).await.is_some_and(|cur| Arc::ptr_eq(&cur, used));
+        // A token another replica replaced goes from this one's memory too.
+        let same =
+            self.cache.get(&key).await.is_some_and(|cur| Arc::ptr_eq(&cur, used) || cur.accessor == used.accessor);
         if let Some(shared) = &self.shared {
             // Vault refused it: no replica should use it again.
             shared.forget(p, false, Some(&used.accessor)).await;

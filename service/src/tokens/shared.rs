@@ -330,6 +330,11 @@ impl SharedTokens {
         }
     }
 
+    /// The accessor of the token this content's record holds now, if one is usable.
+    pub async fn current_accessor(&self, p: &ProfileLogin) -> Option<String> {
+        self.store.token_record(p.tenant(), p.name(), &fingerprint(p)).await.ok().flatten().map(|r| r.accessor)
+    }
+
     /// Publish the number of usable records.
     pub async fn report(&self) {
         if let Ok(n) = self.store.count_token_records().await {
