@@ -32,6 +32,10 @@ pub struct CachedToken {
     /// A renewal changes the entry itself, never replaces it, so a replaced
     /// entry always means another token (and its old one is released).
     pub renewed: std::sync::Mutex<Option<(Instant, Duration, Option<SystemTime>)>>,
+    /// Taken from the cluster's store (another replica's login, or an earlier
+    /// run's), not from an agent run here: a read refused with it has not yet
+    /// had its one fresh login.
+    pub restored: bool,
 }
 
 impl CachedToken {
@@ -121,6 +125,7 @@ pub(super) fn cached(p: &ProfileLogin, fresh: &FreshToken, max_cache_ttl: Durati
         cached_at: Instant::now(),
         ttl: fresh.info.ttl,
         renewed: std::sync::Mutex::new(None),
+        restored: false,
     })
 }
 

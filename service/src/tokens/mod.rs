@@ -295,7 +295,9 @@ impl Tokens {
                     // for it finishes (or sees the change), and the token is let go now.
                     self.cache.invalidate(&p.key).await;
                 }
-                Ok((token, false))
+                // A token from the store counts as a cache hit: a read refused with it still gets its one login.
+                let restored = token.restored;
+                Ok((token, restored))
             }
             Err(e) => {
                 let (failure, retry_after) = (*e).clone();

@@ -190,6 +190,7 @@ impl SharedTokens {
             cached_at: Instant::now(),
             ttl: Duration::from_secs(u64::try_from(record.ttl_secs).unwrap_or(0)),
             renewed: Mutex::new(None),
+            restored: true,
         }))
     }
 
