@@ -307,24 +307,33 @@ impl Tokens {
     }
 
     /// One login for `p` (through the cluster's store when it is on) in a task
-    /// of its own: the reads waiting for it may go away (a client gone, a
-    /// request over its time), but a token an agent produced is never dropped
-    /// on the floor. When nobody is left to take it, it goes into the cache
-    /// anyway (and so is released like any other), or straight to release when
-    /// the profile changed meanwhile.
+    /// of its own. When every read waiting for it leaves before the agent is
+    /// done, the login is dropped (the agent killed, its folder removed); when
+    /// they leave in the moment between its end and the answer, its token still
+    /// goes into the cache (and so is released like any other), or straight to
+    /// release when the profile changed meanwhile.
     async fn login_detached(&self, p: &ProfileLogin) -> Result<Arc<CachedToken>, LoginFailure> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (login, shared, metrics, cache) =
             (self.login.clone(), self.shared.clone(), self.metrics.clone(), self.cache.clone());
         let (book, retired, max) = (self.book.clone(), self.retired.clone(), self.max_cache_ttl);
         let p = Arc::new(p.clone());
+        let mut tx = tx;
         tokio::spawn(async move {
-            let outcome = match &shared {
-                Some(shared) => shared.obtain(&p, || login.login(&p)).await,
-                None => login.login(&p).await.map(|fresh| {
-                    metrics.login("local");
-                    cached(&p, &fresh, max)
-                }),
+            let work = async {
+                match &shared {
+                    Some(shared) => shared.obtain(&p, || login.login(&p)).await,
+                    None => login.login(&p).await.map(|fresh| {
+                        metrics.login("local");
+                        cached(&p, &fresh, max)
+                    }),
+                }
+            };
+            // Every read waiting for it left before the agent finished (a request over its
+            // time): the login is dropped, which kills its agent and removes its run folder.
+            let outcome = tokio::select! {
+                outcome = work => outcome,
+                () = tx.closed() => return,
             };
             if let Err(Ok(token)) = tx.send(outcome) {
                 if retired.contains_key(&p.key) {
