@@ -107,7 +107,10 @@ impl Application {
         }
         let app_state = state.clone();
         let doc = crate::openapi::document();
-        let served_doc = crate::openapi::document_value(&state.policy);
+        // The served document is made on the first request for it (not at start-up:
+        // it costs memory an idle service need not hold), once, and shared by the workers.
+        let served_doc: Arc<std::sync::OnceLock<String>> = Arc::default();
+        let policy = state.policy.clone();
         let allow_table = web::Data::new(AllowTable::from_document(&doc));
         let labels = Arc::new(crate::routes::labels::RouteLabels::new(&doc));
         let server = HttpServer::new(move || {
@@ -128,11 +131,18 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .configure(api_routes)
                 .split_for_parts();
-            app.service(
-                SwaggerUi::new("/docs/{_:.*}")
-                    .external_url_unchecked("/openapi.json", served_doc.clone())
-                    .config(Config::default().validator_url("none")),
+            let (served_doc, policy) = (served_doc.clone(), policy.clone());
+            app.route(
+                "/openapi.json",
+                web::get().to(move || {
+                    let (served_doc, policy) = (served_doc.clone(), policy.clone());
+                    async move {
+                        let text = served_doc.get_or_init(|| crate::openapi::document_value(&policy).to_string());
+                        actix_web::HttpResponse::Ok().content_type("application/json").body(text.clone())
+                    }
+                }),
             )
+            .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]).validator_url("none")))
             .service(web::redirect("/docs", "/docs/"))
             .configure(crate::routes::console::routes)
             .default_service(web::to(not_found))

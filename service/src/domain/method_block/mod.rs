@@ -202,7 +202,14 @@ pub fn combined_schema(policy: &ValidationPolicy) -> Value {
     let branches: Vec<Value> = types
         .iter()
         .map(|t| {
-            let mut schema = t.validator().json().clone();
+            // The schema's text, not the compiled validator: describing it (the served
+            // OpenAPI document, GET /v1/schemas/method-block) compiles nothing.
+            let text = match t {
+                MethodType::Aws => method_schemas::AWS_SCHEMA,
+                MethodType::Jwt => method_schemas::JWT_SCHEMA,
+            };
+            let mut schema: Value =
+                serde_json::from_str(text).expect("the embedded schemas are JSON (method-schemas tests them)");
             if let Some(o) = schema.as_object_mut() {
                 o.remove("$schema");
                 o.remove("$id");
