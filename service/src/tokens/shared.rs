@@ -68,8 +68,8 @@ fn fingerprint(p: &ProfileLogin) -> String {
 }
 
 /// What a record is bound to: a record moved to another profile, content or token does not open.
-fn associated_data(p: &ProfileLogin, accessor: &str) -> String {
-    format!("auth-service token record v1\n{}\n{}\n{}\n{accessor}", p.tenant(), p.name(), fingerprint(p))
+fn associated_data(p: &ProfileLogin, fingerprint: &str, accessor: &str) -> String {
+    format!("auth-service token record v1\n{}\n{}\n{fingerprint}\n{accessor}", p.tenant(), p.name())
 }
 
 fn epoch(t: SystemTime) -> i64 {
@@ -160,7 +160,7 @@ impl SharedTokens {
         if record.vault_address != p.address.as_str() || record.namespace != p.namespace.as_deref().unwrap_or("") {
             return None;
         }
-        let Some(token) = self.unseal(&record, &associated_data(p, &record.accessor)) else {
+        let Some(lease_ref) = self.token_of(p, &record) else {
             self.metrics.unseal_failed();
             let first = self.reported.lock().unwrap_or_else(|e| e.into_inner()).insert(record.accessor.clone());
             if first {
@@ -173,20 +173,10 @@ impl SharedTokens {
         };
         let left = from_epoch(record.cache_until_epoch).duration_since(SystemTime::now()).ok()?;
         Some(Arc::new(CachedToken {
-            token: token.clone(),
+            token: lease_ref.token.clone(),
             cache_for: left,
             accessor: record.accessor.clone(),
-            lease_ref: TokenRef {
-                token,
-                accessor: record.accessor.clone(),
-                address: p.address.clone(),
-                namespace: p.namespace.clone(),
-                tenant: p.tenant().clone(),
-                profile: p.name().clone(),
-                renewable: record.renewable,
-                expires: record.expires_epoch.map(from_epoch),
-                max_end: record.max_end_epoch.map(from_epoch),
-            },
+            lease_ref,
             cached_at: Instant::now(),
             ttl: Duration::from_secs(u64::try_from(record.ttl_secs).unwrap_or(0)),
             renewed: Mutex::new(None),
@@ -196,14 +186,7 @@ impl SharedTokens {
 
     /// The token a record holds, as the book lets tokens go (None when it does not open).
     fn token_of(&self, p: &ProfileLogin, record: &TokenRecord) -> Option<TokenRef> {
-        let aad = format!(
-            "auth-service token record v1\n{}\n{}\n{}\n{}",
-            p.tenant(),
-            p.name(),
-            record.fingerprint,
-            record.accessor
-        );
-        let token = self.unseal(record, &aad)?;
+        let token = self.unseal(record, &associated_data(p, &record.fingerprint, &record.accessor))?;
         Some(TokenRef {
             token,
             accessor: record.accessor.clone(),
@@ -233,7 +216,8 @@ impl SharedTokens {
     pub async fn save(&self, p: &ProfileLogin, token: &CachedToken) {
         let before =
             self.store.token_records_of(p.tenant(), p.name(), Some(&fingerprint(p)), None).await.unwrap_or_default();
-        let Some((key_id, sealed)) = self.seal(&token.token, &associated_data(p, &token.accessor)) else {
+        let Some((key_id, sealed)) = self.seal(&token.token, &associated_data(p, &fingerprint(p), &token.accessor))
+        else {
             tracing::error!("could not seal a token; it stays in this replica's memory only");
             return;
         };
