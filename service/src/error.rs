@@ -161,6 +161,16 @@ fn display_pointer(p: &str) -> &str {
     if p.is_empty() { "the body" } else { p }
 }
 
+/// A Vault call without a usable answer: 504 when it timed out, else 502.
+impl From<crate::vault::VaultError> for ApiError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        match e {
+            crate::vault::VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
+            other => ApiError::BadGateway(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

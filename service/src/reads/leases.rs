@@ -17,7 +17,7 @@ use crate::leases::{TokenRef, rfc3339};
 use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::ProfileLogin;
-use crate::vault::{self, Op, VaultError};
+use crate::vault::{self, Op};
 
 /// A renewed lease, with its honest end.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,11 +88,22 @@ fn vault_failure(op: &str, status: reqwest::StatusCode, body: &Value) -> ApiErro
     ApiError::Upstream { status, detail, hint: None }
 }
 
-fn unreachable(e: VaultError) -> ApiError {
-    match e {
-        VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
-        other => ApiError::BadGateway(other.to_string()),
+/// Call `op` on a lease `login`'s profile issued, with the token [`calling_token`]
+/// picks: Vault's answer, or the refusal in words (`what`: renew, revoke, lookup).
+async fn lease_call(
+    state: &AppState,
+    login: &ProfileLogin,
+    lease_id: &LeaseId,
+    what: &str,
+    op: Op<'_>,
+) -> Result<Value, ApiError> {
+    owned_lease(state, login, lease_id).await?;
+    let token = calling_token(state, login, lease_id).await?;
+    let (status, answer) = state.tokens.vault_of(&token).call(&token.token, op).await?;
+    if !status.is_success() {
+        return Err(vault_failure(what, status, &answer));
     }
+    Ok(answer)
 }
 
 /// Renew a lease `login`'s profile issued: Vault's answer, made honest (and Vault's raw answer).
@@ -102,17 +113,7 @@ pub async fn renew(
     lease_id: &LeaseId,
     increment: Option<u64>,
 ) -> Result<(RenewedLease, Value), ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) = state
-        .tokens
-        .vault_of(&token)
-        .call(&token.token, Op::LeaseRenew(lease_id, increment))
-        .await
-        .map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("renew", status, &answer));
-    }
+    let answer = lease_call(state, login, lease_id, "renew", Op::LeaseRenew(lease_id, increment)).await?;
     let granted = Duration::from_secs(agent_runner::verify::vault_seconds(answer.get("lease_duration")).unwrap_or(0));
     let scope = login.lease_scope();
     let expires = state.tokens.leases().renewed(&scope, lease_id, SystemTime::now() + granted).await;
@@ -131,13 +132,7 @@ pub async fn renew(
 /// Revoke a lease `login`'s profile issued. Every kept answer that carries it
 /// leaves the secret cache, so no caller is handed the revoked credentials.
 pub async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<(), ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) =
-        state.tokens.vault_of(&token).call(&token.token, Op::LeaseRevoke(lease_id)).await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("revoke", status, &answer));
-    }
+    lease_call(state, login, lease_id, "revoke", Op::LeaseRevoke(lease_id)).await?;
     state.secrets.drop_matching(login.tenant(), login.name(), |read| read.found.lease_id == lease_id.as_str());
     let scope = login.lease_scope();
     state.store.delete_lease(&scope, lease_id).await?;
@@ -147,12 +142,5 @@ pub async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) 
 
 /// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
 pub async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
-    owned_lease(state, login, lease_id).await?;
-    let token = calling_token(state, login, lease_id).await?;
-    let (status, answer) =
-        state.tokens.vault_of(&token).call(&token.token, Op::LeaseLookup(lease_id)).await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(vault_failure("lookup", status, &answer));
-    }
-    Ok(answer)
+    lease_call(state, login, lease_id, "lookup", Op::LeaseLookup(lease_id)).await
 }

@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::{CachedToken, ProfileLogin};
 use crate::tokens::{Step, TokenError};
-use crate::vault::{Op, ReadOutcome, VaultError};
+use crate::vault::{Op, ReadOutcome};
 
 /// A failed login, as a read answers it: 503 with the step, the detail and a hint.
 pub fn token_error(e: TokenError) -> ApiError {
@@ -173,11 +173,7 @@ async fn read_vault(
         let login: &ProfileLogin = current.as_deref().unwrap_or(login);
         let (token, hit) = state.tokens.get(login).await.map_err(token_error)?;
         fresh_login_done |= !hit;
-        let outcome =
-            state.tokens.vault(login).read(&token.token, Op::Read(secret_path, query)).await.map_err(|e| match e {
-                VaultError::Timeout(..) => ApiError::GatewayTimeout(e.to_string()),
-                other => ApiError::BadGateway(other.to_string()),
-            })?;
+        let outcome = state.tokens.vault(login).read(&token.token, Op::Read(secret_path, query)).await?;
         match outcome {
             ReadOutcome::Found(found) => {
                 let lease = match found.lease_id.as_str() {
