@@ -2,6 +2,7 @@
 //! keyed by where it came from ([`LeaseScope`]: tenant, profile, Vault address,
 //! namespace) and its id: ids are unique only on the Vault that issued them.
 
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use super::*;
@@ -48,45 +49,48 @@ impl<'r> sqlx::FromRow<'r, AnyRow> for LeaseRow {
     }
 }
 
-impl Store {
-    /// Record a lease issued through a profile (a renewed record keeps its row, with the new end).
-    #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, profile = %scope.profile))]
-    pub async fn insert_lease(&self, scope: &LeaseScope, lease: &LeaseRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO leases (tenant_id, profile_name, vault_address, namespace, lease_id, token_accessor, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (tenant_id, profile_name, vault_address, namespace, lease_id) \
-             DO UPDATE SET expires_at = $7, token_accessor = $6",
-        )
+/// Bind a lease's key: `$1` to `$5` are tenant, profile, Vault address, namespace and lease id.
+fn bind_key<'q>(query: AnyQuery<'q>, scope: &'q LeaseScope, lease_id: &'q str) -> AnyQuery<'q> {
+    query
         .bind(scope.tenant.as_str())
         .bind(scope.profile.as_str())
         .bind(scope.address.as_str())
         .bind(scope.namespace_column())
-        .bind(&lease.lease_id)
-        .bind(&lease.token_accessor)
-        .bind(&lease.expires_at)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "lease"))?;
+        .bind(lease_id)
+}
+
+impl Store {
+    /// Record a lease issued through a profile (a renewed record keeps its row, with the new end).
+    #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, profile = %scope.profile))]
+    pub async fn insert_lease(&self, scope: &LeaseScope, lease: &LeaseRow) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO leases (tenant_id, profile_name, vault_address, namespace, lease_id, token_accessor, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, profile_name, vault_address, namespace, lease_id) \
+             DO UPDATE SET expires_at = $7, token_accessor = $6",
+        );
+        bind_key(query, scope, &lease.lease_id)
+            .bind(&lease.token_accessor)
+            .bind(&lease.expires_at)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "lease"))?;
         Ok(())
     }
 
     /// A lease, only if it was issued through this profile at this Vault.
     #[tracing::instrument(skip_all, fields(tenant = %scope.tenant, profile = %scope.profile))]
     pub async fn get_lease(&self, scope: &LeaseScope, lease_id: &LeaseId) -> Result<Option<LeaseRow>, StoreError> {
-        sqlx::query_as::<_, LeaseRow>(
+        let query = sqlx::query(
             "SELECT lease_id, token_accessor, expires_at FROM leases \
              WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
-        )
-        .bind(scope.tenant.as_str())
-        .bind(scope.profile.as_str())
-        .bind(scope.address.as_str())
-        .bind(scope.namespace_column())
-        .bind(lease_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "lease"))
+        );
+        let row = bind_key(query, scope, lease_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "lease"))?;
+        row.map(|r| LeaseRow::from_row(&r).map_err(|e| map_err(e, "lease"))).transpose()
     }
 
     /// The leases of a profile that have not ended, soonest end first (at most 500).
@@ -115,36 +119,25 @@ impl Store {
         lease_id: &LeaseId,
         expires_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE leases SET expires_at = $6 \
              WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
-        )
-        .bind(scope.tenant.as_str())
-        .bind(scope.profile.as_str())
-        .bind(scope.address.as_str())
-        .bind(scope.namespace_column())
-        .bind(lease_id.as_str())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "lease"))?;
+        );
+        bind_key(query, scope, lease_id.as_str())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "lease"))?;
         Ok(())
     }
 
     /// Forget a lease (revoked).
     pub async fn delete_lease(&self, scope: &LeaseScope, lease_id: &LeaseId) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM leases \
              WHERE tenant_id = $1 AND profile_name = $2 AND vault_address = $3 AND namespace = $4 AND lease_id = $5",
-        )
-        .bind(scope.tenant.as_str())
-        .bind(scope.profile.as_str())
-        .bind(scope.address.as_str())
-        .bind(scope.namespace_column())
-        .bind(lease_id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "lease"))?;
+        );
+        bind_key(query, scope, lease_id.as_str()).execute(&self.pool).await.map_err(|e| map_err(e, "lease"))?;
         Ok(())
     }
 
