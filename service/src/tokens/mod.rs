@@ -8,12 +8,12 @@
 //! during which reads get 503 instead of spawning agents. Superseded tokens are
 //! revoked in the background.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use moka::future::Cache;
 
+mod backoff;
 mod entry;
 mod shared;
 
@@ -24,59 +24,9 @@ use crate::login::Login;
 pub use crate::login::{FreshToken, LoginFailure, ProfileKey, ProfileLogin, Step};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use backoff::Pauses;
 pub use entry::{CACHE_MARGIN, CachedToken, cache_lifetime};
 use entry::{TtlExpiry, cached, due_for_refresh, renew_in_place};
-
-struct Backoff {
-    failures: u32,
-    until: Instant,
-    last: LoginFailure,
-}
-
-/// Login back-off per profile revision: doubling pauses from `initial` up to `max`.
-/// Keyed by the profile's content: a changed profile starts clean (on every replica),
-/// and a login of old content cannot put the new revision into back-off.
-struct Pauses {
-    initial: Duration,
-    max: Duration,
-    map: Mutex<HashMap<ProfileKey, Backoff>>,
-}
-
-impl Pauses {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProfileKey, Backoff>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The last failure and the time left, while a pause lasts.
-    fn state(&self, key: &ProfileKey) -> Option<(LoginFailure, Duration)> {
-        let map = self.lock();
-        let b = map.get(key)?;
-        let now = Instant::now();
-        (b.until > now).then(|| (b.last.clone(), b.until - now))
-    }
-
-    /// Count one more failure and return the pause that now applies.
-    fn record(&self, key: &ProfileKey, failure: &LoginFailure) -> Duration {
-        let mut map = self.lock();
-        if map.len() > 10_000 {
-            // Entries of replaced or deleted profiles whose pause ended are of no more use.
-            let now = Instant::now();
-            map.retain(|_, b| b.until > now);
-        }
-        let entry =
-            map.entry(key.clone()).or_insert(Backoff { failures: 0, until: Instant::now(), last: failure.clone() });
-        entry.failures = entry.failures.saturating_add(1);
-        let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
-        let delay = self.initial.saturating_mul(factor).min(self.max);
-        entry.until = Instant::now() + delay;
-        entry.last = failure.clone();
-        delay
-    }
-
-    fn clear(&self, key: &ProfileKey) {
-        self.lock().remove(key);
-    }
-}
 
 /// Why a read could not get a token.
 pub enum TokenError {
@@ -179,11 +129,7 @@ impl Tokens {
             vault_timeout: settings.vault_timeout,
             max_cache_ttl: settings.token_max_cache_ttl,
             cache,
-            backoff: Arc::new(Pauses {
-                initial: settings.login_backoff_initial,
-                max: settings.login_backoff_max,
-                map: Mutex::default(),
-            }),
+            backoff: Arc::new(Pauses::new(settings.login_backoff_initial, settings.login_backoff_max)),
             metrics,
         }
     }
