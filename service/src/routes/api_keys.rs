@@ -101,17 +101,20 @@ pub async fn create_key(
         )
         .await?;
     tracing::info!(tenant = %tenant, key_id = %row.id, by = %caller.label(), "api key created");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "key.create",
-            profile: None,
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "key.create",
+                profile: None,
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(CreatedKey { info: row.into(), key: generated.key.expose_secret().to_string() }))
@@ -150,17 +153,20 @@ pub async fn delete_key(
     caller.require_operator_or_admin(tenant.as_str())?;
     if state.store.delete_api_key(&tenant, &id).await? {
         tracing::info!(tenant = %tenant, key_id = %id, by = %caller.label(), "api key revoked");
-        state.audit.record(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "key.revoke",
-                profile: None,
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        );
+        state
+            .audit
+            .record_admin(
+                &caller,
+                crate::audit::Event {
+                    tenant: &tenant,
+                    action: "key.revoke",
+                    profile: None,
+                    path: None,
+                    outcome: "ok",
+                    started: None,
+                },
+            )
+            .await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(format!("no api key {id}")))

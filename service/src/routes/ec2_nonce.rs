@@ -139,16 +139,19 @@ pub async fn reset_nonce(
         instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
         "audit: ec2 nonce reset"
     );
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: login.tenant(),
-            action: "nonce.reset",
-            profile: Some(login.name().as_str()),
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: login.tenant(),
+                action: "nonce.reset",
+                profile: Some(login.name().as_str()),
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Ok().json(nonce_info(&login, &key, Some(&row))))
 }

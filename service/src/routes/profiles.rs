@@ -115,17 +115,20 @@ pub async fn create_profile(
         other => other.into(),
     })?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile created");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "profile.create",
-            profile: Some(name.as_str()),
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "profile.create",
+                profile: Some(name.as_str()),
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Created().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -212,17 +215,20 @@ pub async fn replace_profile(
         state.tokens.forget(&old_login).await;
     }
     tracing::info!(tenant = %tenant, profile = %name, revision = row.revision, by = %caller.label(), "profile replaced");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "profile.replace",
-            profile: Some(name.as_str()),
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "profile.replace",
+                profile: Some(name.as_str()),
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -281,16 +287,19 @@ pub async fn delete_profile(
         state.store.delete_profile_leases(&tenant, &name).await?;
     }
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "profile.delete",
-            profile: Some(name.as_str()),
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "profile.delete",
+                profile: Some(name.as_str()),
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -197,17 +197,20 @@ pub async fn update_tenant(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
     tracing::info!(tenant = %tenant, by = %caller.label(), vault_addresses = ?row.vault_addresses, methods = ?row.methods, "audit: tenant grants updated");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "tenant.update",
-            profile: None,
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "tenant.update",
+                profile: None,
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Ok().json(Tenant::from(row)))
 }
 
@@ -253,16 +256,19 @@ pub async fn delete_tenant(
         tenant = %tenant, by = %caller.label(), profiles = gone.profiles.len(), keys = gone.keys,
         audit_events_deleted = gone.audit_events, keep_leases = options.keep_leases, "audit: tenant deleted"
     );
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "tenant.delete",
-            profile: None,
-            path: None,
-            outcome: "ok",
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "tenant.delete",
+                profile: None,
+                path: None,
+                outcome: "ok",
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -102,17 +102,20 @@ pub async fn test_profile(
         tracing::warn!(error = %e, "could not record the test outcome");
     }
     tracing::info!(tenant = %tenant, profile = %name, ok = report.ok, "test connection");
-    state.audit.record(
-        &caller,
-        crate::audit::Event {
-            tenant: &tenant,
-            action: "profile.test",
-            profile: Some(name.as_str()),
-            path: None,
-            outcome: if report.ok { "ok" } else { "failed" },
-            started: None,
-        },
-    );
+    state
+        .audit
+        .record_admin(
+            &caller,
+            crate::audit::Event {
+                tenant: &tenant,
+                action: "profile.test",
+                profile: Some(name.as_str()),
+                path: None,
+                outcome: if report.ok { "ok" } else { "failed" },
+                started: None,
+            },
+        )
+        .await;
     Ok(HttpResponse::Ok().json(report))
 }
 
