@@ -27,6 +27,7 @@ pub mod offboard;
 pub mod openapi;
 pub mod reads;
 pub mod routes;
+pub mod seal;
 pub mod secret_cache;
 pub mod startup;
 pub mod state;

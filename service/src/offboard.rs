@@ -31,6 +31,16 @@ pub async fn delete_tenant(state: &AppState, tenant: &TenantId, options: Options
     let logins: Vec<ProfileLogin> =
         profiles.iter().filter_map(|row| ProfileLogin::from_row(row, &state.policy).ok()).collect();
     let unshared = unshared_nonce_places(state, tenant, &logins).await?;
+    if options.keep_leases {
+        // The lease rows go with the tenant: the tokens behind live leases are kept by their ends.
+        let now = crate::leases::rfc3339(std::time::SystemTime::now());
+        let ends = state.store.live_lease_ends_of_tenant(tenant, &now).await?;
+        let ends: Vec<_> = ends
+            .into_iter()
+            .filter_map(|(scope, accessor, end)| Some((scope, accessor, humantime::parse_rfc3339(&end).ok()?)))
+            .collect();
+        state.tokens.leases().keep_until(ends).await;
+    }
     let gone = state
         .store
         .delete_tenant(tenant, !options.keep_audit, &unshared)

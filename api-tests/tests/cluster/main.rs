@@ -40,6 +40,11 @@ struct Cluster {
 impl Cluster {
     /// PostgreSQL (None when it is not installed and not required), OpenBao and a shared folder.
     async fn postgres(name: &str) -> Option<Cluster> {
+        Self::postgres_with_ttl(name, 3600).await
+    }
+
+    /// As [`Cluster::postgres`], with logins issuing tokens of `ttl_secs`.
+    async fn postgres_with_ttl(name: &str, ttl_secs: u64) -> Option<Cluster> {
         let required = std::env::var("AUTH_SERVICE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
         if Postgres::bin_dir().is_none() {
             assert!(!required, "PostgreSQL is required but not installed");
@@ -48,11 +53,11 @@ impl Cluster {
         }
         let pg = Postgres::start().await.expect("postgres");
         let db = pg.create_database(name).expect("database");
-        Some(Self::with_db(Some(pg), db).await)
+        Some(Self::with_db(Some(pg), db, ttl_secs).await)
     }
 
-    async fn with_db(pg: Option<Postgres>, db: String) -> Cluster {
-        let (bao, issuer) = bao_with_jwt(3600).await;
+    async fn with_db(pg: Option<Postgres>, db: String, ttl_secs: u64) -> Cluster {
+        let (bao, issuer) = bao_with_jwt(ttl_secs).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let jwt_dir = dir.path().join("identity");
         std::fs::create_dir_all(&jwt_dir).expect("jwt dir");
@@ -297,7 +302,7 @@ async fn a_wrong_key_a_rotated_key_and_a_tampered_row_are_each_handled_without_a
 async fn a_single_replica_on_sqlite_with_a_key_file_restarts_warm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}/db/auth.db", dir.path().display());
-    let c = Cluster::with_db(None, db).await;
+    let c = Cluster::with_db(None, db, 3600).await;
     let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
     let mut a = c.replica(&keys).await;
     let t = c.tenant(&a, "t1", 5).await;
@@ -371,4 +376,112 @@ async fn a_dynamic_credential_read_through_one_replica_is_renewed_and_revoked_th
     assert_eq!(s, 204, "{body}");
     let user = creds["data"]["username"].as_str().expect("user");
     assert!(!pg.can_login(user, creds["data"]["password"].as_str().expect("password")), "revoked through B");
+}
+
+/// A token's TTL in OpenBao (None: the token is gone).
+async fn token_ttl(bao: &OpenBao, token: &str) -> Option<u64> {
+    let v = bao.api("POST", "auth/token/lookup", None, Some(json!({ "token": token }))).await.ok()?;
+    v["data"]["ttl"].as_u64()
+}
+
+#[tokio::test]
+async fn a_retiring_token_is_sealed_in_the_store_renewed_and_revoked_by_the_other_replica_after_the_first_is_gone() {
+    // Tokens of 300 s: a lease renewed past that needs its issuing token renewed too.
+    let Some(c) = Cluster::postgres_with_ttl("retiring", 300).await else { return };
+    let pg = c.pg.as_ref().expect("pg");
+    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
+                  path \"database/creds/app\" { capabilities = [\"read\"] }\n\
+                  path \"sys/leases/renew\" { capabilities = [\"update\"] }\n\
+                  path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n";
+    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
+    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
+    let (mut a, b) = (c.replica(&keys).await, c.replica(&keys).await);
+    let t = c.tenant(&a, "t1", 1).await;
+    let known = issued_tokens(&c.bao);
+    let (s, creds, _) = a.call("GET", "/v1/tenants/t1/profiles/p0/secrets/database/creds/app", &t.read, None).await;
+    assert_eq!(s, 200, "{creds}");
+    let lease = creds["lease_id"].as_str().expect("lease").to_string();
+    let new: Vec<String> = issued_tokens(&c.bao).into_iter().filter(|t| !known.contains(t)).collect();
+    assert_eq!(new.len(), 1, "one login for the read");
+    let issuer = new[0].clone();
+
+    // Replacing the profile on A retires the token behind the live lease: sealed into the store.
+    let (s, profile, _) = a.call("GET", "/v1/tenants/t1/profiles/p0", &t.admin, None).await;
+    assert_eq!(s, 200, "{profile}");
+    let body = json!({ "vault_address": profile["vault_address"], "method": profile["method"] });
+    let (s, body, _) = a.call("PUT", "/v1/tenants/t1/profiles/p0", &t.admin, Some(body)).await;
+    assert_eq!(s, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.counter("auth_service_token_records", "state=\"retiring\"").await != 1.0 {
+        assert!(Instant::now() < deadline, "the retiring token reached the store");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dump = pg.dump("retiring").expect("pg_dump");
+    assert!(dump.contains("retiring_tokens") && !dump.contains(issuer.as_str()), "sealed: not in a dump");
+    assert!(token_ttl(&c.bao, &issuer).await.is_some(), "not revoked: it backs the lease");
+
+    // A goes away. B renews the lease past the token's life: B renews the retiring token too.
+    a.stop();
+    let before = token_ttl(&c.bao, &issuer).await.expect("alive");
+    assert!(before < 700, "the token reached the lease's first end only: {before}");
+    let (s, renewed, _) = b
+        .call(
+            "POST",
+            "/v1/tenants/t1/profiles/p0/leases/renew",
+            &t.read,
+            Some(json!({"lease_id": lease, "increment": 3000})),
+        )
+        .await;
+    assert_eq!(s, 200, "{renewed}");
+    let after = token_ttl(&c.bao, &issuer).await.expect("alive");
+    assert!(after > 2500, "B made the retiring issuer reach the renewed lease: {before} -> {after}");
+    assert!(renewed["lease_duration"].as_u64().expect("duration") > 2500, "{renewed}");
+
+    // The lease is revoked through B: B's sweeper (A's lock lapsed) revokes the retiring token.
+    let (s, body, _) =
+        b.call("POST", "/v1/tenants/t1/profiles/p0/leases/revoke", &t.read, Some(json!({"lease_id": lease}))).await;
+    assert_eq!(s, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while token_ttl(&c.bao, &issuer).await.is_some() {
+        assert!(Instant::now() < deadline, "the retiring token was revoked by the remaining replica");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.counter("auth_service_token_records", "state=\"retiring\"").await != 0.0 {
+        assert!(Instant::now() < deadline, "its row went");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!b.log().contains(issuer.as_str()), "the token is not in B's log");
+}
+
+#[tokio::test]
+async fn a_tenant_offboarded_with_keep_leases_on_the_other_replica_keeps_its_credentials_alive() {
+    let Some(c) = Cluster::postgres("offboard_keep").await else { return };
+    let pg = c.pg.as_ref().expect("pg");
+    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
+                  path \"database/creds/app\" { capabilities = [\"read\"] }\n";
+    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
+    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
+    let (a, b) = (c.replica(&keys).await, c.replica(&keys).await);
+    let t = c.tenant(&a, "t1", 1).await;
+    let known = issued_tokens(&c.bao);
+    let (s, creds, _) = a.call("GET", "/v1/tenants/t1/profiles/p0/secrets/database/creds/app", &t.read, None).await;
+    assert_eq!(s, 200, "{creds}");
+    let issuer: Vec<String> = issued_tokens(&c.bao).into_iter().filter(|t| !known.contains(t)).collect();
+    assert_eq!(issuer.len(), 1);
+    // Offboarded through B, which never read: the lease rows go with the tenant, the token is kept by its lease.
+    let (s, body, _) = b.call("DELETE", "/v1/tenants/t1?keep_leases=true", &c.operator_key, None).await;
+    assert_eq!(s, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.counter("auth_service_token_records", "state=\"retiring\"").await != 1.0 {
+        assert!(Instant::now() < deadline, "the kept token is retiring in the store");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Several sweeps later (one every 2 s, on whichever replica holds the lock) it is still alive.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(token_ttl(&c.bao, &issuer[0]).await.is_some(), "the token behind the kept lease lives");
+    let user = creds["data"]["username"].as_str().expect("user");
+    assert!(pg.can_login(user, creds["data"]["password"].as_str().expect("password")), "the credentials still work");
 }

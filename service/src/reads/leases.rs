@@ -96,14 +96,14 @@ async fn lease_call(
     lease_id: &LeaseId,
     what: &str,
     op: Op<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, TokenRef), ApiError> {
     owned_lease(state, login, lease_id).await?;
     let token = calling_token(state, login, lease_id).await?;
     let (status, answer) = state.tokens.vault_of(&token).call(&token.token, op).await?;
     if !status.is_success() {
         return Err(vault_failure(what, status, &answer));
     }
-    Ok(answer)
+    Ok((answer, token))
 }
 
 /// Renew a lease `login`'s profile issued: Vault's answer, made honest (and Vault's raw answer).
@@ -113,10 +113,10 @@ pub async fn renew(
     lease_id: &LeaseId,
     increment: Option<u64>,
 ) -> Result<(RenewedLease, Value), ApiError> {
-    let answer = lease_call(state, login, lease_id, "renew", Op::LeaseRenew(lease_id, increment)).await?;
+    let (answer, token) = lease_call(state, login, lease_id, "renew", Op::LeaseRenew(lease_id, increment)).await?;
     let granted = Duration::from_secs(agent_runner::verify::vault_seconds(answer.get("lease_duration")).unwrap_or(0));
     let scope = login.lease_scope();
-    let expires = state.tokens.leases().renewed(&scope, lease_id, SystemTime::now() + granted).await;
+    let expires = state.tokens.leases().renewed(&scope, lease_id, SystemTime::now() + granted, &token).await;
     let expires_at = rfc3339(expires);
     state.store.update_lease_expiry(&scope, lease_id, &expires_at).await?;
     let left = expires.duration_since(SystemTime::now()).unwrap_or_default().as_secs().min(granted.as_secs());
@@ -142,5 +142,5 @@ pub async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) 
 
 /// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
 pub async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
-    lease_call(state, login, lease_id, "lookup", Op::LeaseLookup(lease_id)).await
+    lease_call(state, login, lease_id, "lookup", Op::LeaseLookup(lease_id)).await.map(|(answer, _)| answer)
 }

@@ -280,11 +280,12 @@ pub async fn delete_profile(
         .delete_profile(&tenant, &name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
-    if let Ok(login) = ProfileLogin::from_row(&row, &state.policy) {
-        state.tokens.forget_deleted(&login, keep_leases).await;
-    }
+    // The lease rows go first: a token let go without live leases is revoked.
     if !keep_leases {
         state.store.delete_profile_leases(&tenant, &name).await?;
+    }
+    if let Ok(login) = ProfileLogin::from_row(&row, &state.policy) {
+        state.tokens.forget_deleted(&login, keep_leases).await;
     }
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
     state

@@ -10,7 +10,7 @@ use sqlx::{Executor, SqlSafeStr};
 use super::*;
 
 /// Embedded migrations: (version, description, SQLite text, PostgreSQL text).
-const MIGRATIONS: [(i64, &str, &str, &str); 9] = [
+const MIGRATIONS: [(i64, &str, &str, &str); 10] = [
     (
         1,
         "init",
@@ -64,6 +64,12 @@ const MIGRATIONS: [(i64, &str, &str, &str); 9] = [
         "token records",
         include_str!("../../migrations/sqlite/0009_token_records.sql"),
         include_str!("../../migrations/postgres/0009_token_records.sql"),
+    ),
+    (
+        10,
+        "retiring tokens",
+        include_str!("../../migrations/sqlite/0010_retiring_tokens.sql"),
+        include_str!("../../migrations/postgres/0010_retiring_tokens.sql"),
     ),
 ];
 

@@ -33,6 +33,8 @@ mod nonces;
 mod offboard;
 pub use offboard::{NoncePlace, Offboarded};
 mod profiles;
+mod retiring;
+pub use retiring::RetiringToken;
 mod tenants;
 mod token_records;
 pub use token_records::{TokenRecord, epoch_now};

@@ -75,12 +75,15 @@ impl Drop for Tokens {
 impl Tokens {
     /// Build from the settings.
     pub fn new(settings: &Settings, store: Store, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        let sealer = settings.token_seal_keys.as_ref().map(|keys| Arc::new(crate::seal::Sealer::new(keys)));
         let mut book = LeaseBook::new(http.clone(), settings.vault_timeout, metrics.clone());
-        if settings.token_seal_keys.is_some() {
-            book = book.keeping_tokens_with_records(store.clone());
+        if let Some(sealer) = &sealer {
+            let mut holder = [0u8; 8];
+            getrandom::fill(&mut holder).expect("the operating system's random source works");
+            book = book.with_cluster(crate::leases::Retiring::new(store.clone(), sealer.clone(), hex::encode(holder)));
         }
         let book = Arc::new(book);
-        let shared = settings.token_seal_keys.as_ref().map(|keys| {
+        let shared = settings.token_seal_keys.as_ref().zip(sealer).map(|(keys, sealer)| {
             if keys.loose_mode {
                 tracing::warn!(file = %keys.file.display(), "the token seal key file is readable by others than its owner; make it 0400 (or 0440 for a group)");
             }
@@ -89,7 +92,7 @@ impl Tokens {
             Arc::new(shared::SharedTokens::new(
                 store.clone(),
                 book.clone(),
-                keys,
+                sealer,
                 metrics.clone(),
                 wait,
                 settings.token_max_cache_ttl,
@@ -113,6 +116,7 @@ impl Tokens {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     cache.run_pending_tasks().await;
                     book.sweep().await;
+                    book.sweep_retiring().await;
                 }
             })
         };

@@ -23,26 +23,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-
 use super::entry::CachedToken;
 use super::{LoginFailure, ProfileLogin};
-use crate::config::SealKeys;
 use crate::leases::TokenRef;
 use crate::metrics::Metrics;
+use crate::seal::Sealer;
 use crate::store::{Store, TokenRecord, epoch_now};
 
 /// How often a replica waiting for another's login looks for its record.
 const POLL: Duration = Duration::from_millis(100);
-
-/// One key: the AEAD key and its public id (a hash prefix, never the key).
-struct SealKey {
-    key: LessSafeKey,
-    id: String,
-}
 
 /// Sealed records in the shared store.
 pub struct SharedTokens {
@@ -50,8 +39,7 @@ pub struct SharedTokens {
     /// Tokens whose record is deleted or overwritten are let go through the book
     /// (revoked, or retiring while they back leases), whichever replica holds them.
     book: Arc<crate::leases::LeaseBook>,
-    keys: Vec<SealKey>,
-    rng: SystemRandom,
+    sealer: Arc<Sealer>,
     metrics: Arc<Metrics>,
     /// This process, as the holder of login locks.
     holder: String,
@@ -81,71 +69,27 @@ fn from_epoch(secs: i64) -> SystemTime {
 }
 
 impl SharedTokens {
-    /// Sealed records with `keys` (the first seals), in `store`.
+    /// Sealed records in `store`, sealed and opened by `sealer`.
     pub fn new(
         store: Store,
         book: Arc<crate::leases::LeaseBook>,
-        keys: &SealKeys,
+        sealer: Arc<Sealer>,
         metrics: Arc<Metrics>,
         wait: Duration,
         max_cache_ttl: Duration,
     ) -> Self {
-        let keys = keys
-            .keys
-            .iter()
-            .map(|k| SealKey {
-                key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).expect("a 32-byte key is an AES-256 key")),
-                id: hex::encode(&Sha256::digest(k)[..8]),
-            })
-            .collect();
         let mut holder = [0u8; 8];
         getrandom::fill(&mut holder).expect("the operating system's random source works");
         Self {
             store,
             book,
-            keys,
-            rng: SystemRandom::new(),
+            sealer,
             metrics,
             holder: hex::encode(holder),
             wait,
             max_cache_ttl,
             reported: Mutex::default(),
         }
-    }
-
-    fn seal(&self, token: &SecretString, aad: &str) -> Option<(String, String)> {
-        let key = self.keys.first()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).ok()?;
-        let mut data = token.expose_secret().as_bytes().to_vec();
-        key.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
-            .ok()?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        Some((key.id.clone(), hex::encode(out)))
-    }
-
-    fn unseal(&self, record: &TokenRecord, aad: &str) -> Option<SecretString> {
-        let bytes = hex::decode(&record.sealed).ok()?;
-        if bytes.len() <= NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        // The key that sealed it first, then the others (a record may predate a key's id).
-        let order = self
-            .keys
-            .iter()
-            .filter(|k| k.id == record.key_id)
-            .chain(self.keys.iter().filter(|k| k.id != record.key_id));
-        for key in order {
-            let mut data = sealed.to_vec();
-            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-            if let Ok(plain) = key.key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data) {
-                return String::from_utf8(plain.to_vec()).ok().map(SecretString::from);
-            }
-        }
-        None
     }
 
     /// A usable token of this content from the store, if there is one and it opens.
@@ -186,7 +130,8 @@ impl SharedTokens {
 
     /// The token a record holds, as the book lets tokens go (None when it does not open).
     fn token_of(&self, p: &ProfileLogin, record: &TokenRecord) -> Option<TokenRef> {
-        let token = self.unseal(record, &associated_data(p, &record.fingerprint, &record.accessor))?;
+        let aad = associated_data(p, &record.fingerprint, &record.accessor);
+        let token = self.sealer.unseal(&record.key_id, &record.sealed, &aad)?;
         Some(TokenRef {
             token,
             accessor: record.accessor.clone(),
@@ -216,7 +161,8 @@ impl SharedTokens {
     pub async fn save(&self, p: &ProfileLogin, token: &CachedToken) {
         let before =
             self.store.token_records_of(p.tenant(), p.name(), Some(&fingerprint(p)), None).await.unwrap_or_default();
-        let Some((key_id, sealed)) = self.seal(&token.token, &associated_data(p, &fingerprint(p), &token.accessor))
+        let Some(crate::seal::Sealed { key_id, sealed }) =
+            self.sealer.seal(&token.token, &associated_data(p, &fingerprint(p), &token.accessor))
         else {
             tracing::error!("could not seal a token; it stays in this replica's memory only");
             return;
@@ -325,68 +271,8 @@ impl SharedTokens {
         if let Ok(n) = self.store.count_token_records().await {
             self.metrics.token_records("active", n);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(list: &[[u8; 32]]) -> SealKeys {
-        SealKeys { file: "/k".into(), keys: list.to_vec(), loose_mode: false }
-    }
-
-    async fn shared(list: &[[u8; 32]]) -> (SharedTokens, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
-        let metrics = Arc::new(Metrics::default());
-        let http = agent_runner::http::client_builder().build().expect("client");
-        let book = Arc::new(crate::leases::LeaseBook::new(http, Duration::from_secs(1), metrics.clone()));
-        let s = SharedTokens::new(store, book, &keys(list), metrics, Duration::from_secs(5), Duration::from_secs(3600));
-        (s, dir)
-    }
-
-    fn record(sealed: String, key_id: String, accessor: &str) -> TokenRecord {
-        TokenRecord {
-            tenant: crate::domain::TenantId::parse("t").expect("t"),
-            profile: crate::domain::ProfileName::parse("p").expect("p"),
-            fingerprint: "00".into(),
-            vault_address: String::new(),
-            namespace: String::new(),
-            accessor: accessor.into(),
-            ttl_secs: 0,
-            renewable: false,
-            expires_epoch: None,
-            max_end_epoch: None,
-            cache_until_epoch: 0,
-            key_id,
-            sealed,
+        if let Ok(n) = self.store.count_retiring_tokens().await {
+            self.metrics.token_records("retiring", n);
         }
-    }
-
-    #[tokio::test]
-    async fn a_sealed_token_opens_only_with_a_key_of_the_file_and_only_where_it_was_bound() {
-        let (old, new) = ([1u8; 32], [2u8; 32]);
-        let (sealer, _d1) = shared(&[old]).await;
-        let token = SecretString::from("s.secret-token".to_string());
-        let (key_id, sealed) = sealer.seal(&token, "aad-A").expect("sealed");
-        assert!(!sealed.contains(&hex::encode("s.secret-token")), "the token is not in the record");
-        let r = record(sealed.clone(), key_id.clone(), "acc");
-        assert_eq!(sealer.unseal(&r, "aad-A").map(|t| t.expose_secret().to_string()), Some("s.secret-token".into()));
-        assert!(sealer.unseal(&r, "aad-B").is_none(), "bound to its tenant, profile, content and accessor");
-        // Rotation: the new key seals, the old one still opens.
-        let (rotated, _d2) = shared(&[new, old]).await;
-        assert!(rotated.unseal(&r, "aad-A").is_some(), "an old record opens with the old key second");
-        let (resealed_id, _) = rotated.seal(&token, "aad-A").expect("sealed");
-        assert_ne!(resealed_id, key_id, "new records are sealed with the first key");
-        let (wrong, _d3) = shared(&[new]).await;
-        assert!(wrong.unseal(&r, "aad-A").is_none(), "a wrong key does not open it");
-        // A tampered row does not open.
-        let mut bytes = hex::decode(&sealed).expect("hex");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        assert!(sealer.unseal(&record(hex::encode(bytes), key_id, "acc"), "aad-A").is_none());
-        let (a, b) = (sealer.seal(&token, "x").expect("a"), sealer.seal(&token, "x").expect("b"));
-        assert_ne!(a.1, b.1, "a fresh nonce per record");
     }
 }

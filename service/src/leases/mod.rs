@@ -15,12 +15,20 @@
 //! renewed until its last lease ends or it reaches its maximum, then revokes
 //! it); any other token is revoked at once. Deleting a profile revokes its
 //! tokens, and so their leases, unless the admin asks to keep them.
+//!
+//! With the cluster token cache on, a retiring token is sealed into the store
+//! instead of kept in one replica's memory (see [`retiring`]): any replica can
+//! renew it or revoke it, one replica at a time sweeps them, and they outlive
+//! restarts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
+
+mod retiring;
+pub use retiring::Retiring;
 
 use crate::domain::secret_path::LeaseId;
 use crate::domain::{ProfileName, TenantId, VaultAddress};
@@ -122,19 +130,21 @@ pub struct LeaseBook {
     timeout: Duration,
     metrics: Arc<Metrics>,
     /// With the cluster token cache: a released token whose sealed record is
-    /// still live is not revoked (other replicas, or this one after a restart, use it).
-    records: Option<crate::store::Store>,
+    /// still live is not revoked (other replicas, or this one after a restart,
+    /// use it), and retiring tokens are sealed into the store.
+    cluster: Option<Retiring>,
 }
 
 impl LeaseBook {
     /// An empty book.
     pub fn new(http: reqwest::Client, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        Self { book: Mutex::new(Book::default()), http, timeout, metrics, records: None }
+        Self { book: Mutex::new(Book::default()), http, timeout, metrics, cluster: None }
     }
 
-    /// Keep a released token alive while its sealed record is live (the cluster token cache).
-    pub fn keeping_tokens_with_records(mut self, store: crate::store::Store) -> Self {
-        self.records = Some(store);
+    /// The cluster token cache's way: a released token stays alive while its
+    /// sealed record is live, and retiring tokens are sealed into the store.
+    pub fn with_cluster(mut self, cluster: Retiring) -> Self {
+        self.cluster = Some(cluster);
         self
     }
 
@@ -166,11 +176,19 @@ impl LeaseBook {
         expires
     }
 
-    /// A lease was renewed to `lease_end`: make its issuing token (if this
-    /// replica holds it) reach that end. Returns the honest end.
-    pub async fn renewed(&self, scope: &LeaseScope, lease_id: &LeaseId, lease_end: SystemTime) -> SystemTime {
+    /// A lease was renewed to `lease_end` with the `calling` token: make its
+    /// issuing token reach that end (held here, the calling token itself, or,
+    /// with the cluster token cache, a retiring token in the store). Returns the
+    /// honest end.
+    pub async fn renewed(
+        &self,
+        scope: &LeaseScope,
+        lease_id: &LeaseId,
+        lease_end: SystemTime,
+        calling: &TokenRef,
+    ) -> SystemTime {
         let key = self.lock().by_lease.get(&(scope.clone(), lease_id.clone())).cloned();
-        let Some(key) = key else { return lease_end };
+        let Some(key) = key else { return self.renewed_elsewhere(scope, lease_id, lease_end, calling).await };
         let token_end = self.reach(&key, lease_end).await;
         let expires = token_end.map_or(lease_end, |t| t.min(lease_end));
         if let Some(e) = self.lock().entries.get_mut(&key) {
@@ -198,6 +216,10 @@ impl LeaseBook {
     /// The service no longer uses `token` for reads: keep it (retiring) while it
     /// backs live leases, else revoke it now. Returns whether it was kept.
     pub fn release(self: &Arc<Self>, token: &TokenRef) -> bool {
+        if self.cluster.is_some() {
+            self.release_to_store(token);
+            return false;
+        }
         let now = SystemTime::now();
         let kept = {
             let mut book = self.lock();
@@ -227,6 +249,9 @@ impl LeaseBook {
     /// A profile goes away: revoke all its tokens (and so their leases), or,
     /// with `keep_leases`, let them retire until their leases end.
     pub fn forget_profile(self: &Arc<Self>, tenant: &TenantId, profile: &ProfileName, keep_leases: bool) {
+        if !keep_leases {
+            self.revoke_retiring_of(tenant, profile);
+        }
         let mut to_revoke = Vec::new();
         {
             let mut book = self.lock();
@@ -292,16 +317,26 @@ impl LeaseBook {
     /// Make the token reach `target` with `renew-self` if it can; returns its
     /// end afterwards (None: no TTL and no known maximum).
     async fn reach(&self, key: &TokenKey, target: SystemTime) -> Option<SystemTime> {
-        let accessor = key.1.as_str();
         let token = self.lock().entries.get(key).map(|e| e.token.clone())?;
-        let capped = |end: Option<SystemTime>| match (end, token.max_end) {
-            (Some(e), Some(m)) => Some(e.min(m)),
-            (e, m) => e.or(m),
-        };
-        let Some(expires) = token.expires else { return capped(None) };
-        if expires >= target || !token.renewable || token.max_end.is_some_and(|m| m <= expires) {
-            return capped(Some(expires));
+        let (expires, max_end) = self.extend(&token, target).await;
+        if (expires, max_end) != (token.expires, token.max_end) {
+            let mut book = self.lock();
+            let entry = book.entries.get_mut(key)?;
+            entry.token.expires = expires;
+            entry.token.max_end = max_end;
         }
+        end_of(expires, max_end)
+    }
+
+    /// Renew `token` with `renew-self` so that it reaches `target`, if it can
+    /// and must: its expiry and known maximum afterwards.
+    async fn extend(&self, token: &TokenRef, target: SystemTime) -> (Option<SystemTime>, Option<SystemTime>) {
+        let unchanged = (token.expires, token.max_end);
+        let Some(expires) = token.expires else { return unchanged };
+        if expires >= target || !token.renewable || token.max_end.is_some_and(|m| m <= expires) {
+            return unchanged;
+        }
+        let accessor = token.accessor.as_str();
         let now = SystemTime::now();
         let wanted = target.duration_since(now).unwrap_or_default() + Duration::from_secs(5);
         let answer = token.vault(&self.http, self.timeout).call(&token.token, Op::RenewSelf(wanted.as_secs())).await;
@@ -318,30 +353,22 @@ impl LeaseBook {
                 None
             }
         };
-        let Some(granted) = granted else { return capped(Some(expires)) };
+        let Some(granted) = granted else { return unchanged };
         let new_end = now + granted;
-        let mut book = self.lock();
-        let entry = book.entries.get_mut(key)?;
-        entry.token.expires = Some(new_end);
         if granted < wanted.saturating_sub(Duration::from_secs(5)) {
             // Vault cut the renewal: this is the token's effective maximum.
             tracing::info!(%accessor, granted_s = granted.as_secs(), "renew-self was cut at the token's maximum life");
-            entry.token.max_end = Some(new_end);
+            return (Some(new_end), Some(new_end));
         }
-        let token = entry.token.clone();
-        drop(book);
-        match (Some(new_end), token.max_end) {
-            (Some(e), Some(m)) => Some(e.min(m)),
-            (e, _) => e,
-        }
+        (Some(new_end), token.max_end)
     }
 
     fn revoke_later(self: &Arc<Self>, token: TokenRef, why: &'static str) {
         let book = self.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
-            if let Some(store) = &book.records
-                && let Ok(Some(_)) = store.token_record_by_accessor(&token.tenant, &token.profile, &token.accessor).await
+            if let Some(cluster) = &book.cluster
+                && cluster.still_shared(&token).await
             {
                 tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "not revoked: its sealed record is live");
                 return;
@@ -364,6 +391,14 @@ impl LeaseBook {
 /// RFC 3339 (seconds) of a time.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A token's latest end: the earlier of its expiry and its known maximum.
+fn end_of(expires: Option<SystemTime>, max_end: Option<SystemTime>) -> Option<SystemTime> {
+    match (expires, max_end) {
+        (Some(e), Some(m)) => Some(e.min(m)),
+        (e, m) => e.or(m),
+    }
 }
 
 #[cfg(test)]
