@@ -54,26 +54,33 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: tokio::sync::mpsc::Sender<Msg>,
+    /// Wakes a gathering writer at once (a flush waits for it).
+    urgent: Arc<tokio::sync::Notify>,
 }
 
 impl AuditLog {
     /// Start the writer (it runs until every handle is dropped).
     pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(QUEUE);
+        let urgent = Arc::new(tokio::sync::Notify::new());
+        let hurry = urgent.clone();
         tokio::spawn(async move {
             let mut batch: Vec<Msg> = Vec::with_capacity(BATCH);
             let mut events: Vec<NewAuditEvent> = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                // Gather for a moment more: at most ~20 transactions (each an fsync on SQLite) a second.
-                let gather = tokio::time::Instant::now() + GATHER;
-                loop {
-                    let room = BATCH.saturating_sub(batch.len());
-                    if room == 0 || batch.iter().any(|m| matches!(m, Msg::Flush(_))) {
-                        break;
+                // Gather for a moment more: at most ~20 transactions (each an fsync on SQLite)
+                // a second. The writer sleeps meanwhile rather than waking for each event (a
+                // read's request thread would pay that wake-up); a flush cuts the sleep short.
+                if !batch.iter().any(|m| matches!(m, Msg::Flush(_))) {
+                    tokio::select! {
+                        () = tokio::time::sleep(GATHER) => {}
+                        () = hurry.notified() => {}
                     }
-                    match tokio::time::timeout_at(gather, rx.recv_many(&mut batch, room)).await {
-                        Ok(n) if n > 0 => {}
-                        _ => break,
+                }
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(msg) => batch.push(msg),
+                        Err(_) => break,
                     }
                 }
                 let mut acks = Vec::new();
@@ -92,7 +99,7 @@ impl AuditLog {
                 }
             }
         });
-        Self { tx }
+        Self { tx, urgent }
     }
 
     fn send(&self, event: NewAuditEvent) {
@@ -160,6 +167,7 @@ impl AuditLog {
         let (ack, done) = tokio::sync::oneshot::channel();
         let flushed = async {
             if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+                self.urgent.notify_one();
                 let _ = done.await;
             }
         };

@@ -7,7 +7,8 @@
 //!
 //! Run with `./scripts/bench.sh` (`BENCH_QUICK=1` for short runs; `BENCH_ONLY=memory`
 //! for the memory case alone and `BENCH_ONLY=warm` for the warm reads alone,
-//! printed and not written to the docs).
+//! printed and not written to the docs; `BENCH_PROFILE=rest,floor` for `perf`
+//! profiles of those targets, folded into `docs/profiles/<target>-<BENCH_PROFILE_LABEL>.folded`).
 
 #[path = "../../tests/api/helpers.rs"]
 #[allow(dead_code, reason = "shared helpers; the benchmark uses some of them")]
@@ -16,6 +17,7 @@ mod helpers;
 mod cases;
 mod peers;
 mod procs;
+mod profile;
 mod report;
 mod wrk;
 
@@ -25,7 +27,7 @@ use api_tests::{JwtIssuer, OpenBao, bao_bin};
 use serde_json::json;
 
 use helpers::{App, AppOptions};
-use report::{CACHED, PROXY, Results};
+use report::{BARE, CACHED, PROXY, Results};
 use wrk::{Cell, Pids, Target, Wrk};
 
 /// Connection counts of the warm reads.
@@ -187,6 +189,16 @@ async fn run(started: Instant) {
     }
     let pids = Pids { service: app.pid(), bao: bao_pid, proxy: proxy.as_ref().map_or(0, peers::BaoProxy::pid) };
     let secret = cases::SECRET;
+    // The stack's own floor for a proxied read: actix-web and reqwest with nothing else.
+    let bare = peers::BareProxy::start(&helpers::service_bin(), &format!("{}/v1/{secret}", bao.addr), &direct_token);
+    if let Err(e) = &bare {
+        skipped.push(format!("bare actix-web + reqwest proxy ({e})"));
+    }
+    // Each target's own process is the "service" whose CPU is read.
+    let pids_of = |ti: usize| match (&bare, ti) {
+        (Ok(b), BARE) => Pids { service: b.pid(), ..pids },
+        _ => pids,
+    };
     let targets = vec![
         Target {
             name: "direct",
@@ -224,10 +236,17 @@ async fn run(started: Instant) {
             url: format!("{}/healthz", app.base),
             header: None,
         },
+        Target {
+            name: "bare",
+            label: "bare actix-web + reqwest proxy (nothing else)".into(),
+            url: bare.as_ref().map_or(String::new(), |b| format!("{}/read", b.addr)),
+            header: None,
+        },
     ];
     // Which targets run at which connection counts (the secret cache at 16 and 64 only).
     let http = api_tests::http_client_builder().timeout(Duration::from_secs(30)).build().expect("client");
-    let mut active = [true; 6];
+    let mut active = [true; 7];
+    active[BARE] = bare.is_ok();
     active[PROXY] = proxy.is_some();
     active[CACHED] = cache.is_ok();
     for (i, t) in targets.iter().enumerate() {
@@ -243,10 +262,21 @@ async fn run(started: Instant) {
         }
     }
     let wrk = Wrk::new(plan.wrk_threads);
-    for (t, _) in targets.iter().zip(active).filter(|(_, on)| *on) {
-        if let Err(e) = wrk.run(t, 16, plan.warmup_secs, pids).await {
+    for (ti, t) in targets.iter().enumerate().filter(|(ti, _)| active[*ti]) {
+        if let Err(e) = wrk.run(t, 16, plan.warmup_secs, pids_of(ti)).await {
             eprintln!("bench: warm-up of {}: {e}", t.name);
         }
+    }
+    if let Ok(wanted) = std::env::var("BENCH_PROFILE") {
+        let label = std::env::var("BENCH_PROFILE_LABEL").unwrap_or_else(|_| "now".into());
+        let dir = api_tests::workspace_root().join("docs/profiles");
+        for name in wanted.split(',') {
+            let Some(ti) = targets.iter().position(|t| t.name == name) else { continue };
+            if let Err(e) = profile::profile(&wrk, &targets[ti], pids_of(ti), &dir, &format!("{name}-{label}")).await {
+                eprintln!("bench: profile of {name}: {e}");
+            }
+        }
+        return;
     }
     let spawns_before = app.spawns().await;
     let mut cells = vec![vec![Cell::default(); CONNS.len()]; targets.len()];
@@ -256,7 +286,7 @@ async fn run(started: Instant) {
                 if !active[ti] || (ti == CACHED && c < 16) {
                     continue;
                 }
-                match wrk.run(t, c, plan.round_secs, pids).await {
+                match wrk.run(t, c, plan.round_secs, pids_of(ti)).await {
                     Ok(s) => cells[ti][ci].samples.push(s),
                     Err(e) => eprintln!("bench: {} at {c} conns: {e}", t.name),
                 }

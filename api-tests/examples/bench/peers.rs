@@ -165,3 +165,53 @@ pub async fn raw_agent_run(service: &Path, vault_addr: &str, jwt_path: &Path) ->
     }
     Ok(elapsed)
 }
+
+/// The stack's own floor for a proxied read: `service/examples/bare_proxy`
+/// (actix-web in front, reqwest behind, nothing else), killed and reaped on drop.
+pub struct BareProxy {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl BareProxy {
+    /// Start it next to the service binary, reading `url` with `token`; waits (at most 15 s) for its address.
+    pub fn start(service: &Path, url: &str, token: &str) -> Result<Self, String> {
+        use std::io::BufRead;
+        let bin = service.parent().ok_or("service binary without a folder")?.join("examples/bare_proxy");
+        let mut child = Command::new(&bin)
+            .env_clear()
+            .env("BARE_UPSTREAM", url)
+            .env("BARE_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut proxy = BareProxy { child: Some(child), addr: String::new() };
+        let line = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| "bare_proxy did not start within 15 s")?;
+        proxy.addr = line.trim().strip_prefix("listening on ").ok_or(format!("bare_proxy said {line:?}"))?.to_string();
+        Ok(proxy)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for BareProxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            api_tests::kill_process_group(&mut child);
+        }
+    }
+}

@@ -24,6 +24,8 @@ pub const VAULT_API: usize = 3;
 pub const CACHED: usize = 4;
 /// `GET /healthz`: the floor, one actix request through the same middleware.
 pub const FLOOR: usize = 5;
+/// `service/examples/bare_proxy`: actix-web and reqwest with nothing else, the stack's floor for a proxied read.
+pub const BARE: usize = 6;
 
 /// Everything one run measured.
 pub struct Results {
@@ -123,7 +125,7 @@ impl Results {
     fn warm_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "| target | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | CPU µs/req: service | × floor | OpenBao | bao proxy |"
+            "| target | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | CPU µs/req: service (bare proxy: its own) | × floor | OpenBao | bao proxy |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         for &c in &self.conns {
@@ -295,6 +297,28 @@ impl Results {
             "secret-cache hit ≤ 1.3 × the floor",
             format!("{}× (at 16 / 64 conns)", multiples(CACHED)),
             at_most(self.worst_multiple(CACHED), 1.3, "×"),
+        );
+        // Not a target: what the same stack costs for the same exchange with nothing else,
+        // so the multiples above can be read against what a proxied read must cost here.
+        let bare = |t: usize| {
+            self.conns
+                .iter()
+                .map(|c| {
+                    let own = |x: usize| self.cell(x, *c).map_or(f64::NAN, |cell| cell.cpu_us(0, self.clk_tck));
+                    format!("{:.2}", own(t) / own(BARE))
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        row(
+            "(for scale, no target) the bare actix-web + reqwest proxy: × the floor; a warm read ÷ the bare proxy",
+            format!(
+                "bare {}× the floor; REST {}×, Vault API {}× the bare proxy's CPU (at 1 / 16 / 64 conns)",
+                multiples(BARE),
+                bare(REST),
+                bare(VAULT_API)
+            ),
+            "–".into(),
         );
         row(
             "service CPU per warm read ≤ 100 µs",
