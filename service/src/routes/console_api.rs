@@ -10,9 +10,9 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profile_input::{ProfileInput, invalid_profile, validate_input};
 use super::tenant_id;
-use super::test_connection::{Keep, TestReport, run};
+use crate::admin::profile_input::{ProfileInput, invalid_profile, validate_input};
+use crate::admin::test_connection::{Keep, TestReport, run};
 use crate::agent_config::{self, AgentConfigInput};
 use crate::auth::{Caller, Scope};
 use crate::domain::{FieldError, ProfileName, VaultAddress, method_block};
