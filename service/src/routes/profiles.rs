@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::extract::TenantAdmin;
 use super::{profile_target, tenant_id};
 use crate::admin::load_profile;
 use crate::admin::profile_input::{ProfileInput, validate_input};
@@ -100,8 +101,7 @@ pub async fn create_profile(
     path: web::Path<String>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
+    let TenantAdmin { caller, tenant } = TenantAdmin::check(caller, &path)?;
     let raw_name = body.name.as_deref().ok_or_else(|| ApiError::field("/name", "required: the profile name"))?;
     let name = ProfileName::parse(raw_name).map_err(|e| ApiError::field("/name", e))?;
     let new = validate_input(&state, &tenant, &body, &name).await?;
