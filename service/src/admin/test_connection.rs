@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 
 use super::load_profile;
 use crate::auth::Caller;
+use crate::domain::SecretPath;
 use crate::domain::{ProfileName, TenantId};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tokens::{CACHE_MARGIN, ProfileLogin, Step};
+use crate::tokens::{CACHE_MARGIN, FreshToken, LoginFailure, ProfileLogin, Step};
 use crate::vault::{self, ReadOutcome};
 
 /// One step of a test-connection report.
@@ -154,10 +155,9 @@ pub enum Keep {
 
 /// Run the whole chain for a parsed profile and explain the outcome.
 pub async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<TestReport, ApiError> {
-    let mut steps = Vec::new();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     if let Some(reason) = crate::reads::resolve::trust_problem(state, login).await? {
-        steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason });
+        let steps = vec![TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason }];
         let hint = Some(
             "the operator narrowed what this tenant may reach: replace the profile, or ask the operator (GET /v1/tenants/{tenant} shows the grants)".to_string(),
         );
@@ -166,31 +166,59 @@ pub async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<T
     let fresh = match state.tokens.login(login).await {
         Ok(fresh) => fresh,
         Err(failure) => {
-            if let Some(a) = &failure.assumed {
-                steps.push(TestStep {
-                    step: "assume_role",
-                    ok: true,
-                    duration_ms: ms(a.elapsed),
-                    detail: a.detail.clone(),
-                });
-            }
-            let step = match failure.step {
-                Step::AssumeRole => "assume_role",
-                Step::AgentLogin => "agent_login",
-                Step::VerifyToken => {
-                    steps.push(TestStep {
-                        step: "agent_login",
-                        ok: true,
-                        duration_ms: failure.login_elapsed.map_or(0, ms),
-                        detail: "the agent wrote a token".into(),
-                    });
-                    "verify_token"
-                }
-            };
-            steps.push(TestStep { step, ok: false, duration_ms: ms(failure.elapsed), detail: failure.detail });
+            let steps = failed_login_steps(&failure);
             return Ok(TestReport { ok: false, steps, token: None, hint: failure.hint, warnings });
         }
     };
+    let mut steps = login_steps(login, &fresh);
+    let warnings = ttl_warnings(fresh.info.ttl);
+    let mut ok = true;
+    let mut hint = None;
+    if let Some(secret_path) = &login.test_secret_path {
+        let (step, read_hint) = read_test_secret(state, login, &fresh, secret_path).await;
+        (ok, hint) = (step.ok, read_hint);
+        steps.push(step);
+    }
+    let token = TokenSummary {
+        ttl_seconds: fresh.info.ttl.as_secs(),
+        policies: fresh.info.policies.clone(),
+        renewable: fresh.info.renewable,
+        identity: fresh.info.identity.iter().cloned().collect(),
+    };
+    match keep {
+        Keep::Cache => state.tokens.store_fresh(login, &fresh).await,
+        Keep::Discard => state.tokens.discard(login, &fresh),
+    }
+    Ok(TestReport { ok, steps, token: Some(token), hint, warnings })
+}
+
+/// The steps of a failed login: the role assumed (if it was), the agent's
+/// login when only the verification failed, and the step that failed.
+fn failed_login_steps(failure: &LoginFailure) -> Vec<TestStep> {
+    let mut steps = Vec::new();
+    if let Some(a) = &failure.assumed {
+        steps.push(TestStep { step: "assume_role", ok: true, duration_ms: ms(a.elapsed), detail: a.detail.clone() });
+    }
+    let step = match failure.step {
+        Step::AssumeRole => "assume_role",
+        Step::AgentLogin => "agent_login",
+        Step::VerifyToken => {
+            steps.push(TestStep {
+                step: "agent_login",
+                ok: true,
+                duration_ms: failure.login_elapsed.map_or(0, ms),
+                detail: "the agent wrote a token".into(),
+            });
+            "verify_token"
+        }
+    };
+    steps.push(TestStep { step, ok: false, duration_ms: ms(failure.elapsed), detail: failure.detail.clone() });
+    steps
+}
+
+/// The steps of a login that worked: the role assumed (if any), the agent's login, the token verified.
+fn login_steps(login: &ProfileLogin, fresh: &FreshToken) -> Vec<TestStep> {
+    let mut steps = Vec::new();
     if let Some(a) = &fresh.assumed {
         steps.push(TestStep { step: "assume_role", ok: true, duration_ms: ms(a.elapsed), detail: a.detail.clone() });
     }
@@ -210,61 +238,62 @@ pub async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<T
             fresh.info.policies.join(", ")
         ),
     });
-    if !fresh.info.ttl.is_zero() && fresh.info.ttl <= CACHE_MARGIN {
+    steps
+}
+
+/// What a token's TTL will cost later: too short to cache, short, or never ending.
+fn ttl_warnings(ttl: std::time::Duration) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !ttl.is_zero() && ttl <= CACHE_MARGIN {
         warnings.push(format!(
             "the token TTL ({} s) is at or under {} s, so tokens cannot be cached and every secret read starts an agent; raise token_ttl on the role",
-            fresh.info.ttl.as_secs(),
+            ttl.as_secs(),
             CACHE_MARGIN.as_secs()
         ));
-    } else if !fresh.info.ttl.is_zero() && fresh.info.ttl < SHORT_TTL {
+    } else if !ttl.is_zero() && ttl < SHORT_TTL {
         warnings.push(format!(
             "the token TTL ({} s) is under {} minutes: each login is an agent run (and, for AWS, a round trip to STS), so short tokens cost many of them; raise token_ttl on the role to at least {} minutes",
-            fresh.info.ttl.as_secs(),
+            ttl.as_secs(),
             SHORT_TTL.as_secs() / 60,
             SHORT_TTL.as_secs() / 60
         ));
     }
-    if fresh.info.ttl.is_zero() {
+    if ttl.is_zero() {
         warnings.push(
             "the token never expires; the service caches it for its configured maximum and then logs in again".into(),
         );
     }
-    let mut ok = true;
+    warnings
+}
+
+/// Read the profile's test secret with the fresh token: the step, and a hint when it failed in a known way.
+async fn read_test_secret(
+    state: &AppState,
+    login: &ProfileLogin,
+    fresh: &FreshToken,
+    secret_path: &SecretPath,
+) -> (TestStep, Option<String>) {
+    let started = Instant::now();
+    let no_query = crate::domain::secret_path::ReadQuery::default();
+    let outcome = state.tokens.vault(login).read(&fresh.token, vault::Op::Read(secret_path, &no_query)).await;
     let mut hint = None;
-    if let Some(secret_path) = &login.test_secret_path {
-        let started = Instant::now();
-        let no_query = crate::domain::secret_path::ReadQuery::default();
-        let outcome = state.tokens.vault(login).read(&fresh.token, vault::Op::Read(secret_path, &no_query)).await;
-        let (step_ok, detail) = match outcome {
-            Ok(ReadOutcome::Found(_)) => (true, format!("read {secret_path}")),
-            Ok(ReadOutcome::NotFound) => {
-                hint = Some(format!(
-                    "nothing at {secret_path}: check the path (KV v2 paths look like secret/data/<path>) and the namespace"
-                ));
-                (false, format!("{secret_path} not found"))
-            }
-            Ok(ReadOutcome::Forbidden(e)) => {
-                hint = Some(format!(
-                    "the token's policies [{}] do not grant read on {secret_path}; add a policy with path \"{secret_path}\" {{ capabilities = [\"read\"] }}",
-                    fresh.info.policies.join(", ")
-                ));
-                (false, format!("permission denied: {e}"))
-            }
-            Ok(ReadOutcome::Other(status, e)) => (false, format!("Vault answered HTTP {status}: {e}")),
-            Err(e) => (false, e.to_string()),
-        };
-        ok = step_ok;
-        steps.push(TestStep { step: "read_test_secret", ok: step_ok, duration_ms: ms(started.elapsed()), detail });
-    }
-    let token = TokenSummary {
-        ttl_seconds: fresh.info.ttl.as_secs(),
-        policies: fresh.info.policies.clone(),
-        renewable: fresh.info.renewable,
-        identity: fresh.info.identity.iter().cloned().collect(),
+    let (ok, detail) = match outcome {
+        Ok(ReadOutcome::Found(_)) => (true, format!("read {secret_path}")),
+        Ok(ReadOutcome::NotFound) => {
+            hint = Some(format!(
+                "nothing at {secret_path}: check the path (KV v2 paths look like secret/data/<path>) and the namespace"
+            ));
+            (false, format!("{secret_path} not found"))
+        }
+        Ok(ReadOutcome::Forbidden(e)) => {
+            hint = Some(format!(
+                "the token's policies [{}] do not grant read on {secret_path}; add a policy with path \"{secret_path}\" {{ capabilities = [\"read\"] }}",
+                fresh.info.policies.join(", ")
+            ));
+            (false, format!("permission denied: {e}"))
+        }
+        Ok(ReadOutcome::Other(status, e)) => (false, format!("Vault answered HTTP {status}: {e}")),
+        Err(e) => (false, e.to_string()),
     };
-    match keep {
-        Keep::Cache => state.tokens.store_fresh(login, &fresh).await,
-        Keep::Discard => state.tokens.discard(login, &fresh),
-    }
-    Ok(TestReport { ok, steps, token: Some(token), hint, warnings })
+    (TestStep { step: "read_test_secret", ok, duration_ms: ms(started.elapsed()), detail }, hint)
 }
