@@ -259,7 +259,10 @@ impl Login {
             return Ok((None, None));
         }
         let instance = self.identity.instance_id().await.map_err(|e| {
-            (e, Some("ec2 logins only work on an EC2 instance; on other hosts use config.type \"iam\"".into()))
+            (
+                e.to_string(),
+                Some("ec2 logins only work on an EC2 instance; on other hosts use config.type \"iam\"".into()),
+            )
         })?;
         let key = ec2::nonce_key(&p.address, p.namespace.as_deref(), &p.block.mount_path, &instance);
         let row = ec2::nonce_for(&self.store, &key).await.map_err(|e| {
