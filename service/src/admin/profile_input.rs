@@ -102,7 +102,7 @@ pub(crate) async fn validate_input(
                 && let Err(e) = trust.jwt_path(std::path::Path::new(path))
                 && !errors.iter().any(|f| f.pointer == "/method/config/path")
             {
-                errors.push(FieldError::new("/method/config/path", e));
+                errors.push(FieldError::new("/method/config/path", e.to_string()));
             }
         }
     }

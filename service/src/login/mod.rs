@@ -284,7 +284,7 @@ impl Login {
                 let real = crate::trust::resolve_jwt_path(&self.jwt_dirs, p.tenant(), std::path::Path::new(path))
                     .map_err(|e| {
                         tracing::warn!("a jwt token file no longer lies in the tenant's folder; no agent was run");
-                        (e, Some("put the token file back in this tenant's own folder, or replace the profile with a path there".into()))
+                        (e.to_string(), Some("put the token file back in this tenant's own folder, or replace the profile with a path there".into()))
                     })?;
                 Ok(std::borrow::Cow::Owned(p.block.with_jwt_path(&real)))
             }
