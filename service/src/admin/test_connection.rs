@@ -86,8 +86,8 @@ pub async fn test_stored(
     let warnings = Vec::new();
     let login = match ProfileLogin::from_row(&row, &state.policy) {
         Ok(login) => Arc::new(login),
-        Err(detail) => {
-            steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail });
+        Err(e) => {
+            steps.push(TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: e.to_string() });
             let hint = Some("replace the profile with a method block this service accepts".to_string());
             return Ok(TestReport { ok: false, steps, token: None, hint, warnings });
         }

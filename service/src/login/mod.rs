@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::store::{ProfileRow, Store};
 
 mod profile;
-pub use profile::{ProfileKey, ProfileLogin};
+pub use profile::{ProfileKey, ProfileLogin, StoredProfileError};
 
 /// A verified token.
 pub struct FreshToken {

@@ -45,7 +45,7 @@ pub async fn load_login(
                 state.secrets.drop_profile(tenant, name);
             }
             let verdict = match ProfileLogin::from_row(&row, &state.policy) {
-                Err(e) => Verdict::Unparsable(e),
+                Err(e) => Verdict::Unparsable(e.to_string()),
                 Ok(login) => {
                     let login = Arc::new(login);
                     match problem(state, &tenant_row, &login)? {

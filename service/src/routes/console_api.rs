@@ -108,7 +108,7 @@ async fn dry_login(
         last_test: None,
         secret_cache: new.secret_cache,
     };
-    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e))
+    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e.to_string()))
 }
 
 /// The agent configuration a profile body would run (admin); the sink path and
