@@ -1,8 +1,10 @@
-//! Administration: what the tenant-admin handlers call beyond the store —
-//! validating a profile body ([`profile_input`]) and testing a profile's whole
-//! login chain ([`test_connection`]). Handlers in `routes/` share these rather
-//! than importing each other.
+//! Administration: what the admin handlers call beyond the store —
+//! validating a profile body ([`profile_input`]) or a tenant's grants
+//! ([`grants`]) and testing a profile's whole login chain
+//! ([`test_connection`]). Handlers in `routes/` share these rather than
+//! importing each other.
 
+pub mod grants;
 pub mod profile_input;
 pub mod test_connection;
 
