@@ -109,7 +109,7 @@ pub(crate) async fn validate_input(
     if let Some(p) = &input.test_secret_path
         && let Err(e) = SecretPath::parse(p)
     {
-        errors.push(FieldError::new("/test_secret_path", e));
+        errors.push(FieldError::new("/test_secret_path", e.to_string()));
     }
     let secret_cache = secret_cache_policy(input).unwrap_or_else(|e| {
         errors.push(e);

@@ -26,7 +26,7 @@ pub enum StoredProfileError {
     Key(String),
     /// The test secret path does not parse.
     #[error("test_secret_path: {0}")]
-    TestSecretPath(String),
+    TestSecretPath(crate::domain::secret_path::SecretPathError),
 }
 
 /// The key of a stored row.

@@ -193,7 +193,7 @@ pub async fn handle(
             let query = if method == "LIST" { query.as_list() } else { query };
             crate::error::within(limit, read_with(&state, &login, &secret, &query)).await
         }
-        Err(e) => Err(ApiError::BadRequest(e)),
+        Err(e) => Err(ApiError::BadRequest(e.to_string())),
     };
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     state.audit.record_read(&caller, &tenant, profile.as_str(), secret.as_str(), read_outcome(&result), started);
