@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::{AwsIdentityMode, Settings};
-use crate::domain::{FieldError, Method, MethodBlock, MethodType, OriginPattern, TenantId, VaultAddress};
+use crate::domain::{FieldError, Method, MethodBlock, MethodType, OriginError, OriginPattern, TenantId, VaultAddress};
 use crate::store::TenantRow;
 
 /// A login type as the operator grants it.
@@ -96,7 +96,7 @@ pub struct TenantPolicy<'a> {
 impl<'a> TenantPolicy<'a> {
     /// The policy of `tenant`. Grants stored before a global list was narrowed
     /// can never widen it: both lists must allow an address.
-    pub fn new(settings: &'a Settings, tenant: &TenantRow) -> Result<Self, String> {
+    pub fn new(settings: &'a Settings, tenant: &TenantRow) -> Result<Self, StoredTenantError> {
         let origins = match &tenant.vault_addresses {
             None => None,
             Some(list) => Some(list.iter().map(|o| OriginPattern::parse(o)).collect::<Result<Vec<_>, _>>()?),
@@ -111,7 +111,7 @@ impl<'a> TenantPolicy<'a> {
         };
         Ok(Self {
             settings,
-            tenant: TenantId::parse(&tenant.id)?,
+            tenant: TenantId::parse(&tenant.id).map_err(StoredTenantError::Id)?,
             origins,
             kinds: granted.intersection(&global).copied().collect(),
         })
@@ -224,6 +224,18 @@ impl<'a> TenantPolicy<'a> {
             self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
         }
     }
+}
+
+/// A stored tenant row the trust boundary cannot use (written by something
+/// other than this service, or under other rules).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoredTenantError {
+    /// A granted Vault origin does not parse.
+    #[error("{0}")]
+    Origin(#[from] OriginError),
+    /// The tenant id does not parse.
+    #[error("{0}")]
+    Id(String),
 }
 
 /// A `jwt` token file outside the tenant's own folder (or behind a `..` or a

@@ -29,7 +29,7 @@ pub fn checked(
                         global.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                     ),
                 )),
-                Err(e) => errors.push(FieldError::new(format!("/vault_addresses/{i}"), e)),
+                Err(e) => errors.push(FieldError::new(format!("/vault_addresses/{i}"), e.to_string())),
             }
         }
         grants.vault_addresses = Some(out);

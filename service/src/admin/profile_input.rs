@@ -63,13 +63,13 @@ pub(crate) async fn validate_input(
 ) -> Result<NewProfile, ApiError> {
     let tenant_row =
         state.store.get_tenant(tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
-    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(ApiError::Internal)?;
+    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let aws_role_arn = input.aws_role_arn.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let mut errors: Vec<FieldError> = Vec::new();
     let address = match VaultAddress::parse(&input.vault_address) {
         Ok(a) => Some(a),
         Err(e) => {
-            errors.push(FieldError::new("/vault_address", e));
+            errors.push(FieldError::new("/vault_address", e.to_string()));
             None
         }
     };

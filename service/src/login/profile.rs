@@ -17,7 +17,7 @@ pub enum StoredProfileError {
     },
     /// The Vault address does not parse.
     #[error("vault_address: {0}")]
-    VaultAddress(String),
+    VaultAddress(crate::domain::VaultAddressError),
     /// The namespace conflicts with the method block's.
     #[error("{0}")]
     Namespace(String),

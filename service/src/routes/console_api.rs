@@ -126,7 +126,7 @@ pub async fn render_profile(
 ) -> Result<HttpResponse, ApiError> {
     let login = dry_login(&state, caller, &path, &body).await?;
     let masked_nonce = SecretString::from("<hidden: one nonce per host and mount, kept by the service>".to_string());
-    let address = VaultAddress::parse(login.address.as_str()).map_err(ApiError::Internal)?;
+    let address = VaultAddress::parse(login.address.as_str()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let input = AgentConfigInput {
         vault_address: &address,
         namespace: login.namespace.as_deref(),
@@ -225,7 +225,7 @@ pub async fn profile_options(
 ) -> Result<HttpResponse, ApiError> {
     let row =
         state.store.get_tenant(&tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
-    let policy = TenantPolicy::new(&state.settings, &row).map_err(ApiError::Internal)?;
+    let policy = TenantPolicy::new(&state.settings, &row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let global: Vec<String> = state.settings.vault_addresses.iter().map(ToString::to_string).collect();
     // A tenant's own list only narrows the global one (both must allow an address).
     let vault_addresses = match &row.vault_addresses {
