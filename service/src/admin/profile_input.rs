@@ -76,7 +76,7 @@ pub(crate) async fn validate_input(
     let namespace = match input.namespace.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Namespace::parse) {
         Some(Ok(ns)) => Some(ns),
         Some(Err(e)) => {
-            errors.push(FieldError::new("/namespace", e));
+            errors.push(FieldError::new("/namespace", e.to_string()));
             None
         }
         None => None,
