@@ -335,7 +335,7 @@ pub fn validate_value(value: &Value, policy: &ValidationPolicy) -> Result<Method
         dedupe(&mut errors);
         return Err(errors);
     }
-    build(method_type, value).map_err(|e| vec![FieldError::new("", e)])
+    build(method_type, value).map_err(|e| vec![FieldError::new("", e.to_string())])
 }
 
 fn enabled_list(policy: &ValidationPolicy) -> String {
