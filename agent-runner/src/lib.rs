@@ -249,24 +249,8 @@ impl Runner {
         spec: &RunSpec,
         render: impl FnOnce(&Path) -> Result<String, E>,
     ) -> Result<AgentRun, RunnerError> {
-        let queued = Instant::now();
-        let acquire = self.slots.acquire();
-        let slot = match spec.queue_timeout {
-            Some(wait) => tokio::time::timeout(wait, acquire).await.map_err(|_| RunnerError::Busy { waited: wait })?,
-            None => acquire.await,
-        };
-        let _slot = slot.map_err(|_| RunnerError::Io("runner closed".into()))?;
-        if let Some(observe) = &self.queue_observer {
-            observe(queued.elapsed());
-        }
-        let root = spec.temp_root.clone().unwrap_or_else(std::env::temp_dir);
-        let dir = tempfile::Builder::new()
-            .prefix("agent-run-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir_in(&root)
-            .map_err(|e| RunnerError::Io(format!("cannot create a run directory in {}: {e}", root.display())))?;
-        let mut guard = RunGuard { dir: Some(dir), pgid: None, readers: Vec::new() };
-        let dir_path = guard.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+        let _slot = self.slot(spec).await?;
+        let (mut guard, dir_path) = run_dir(spec)?;
         let sink = dir_path.join(SINK_FILE);
         let config_path = dir_path.join(CONFIG_FILE);
         let mut config = render(&sink).map_err(|e| RunnerError::Render(e.to_string()))?;
@@ -275,71 +259,21 @@ impl Runner {
         secrecy::zeroize::Zeroize::zeroize(&mut config);
         written.map_err(|e| RunnerError::Io(format!("cannot write the agent config: {e}")))?;
 
-        let mut cmd = tokio::process::Command::new(&spec.binary);
-        cmd.arg("agent")
-            .arg(format!("-config={}", config_path.display()))
-            .arg("-exit-after-auth")
-            .arg("-log-format=json")
-            .current_dir(&dir_path)
-            .env_clear()
-            .envs(spec.env.child_env(std::env::vars_os()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
         let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| spawn_error(&spec.binary, &e))?;
+        let mut child =
+            agent_command(spec, &dir_path, &config_path).spawn().map_err(|e| spawn_error(&spec.binary, &e))?;
         guard.pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
         let stdout = child.stdout.take().map(|s| tokio::spawn(read_tail(s, spec.output_limit)));
         let stderr = child.stderr.take().map(|s| tokio::spawn(read_tail(s, spec.output_limit)));
         guard.readers = [&stdout, &stderr].into_iter().flatten().map(|h| h.abort_handle()).collect();
 
-        let status = match tokio::time::timeout(spec.timeout, child.wait()).await {
-            Ok(status) => Some(status.map_err(|e| RunnerError::Io(format!("waiting for the agent: {e}")))?),
-            Err(_) => {
-                tracing::debug!(timeout = ?spec.timeout, "agent deadline reached: SIGTERM to its process group");
-                if let Some(pgid) = guard.pgid {
-                    let _ = killpg(pgid, Signal::SIGTERM);
-                }
-                if tokio::time::timeout(spec.grace, child.wait()).await.is_err() {
-                    if let Some(pgid) = guard.pgid {
-                        let _ = killpg(pgid, Signal::SIGKILL);
-                    }
-                    // SIGKILL cannot be ignored; this wait only guards against a kernel in trouble.
-                    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                }
-                None
-            }
-        };
+        let status = wait_or_stop(&mut child, spec, &guard).await?;
         // The leader is gone; make sure nothing it forked lives on.
         if let Some(pgid) = guard.pgid.take() {
             let _ = killpg(pgid, Signal::SIGKILL);
         }
         let elapsed = started.elapsed();
-        let collect = |h: Option<tokio::task::JoinHandle<Vec<u8>>>| async move {
-            match h {
-                Some(h) => tokio::time::timeout(Duration::from_secs(2), h)
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default(),
-                None => String::new(),
-            }
-        };
-        let err_text = collect(stderr).await;
-        let out_text = collect(stdout).await;
-        // Login errors are JSON lines on stderr; start-up errors are plain text on stdout.
-        let out_lines: Vec<&str> = out_text.lines().filter(|l| !classify::is_banner(l)).collect();
-        let mut both = err_text.trim_end().to_string();
-        if !out_lines.is_empty() {
-            if !both.is_empty() {
-                both.push('\n');
-            }
-            both.push_str(&out_lines.join("\n"));
-        }
-        let diagnostics = tail(&scrub(&both), spec.output_limit);
+        let diagnostics = diagnostics(stdout, stderr, spec.output_limit).await;
 
         let Some(status) = status else {
             tracing::debug!(elapsed = ?elapsed, "agent timed out");
@@ -359,6 +293,111 @@ impl Runner {
             }
         }
     }
+
+    /// Wait for a free slot (at most `spec.queue_timeout`), reporting the wait to the observer.
+    async fn slot(&self, spec: &RunSpec) -> Result<tokio::sync::SemaphorePermit<'_>, RunnerError> {
+        let queued = Instant::now();
+        let acquire = self.slots.acquire();
+        let slot = match spec.queue_timeout {
+            Some(wait) => tokio::time::timeout(wait, acquire).await.map_err(|_| RunnerError::Busy { waited: wait })?,
+            None => acquire.await,
+        };
+        let slot = slot.map_err(|_| RunnerError::Io("runner closed".into()))?;
+        if let Some(observe) = &self.queue_observer {
+            observe(queued.elapsed());
+        }
+        Ok(slot)
+    }
+}
+
+/// A fresh private (0700) run directory under the temp root, in a guard that removes it.
+fn run_dir(spec: &RunSpec) -> Result<(RunGuard, PathBuf), RunnerError> {
+    let root = spec.temp_root.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("agent-run-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&root)
+        .map_err(|e| RunnerError::Io(format!("cannot create a run directory in {}: {e}", root.display())))?;
+    let guard = RunGuard { dir: Some(dir), pgid: None, readers: Vec::new() };
+    let dir_path = guard.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+    Ok((guard, dir_path))
+}
+
+/// `BINARY agent -config=FILE -exit-after-auth -log-format=json` in the run
+/// directory, in its own process group, stdin closed, the environment cleared
+/// but for the policy's allowlist, both output streams piped.
+fn agent_command(spec: &RunSpec, dir_path: &Path, config_path: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&spec.binary);
+    cmd.arg("agent")
+        .arg(format!("-config={}", config_path.display()))
+        .arg("-exit-after-auth")
+        .arg("-log-format=json")
+        .current_dir(dir_path)
+        .env_clear()
+        .envs(spec.env.child_env(std::env::vars_os()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The agent's exit status, or `None` when the deadline passed: then the group
+/// gets SIGTERM, and SIGKILL after the grace.
+async fn wait_or_stop(
+    child: &mut tokio::process::Child,
+    spec: &RunSpec,
+    guard: &RunGuard,
+) -> Result<Option<std::process::ExitStatus>, RunnerError> {
+    match tokio::time::timeout(spec.timeout, child.wait()).await {
+        Ok(status) => Ok(Some(status.map_err(|e| RunnerError::Io(format!("waiting for the agent: {e}")))?)),
+        Err(_) => {
+            tracing::debug!(timeout = ?spec.timeout, "agent deadline reached: SIGTERM to its process group");
+            if let Some(pgid) = guard.pgid {
+                let _ = killpg(pgid, Signal::SIGTERM);
+            }
+            if tokio::time::timeout(spec.grace, child.wait()).await.is_err() {
+                if let Some(pgid) = guard.pgid {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+                // SIGKILL cannot be ignored; this wait only guards against a kernel in trouble.
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// What the agent said, scrubbed and cut to `limit`: login errors are JSON
+/// lines on stderr, start-up errors plain text on stdout (banners dropped).
+async fn diagnostics(
+    stdout: Option<tokio::task::JoinHandle<Vec<u8>>>,
+    stderr: Option<tokio::task::JoinHandle<Vec<u8>>>,
+    limit: usize,
+) -> String {
+    let collect = |h: Option<tokio::task::JoinHandle<Vec<u8>>>| async move {
+        match h {
+            Some(h) => tokio::time::timeout(Duration::from_secs(2), h)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        }
+    };
+    let err_text = collect(stderr).await;
+    let out_text = collect(stdout).await;
+    let out_lines: Vec<&str> = out_text.lines().filter(|l| !classify::is_banner(l)).collect();
+    let mut both = err_text.trim_end().to_string();
+    if !out_lines.is_empty() {
+        if !both.is_empty() {
+            both.push('\n');
+        }
+        both.push_str(&out_lines.join("\n"));
+    }
+    tail(&scrub(&both), limit)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

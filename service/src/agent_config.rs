@@ -100,57 +100,8 @@ pub fn render(block: &MethodBlock, input: &AgentConfigInput<'_>) -> Result<Strin
         return Err(RenderError::NonceNotApplicable);
     }
 
-    let mut config: Object<ObjectKey, Expression> = Object::new();
-    let mut put = |k: &str, v: Expression| {
-        config.insert(ident(k), v);
-    };
-    match &block.method {
-        Method::AwsIam { role, region, header_value, credential_poll_interval } => {
-            put("type", "iam".into());
-            put("role", role.as_str().into());
-            if let Some(r) = region {
-                put("region", r.as_str().into());
-            }
-            if let Some(h) = header_value {
-                put("header_value", h.as_str().into());
-            }
-            if let Some(i) = credential_poll_interval {
-                put("credential_poll_interval", (*i).into());
-            }
-        }
-        Method::AwsEc2 { role } => {
-            put("type", "ec2".into());
-            put("role", role.as_str().into());
-            if let Some(nonce) = input.nonce {
-                put("nonce", checked("nonce", nonce.expose_secret())?.into());
-            }
-        }
-        Method::Jwt { path, role, remove_jwt_after_reading, remove_jwt_follows_symlinks } => {
-            put("path", path.as_str().into());
-            put("role", role.as_str().into());
-            // The service starts a new agent for every login: the host's token
-            // file must survive unless the admin explicitly asks otherwise.
-            put("remove_jwt_after_reading", remove_jwt_after_reading.unwrap_or(false).into());
-            if let Some(f) = remove_jwt_follows_symlinks {
-                put("remove_jwt_follows_symlinks", (*f).into());
-            }
-        }
-    }
-
-    let mut method = Block::builder("method")
-        .add_label(block.method_type().as_str())
-        .add_attribute(("mount_path", block.mount_path.as_str()));
-    if let Some(ns) = namespace {
-        method = method.add_attribute(("namespace", ns));
-    }
-    method = method.add_attribute(("exit_on_err", true));
-    if let Some(b) = &block.min_backoff {
-        method = method.add_attribute(("min_backoff", b.as_str()));
-    }
-    if let Some(b) = &block.max_backoff {
-        method = method.add_attribute(("max_backoff", b.as_str()));
-    }
-    let method = method.add_attribute(("config", Expression::Object(config))).build();
+    let config = method_config(block, input.nonce)?;
+    let method = method_block(block, namespace, config);
 
     let mut sink_config: Object<ObjectKey, Expression> = Object::new();
     sink_config.insert(ident("path"), sink.into());
@@ -173,4 +124,67 @@ pub fn render(block: &MethodBlock, input: &AgentConfigInput<'_>) -> Result<Strin
         .add_block(Block::builder("auto_auth").add_block(method).add_block(sink_block).build())
         .build();
     Ok(hcl::to_string(&body).expect("an HCL body built from plain strings, numbers and booleans always formats"))
+}
+
+/// The method's `config` object: the block's own settings for its login type
+/// (and, for ec2, the host's nonce).
+fn method_config(
+    block: &MethodBlock,
+    nonce: Option<&SecretString>,
+) -> Result<Object<ObjectKey, Expression>, RenderError> {
+    let mut config: Object<ObjectKey, Expression> = Object::new();
+    let mut put = |k: &str, v: Expression| {
+        config.insert(ident(k), v);
+    };
+    match &block.method {
+        Method::AwsIam { role, region, header_value, credential_poll_interval } => {
+            put("type", "iam".into());
+            put("role", role.as_str().into());
+            if let Some(r) = region {
+                put("region", r.as_str().into());
+            }
+            if let Some(h) = header_value {
+                put("header_value", h.as_str().into());
+            }
+            if let Some(i) = credential_poll_interval {
+                put("credential_poll_interval", (*i).into());
+            }
+        }
+        Method::AwsEc2 { role } => {
+            put("type", "ec2".into());
+            put("role", role.as_str().into());
+            if let Some(nonce) = nonce {
+                put("nonce", checked("nonce", nonce.expose_secret())?.into());
+            }
+        }
+        Method::Jwt { path, role, remove_jwt_after_reading, remove_jwt_follows_symlinks } => {
+            put("path", path.as_str().into());
+            put("role", role.as_str().into());
+            // The service starts a new agent for every login: the host's token
+            // file must survive unless the admin explicitly asks otherwise.
+            put("remove_jwt_after_reading", remove_jwt_after_reading.unwrap_or(false).into());
+            if let Some(f) = remove_jwt_follows_symlinks {
+                put("remove_jwt_follows_symlinks", (*f).into());
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// The `method` block: type, mount, namespace, exit on error, back-off and `config`.
+fn method_block(block: &MethodBlock, namespace: Option<&str>, config: Object<ObjectKey, Expression>) -> Block {
+    let mut method = Block::builder("method")
+        .add_label(block.method_type().as_str())
+        .add_attribute(("mount_path", block.mount_path.as_str()));
+    if let Some(ns) = namespace {
+        method = method.add_attribute(("namespace", ns));
+    }
+    method = method.add_attribute(("exit_on_err", true));
+    if let Some(b) = &block.min_backoff {
+        method = method.add_attribute(("min_backoff", b.as_str()));
+    }
+    if let Some(b) = &block.max_backoff {
+        method = method.add_attribute(("max_backoff", b.as_str()));
+    }
+    method.add_attribute(("config", Expression::Object(config))).build()
 }

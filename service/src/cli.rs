@@ -41,8 +41,16 @@ fn usage(message: String) -> Outcome {
     Outcome { stdout: String::new(), stderr: format!("error: {message}\n"), code: EXIT_USAGE }
 }
 
+/// A method-block file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+struct Unreadable {
+    path: std::path::PathBuf,
+    source: std::io::Error,
+}
+
 /// Read a method-block file (`-` for stdin), at most a little over the size limit.
-fn read_input(file: &Path) -> Result<Vec<u8>, String> {
+fn read_input(file: &Path) -> Result<Vec<u8>, Unreadable> {
     let mut buf = Vec::new();
     let limit = (MAX_BLOCK_BYTES + 1) as u64;
     let result = if file == Path::new("-") {
@@ -50,12 +58,12 @@ fn read_input(file: &Path) -> Result<Vec<u8>, String> {
     } else {
         std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut buf))
     };
-    result.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    result.map_err(|source| Unreadable { path: file.to_path_buf(), source })?;
     Ok(buf)
 }
 
 fn load_block(file: &Path, policy: &ValidationPolicy) -> Result<MethodBlock, Outcome> {
-    let bytes = read_input(file).map_err(usage)?;
+    let bytes = read_input(file).map_err(|e| usage(e.to_string()))?;
     method_block::validate_bytes(&bytes, policy).map_err(|errors| Outcome {
         stdout: report(&errors) + "\n",
         stderr: String::new(),

@@ -19,6 +19,31 @@ use crate::store::{NonceKey, NonceRow, Store, StoreError};
 /// The message for hosts without an instance identity.
 pub const NOT_ON_EC2: &str = "ec2 auth needs an EC2 instance identity document; use iam on this host";
 
+/// Why this host has no instance id: each message starts with [`NOT_ON_EC2`] and names the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotOnEc2 {
+    /// Instance metadata did not answer the session-token request.
+    #[error("{prefix} (instance metadata at {endpoint} did not answer: {cause})", prefix = NOT_ON_EC2)]
+    NoAnswer {
+        /// The IMDS endpoint.
+        endpoint: String,
+        /// The root cause.
+        cause: String,
+    },
+    /// Instance metadata refused a session token.
+    #[error("{prefix} (instance metadata refused a session token: HTTP {0})", prefix = NOT_ON_EC2)]
+    TokenRefused(reqwest::StatusCode),
+    /// An answer could not be read, or the instance-id request failed.
+    #[error("{prefix} ({0})", prefix = NOT_ON_EC2)]
+    Unreadable(String),
+    /// The instance-id request was refused.
+    #[error("{prefix} (instance-id request got HTTP {0})", prefix = NOT_ON_EC2)]
+    IdRefused(reqwest::StatusCode),
+    /// The answer is not an instance id.
+    #[error("{prefix} (instance metadata returned an implausible instance id)", prefix = NOT_ON_EC2)]
+    Implausible,
+}
+
 /// Reads (once) and remembers the host's instance id from IMDSv2.
 pub struct InstanceIdentity {
     endpoint: String,
@@ -40,43 +65,40 @@ impl InstanceIdentity {
 
     /// The instance id: IMDSv2 token PUT, then `meta-data/instance-id`. Errors fail fast
     /// (under about 3 s) with [`NOT_ON_EC2`] and the cause.
-    pub async fn instance_id(&self) -> Result<String, String> {
+    pub async fn instance_id(&self) -> Result<String, NotOnEc2> {
         self.cached.get_or_try_init(|| self.fetch()).await.cloned()
     }
 
-    async fn fetch(&self) -> Result<String, String> {
-        let fail = |cause: String| format!("{NOT_ON_EC2} ({cause})");
+    async fn fetch(&self) -> Result<String, NotOnEc2> {
+        let unreadable = |e: reqwest::Error| NotOnEc2::Unreadable(agent_runner::http::root_cause(&e));
         let token = self
             .http
             .put(format!("{}/latest/api/token", self.endpoint))
             .header("X-aws-ec2-metadata-token-ttl-seconds", "60")
             .send()
             .await
-            .map_err(|e| {
-                fail(format!(
-                    "instance metadata at {} did not answer: {}",
-                    self.endpoint,
-                    agent_runner::http::root_cause(&e)
-                ))
+            .map_err(|e| NotOnEc2::NoAnswer {
+                endpoint: self.endpoint.clone(),
+                cause: agent_runner::http::root_cause(&e),
             })?;
         if !token.status().is_success() {
-            return Err(fail(format!("instance metadata refused a session token: HTTP {}", token.status())));
+            return Err(NotOnEc2::TokenRefused(token.status()));
         }
-        let token = SecretString::from(token.text().await.map_err(|e| fail(agent_runner::http::root_cause(&e)))?);
+        let token = SecretString::from(token.text().await.map_err(unreadable)?);
         let id = self
             .http
             .get(format!("{}/latest/meta-data/instance-id", self.endpoint))
             .header("X-aws-ec2-metadata-token", token.expose_secret())
             .send()
             .await
-            .map_err(|e| fail(agent_runner::http::root_cause(&e)))?;
+            .map_err(unreadable)?;
         if !id.status().is_success() {
-            return Err(fail(format!("instance-id request got HTTP {}", id.status())));
+            return Err(NotOnEc2::IdRefused(id.status()));
         }
-        let id = id.text().await.map_err(|e| fail(agent_runner::http::root_cause(&e)))?.trim().to_string();
+        let id = id.text().await.map_err(unreadable)?.trim().to_string();
         let plausible = id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !plausible {
-            return Err(fail("instance metadata returned an implausible instance id".into()));
+            return Err(NotOnEc2::Implausible);
         }
         Ok(id)
     }
@@ -149,7 +171,16 @@ mod tests {
         let id = InstanceIdentity::new(format!("http://127.0.0.1:{port}"));
         let started = std::time::Instant::now();
         let err = id.instance_id().await.expect_err("no IMDS");
-        assert!(err.starts_with(NOT_ON_EC2), "{err}");
+        assert!(matches!(err, NotOnEc2::NoAnswer { .. }), "{err}");
+        assert!(err.to_string().starts_with(NOT_ON_EC2), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn each_cause_is_worded_after_the_admin_message() {
+        let refused = NotOnEc2::TokenRefused(reqwest::StatusCode::FORBIDDEN).to_string();
+        assert_eq!(refused, format!("{NOT_ON_EC2} (instance metadata refused a session token: HTTP 403 Forbidden)"));
+        let none = NotOnEc2::NoAnswer { endpoint: "http://imds".into(), cause: "refused".into() }.to_string();
+        assert_eq!(none, format!("{NOT_ON_EC2} (instance metadata at http://imds did not answer: refused)"));
     }
 }

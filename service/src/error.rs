@@ -130,8 +130,8 @@ pub async fn within<T>(
 
 impl ApiError {
     /// A 400 for one field.
-    pub fn field(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        let e = FieldError::new(pointer, message);
+    pub fn field(pointer: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        let e = FieldError::new(pointer, message.to_string());
         ApiError::Validation { detail: format!("{}: {}", display_pointer(&e.pointer), e.message), errors: vec![e] }
     }
 

@@ -10,6 +10,7 @@
 //! reads the secret with it. EC2 logins carry a nonce persisted per host and
 //! mount ([`ec2`]). Storage is SQLite or PostgreSQL behind one [`store::Store`].
 
+pub mod admin;
 pub mod agent_config;
 pub mod audit;
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod login;
 pub mod metrics;
 pub mod offboard;
 pub mod openapi;
+pub mod readiness;
 pub mod reads;
 pub mod routes;
 pub mod seal;

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use utoipa::OpenApi;
@@ -12,10 +12,12 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::{Settings, redact_url};
+use crate::domain::ValidationPolicy;
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes::api_routes;
+use crate::routes::labels::RouteLabels;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -36,14 +38,7 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))?;
-        // No redirects, a connect timeout: see agent_runner::http::vault_client_builder.
-        let mut http = agent_runner::http::vault_client_builder().timeout(settings.vault_timeout);
-        if let Some(ca) = &settings.vault_ca_cert {
-            for cert in crate::config::ca_certificates(ca).with_context(|| format!("reading {}", ca.display()))? {
-                http = http.tls_certs_merge([cert]);
-            }
-        }
-        let http = http.build().context("building the HTTP client")?;
+        let http = vault_http_client(&settings)?;
         let metrics = Arc::new(Metrics::default());
         let tokens = Tokens::new(&settings, store.clone(), http, metrics.clone());
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
@@ -66,53 +61,14 @@ impl Application {
         let workers = state.settings.workers;
         // PostgreSQL: other replicas' changes reach this one's memory (see store::memo).
         drop(state.store.listen_for_changes());
-        {
-            // Audit events older than the retention period go, hourly.
-            let state = state.clone();
-            tokio::spawn(async move {
-                loop {
-                    let before = std::time::SystemTime::now() - state.settings.audit_retention;
-                    let before = humantime::format_rfc3339_seconds(before).to_string();
-                    match state.store.prune_audit(&before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
-                        Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
-                    }
-                    match state.store.prune_token_records().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(records = n, "token records past their cache life deleted"),
-                        Err(e) => tracing::warn!(error = %e, "could not prune token records"),
-                    }
-                    // Lease rows whose lease ended over an hour ago say nothing any more.
-                    let ended = std::time::SystemTime::now() - Duration::from_secs(3600);
-                    let ended = humantime::format_rfc3339_seconds(ended).to_string();
-                    match state.store.prune_leases(&ended).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(leases = n, "ended lease records deleted"),
-                        Err(e) => tracing::warn!(error = %e, "could not prune ended leases"),
-                    }
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-            });
-        }
-        {
-            // Idle keys are forgotten by the rate limiters once they are back at a full burst.
-            let state = state.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    state.limits.shrink();
-                }
-            });
-        }
+        spawn_pruning(state.clone());
+        spawn_limiter_shrinking(state.clone());
         let app_state = state.clone();
         let doc = crate::openapi::document();
-        // The served document is made on the first request for it (not at start-up:
-        // it costs memory an idle service need not hold), once, and shared by the workers.
         let served_doc: Arc<std::sync::OnceLock<String>> = Arc::default();
         let policy = state.policy.clone();
         let allow_table = web::Data::new(AllowTable::from_document(&doc));
-        let labels = Arc::new(crate::routes::labels::RouteLabels::new(&doc));
+        let labels = Arc::new(RouteLabels::new(&doc));
         let server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
             let labels = labels.clone();
@@ -131,56 +87,12 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .configure(api_routes)
                 .split_for_parts();
-            let (served_doc, policy) = (served_doc.clone(), policy.clone());
-            app.route(
-                "/openapi.json",
-                web::get().to(move || {
-                    let (served_doc, policy) = (served_doc.clone(), policy.clone());
-                    async move {
-                        let text = served_doc.get_or_init(|| crate::openapi::document_value(&policy).to_string());
-                        actix_web::HttpResponse::Ok().content_type("application/json").body(text.clone())
-                    }
-                }),
-            )
-            .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]).validator_url("none")))
-            .service(web::redirect("/docs", "/docs/"))
-            .configure(crate::routes::console::routes)
-            .default_service(web::to(not_found))
-            .wrap_fn(move |req, srv| {
-                // Request id (the client's when well-formed), access log (method, path without
-                // the query string, status, time) and HTTP metrics by route pattern.
-                let started = std::time::Instant::now();
-                let method = req.method().to_string();
-                let path = req.path().to_string();
-                let route = labels.label(req.path()).to_string();
-                let docs = path.starts_with("/docs");
-                let request_id =
-                    crate::telemetry::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-                let metrics = metrics.clone();
-                let span = tracing::info_span!("request", request_id = %request_id);
-                let fut = tracing::Instrument::instrument(
-                    crate::telemetry::REQUEST_ID.scope(request_id.clone(), actix_web::dev::Service::call(srv, req)),
-                    span.clone(),
-                );
-                async move {
-                    let mut res = fut.await?;
-                    let status = res.status().as_u16();
-                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
-                        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
-                    }
-                    if docs {
-                        crate::routes::console::protect_docs(res.headers_mut());
-                    }
-                    metrics.http_request(&route, status, started.elapsed());
-                    let _entered = span.enter();
-                    tracing::info!(
-                        %method, %path, status,
-                        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                        "request"
-                    );
-                    Ok(res)
-                }
-            })
+            app.route("/openapi.json", served_document(served_doc.clone(), policy.clone()))
+                .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]).validator_url("none")))
+                .service(web::redirect("/docs", "/docs/"))
+                .configure(crate::routes::console::routes)
+                .default_service(web::to(not_found))
+                .wrap_fn(move |req, srv| observe(req, srv, &labels, &metrics))
         })
         .workers(workers)
         // Idle keep-alive connections stay open 75 s (actix's default is 5 s): longer than a
@@ -205,6 +117,115 @@ impl Application {
         self.state.audit.flush(Duration::from_secs(5)).await;
         self.state.store.close().await;
         result
+    }
+}
+
+/// The one HTTP client for Vault: no redirects, a connect timeout (see
+/// `agent_runner::http::vault_client_builder`), and the configured CA bundle.
+fn vault_http_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    let mut http = agent_runner::http::vault_client_builder().timeout(settings.vault_timeout);
+    if let Some(ca) = &settings.vault_ca_cert {
+        for cert in crate::config::ca_certificates(ca).with_context(|| format!("reading {}", ca.display()))? {
+            http = http.tls_certs_merge([cert]);
+        }
+    }
+    http.build().context("building the HTTP client")
+}
+
+/// Hourly: audit events older than the retention period, token records past
+/// their cache life and lease rows of leases that ended over an hour ago go.
+fn spawn_pruning(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            let before = std::time::SystemTime::now() - state.settings.audit_retention;
+            let before = humantime::format_rfc3339_seconds(before).to_string();
+            match state.store.prune_audit(&before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
+            }
+            match state.store.prune_token_records().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "token records past their cache life deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not prune token records"),
+            }
+            // Lease rows whose lease ended over an hour ago say nothing any more.
+            let ended = std::time::SystemTime::now() - Duration::from_secs(3600);
+            let ended = humantime::format_rfc3339_seconds(ended).to_string();
+            match state.store.prune_leases(&ended).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(leases = n, "ended lease records deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not prune ended leases"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// Every minute: idle keys are forgotten by the rate limiters once they are back at a full burst.
+fn spawn_limiter_shrinking(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            state.limits.shrink();
+        }
+    });
+}
+
+/// `GET /openapi.json`: the served document, made on the first request for it
+/// (not at start-up: it costs memory an idle service need not hold), once, and
+/// shared by the workers.
+fn served_document(served_doc: Arc<std::sync::OnceLock<String>>, policy: ValidationPolicy) -> actix_web::Route {
+    web::get().to(move || {
+        let (served_doc, policy) = (served_doc.clone(), policy.clone());
+        async move {
+            let text = served_doc.get_or_init(|| crate::openapi::document_value(&policy).to_string());
+            actix_web::HttpResponse::Ok().content_type("application/json").body(text.clone())
+        }
+    })
+}
+
+/// Around every request: the request id (the client's when well-formed), the
+/// access log (method, path without the query string, status, time) and the
+/// HTTP metrics by route pattern.
+fn observe<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+    labels: &RouteLabels,
+    metrics: &Arc<Metrics>,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let route = labels.label(req.path()).to_string();
+    let docs = path.starts_with("/docs");
+    let request_id = crate::telemetry::request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let metrics = metrics.clone();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let fut = tracing::Instrument::instrument(
+        crate::telemetry::REQUEST_ID.scope(request_id.clone(), srv.call(req)),
+        span.clone(),
+    );
+    async move {
+        let mut res = fut.await?;
+        let status = res.status().as_u16();
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        }
+        if docs {
+            crate::routes::console::protect_docs(res.headers_mut());
+        }
+        metrics.http_request(&route, status, started.elapsed());
+        let _entered = span.enter();
+        tracing::info!(
+            %method, %path, status,
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+        Ok(res)
     }
 }
 

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::{AwsIdentityMode, Settings};
-use crate::domain::{FieldError, Method, MethodBlock, MethodType, OriginPattern, TenantId, VaultAddress};
+use crate::domain::{FieldError, Method, MethodBlock, MethodType, OriginError, OriginPattern, TenantId, VaultAddress};
 use crate::store::TenantRow;
 
 /// A login type as the operator grants it.
@@ -96,7 +96,7 @@ pub struct TenantPolicy<'a> {
 impl<'a> TenantPolicy<'a> {
     /// The policy of `tenant`. Grants stored before a global list was narrowed
     /// can never widen it: both lists must allow an address.
-    pub fn new(settings: &'a Settings, tenant: &TenantRow) -> Result<Self, String> {
+    pub fn new(settings: &'a Settings, tenant: &TenantRow) -> Result<Self, StoredTenantError> {
         let origins = match &tenant.vault_addresses {
             None => None,
             Some(list) => Some(list.iter().map(|o| OriginPattern::parse(o)).collect::<Result<Vec<_>, _>>()?),
@@ -111,7 +111,7 @@ impl<'a> TenantPolicy<'a> {
         };
         Ok(Self {
             settings,
-            tenant: TenantId::parse(&tenant.id)?,
+            tenant: TenantId::parse(&tenant.id).map_err(StoredTenantError::Id)?,
             origins,
             kinds: granted.intersection(&global).copied().collect(),
         })
@@ -181,7 +181,7 @@ impl<'a> TenantPolicy<'a> {
             }
             (LoginKind::Iam, Some(arn)) => {
                 if let Err(e) = check_role_arn(arn) {
-                    out.push(FieldError::new("/aws_role_arn", e));
+                    out.push(FieldError::new("/aws_role_arn", e.to_string()));
                 }
             }
             (_, Some(_)) => out.push(FieldError::new(
@@ -204,7 +204,7 @@ impl<'a> TenantPolicy<'a> {
                 ));
             }
             if let Err(e) = self.jwt_path(Path::new(path)) {
-                out.push(FieldError::new("/method/config/path", e));
+                out.push(FieldError::new("/method/config/path", e.to_string()));
             }
         }
         out
@@ -213,7 +213,7 @@ impl<'a> TenantPolicy<'a> {
     /// The real path of a token file if it lies in this tenant's own folder
     /// under an allowed folder: `..` is refused outright, and symlinks are
     /// resolved (the file, or the nearest existing folder above it) before the check.
-    pub fn jwt_path(&self, path: &Path) -> Result<PathBuf, String> {
+    pub fn jwt_path(&self, path: &Path) -> Result<PathBuf, OutsideTenantFolder> {
         resolve_jwt_path(&self.settings.jwt_allowed_dirs, &self.tenant, path)
     }
 
@@ -226,23 +226,43 @@ impl<'a> TenantPolicy<'a> {
     }
 }
 
+/// A stored tenant row the trust boundary cannot use (written by something
+/// other than this service, or under other rules).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoredTenantError {
+    /// A granted Vault origin does not parse.
+    #[error("{0}")]
+    Origin(#[from] OriginError),
+    /// The tenant id does not parse.
+    #[error("{0}")]
+    Id(String),
+}
+
+/// A `jwt` token file outside the tenant's own folder (or behind a `..` or a
+/// symlink that leads elsewhere); the message names the folders it may lie in.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the token file must lie in this tenant's own folder: {}; put the file there (a '..' or a symlink that leads elsewhere is refused)",
+    if folders.is_empty() { "none is configured (AUTH_SERVICE_JWT_ALLOWED_DIRS)" } else { folders.as_str() }
+)]
+pub struct OutsideTenantFolder {
+    /// The tenant's folders, `DIR/TENANT/` each, comma-separated (empty: none configured).
+    folders: String,
+}
+
+/// Not an IAM role ARN.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("not an IAM role ARN; write one like arn:aws:iam::123456789012:role/vault-login")]
+pub struct BadRoleArn;
+
 /// The real path of a `jwt` token file if it lies in `tenant`'s own folder
 /// under one of `dirs`: `..` is refused outright, and symlinks are resolved
 /// (the file, or the nearest existing folder above it) before the check. Run
 /// on every save and before every login, so a symlink swapped in after saving
 /// is caught, and the agent is given the resolved path.
-pub fn resolve_jwt_path(dirs: &[PathBuf], tenant: &TenantId, path: &Path) -> Result<PathBuf, String> {
-    let expected =
-        dirs.iter().map(|d| format!("{}/", d.join(tenant.as_str()).display())).collect::<Vec<_>>().join(", ");
-    let outside = || {
-        format!(
-            "the token file must lie in this tenant's own folder: {}; put the file there (a '..' or a symlink that leads elsewhere is refused)",
-            if expected.is_empty() {
-                "none is configured (AUTH_SERVICE_JWT_ALLOWED_DIRS)".to_string()
-            } else {
-                expected.clone()
-            }
-        )
+pub fn resolve_jwt_path(dirs: &[PathBuf], tenant: &TenantId, path: &Path) -> Result<PathBuf, OutsideTenantFolder> {
+    let outside = || OutsideTenantFolder {
+        folders: dirs.iter().map(|d| format!("{}/", d.join(tenant.as_str()).display())).collect::<Vec<_>>().join(", "),
     };
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
         return Err(outside());
@@ -283,8 +303,7 @@ fn real_path(path: &Path) -> Option<PathBuf> {
 }
 
 /// Check an IAM role ARN like `arn:aws:iam::123456789012:role/path/name`.
-pub fn check_role_arn(arn: &str) -> Result<(), String> {
-    let example = "like arn:aws:iam::123456789012:role/vault-login";
+pub fn check_role_arn(arn: &str) -> Result<(), BadRoleArn> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"
@@ -299,7 +318,7 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
                 && name.len() <= 512
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
         });
-    if ok { Ok(()) } else { Err(format!("not an IAM role ARN; write one {example}")) }
+    if ok { Ok(()) } else { Err(BadRoleArn) }
 }
 
 #[cfg(test)]
@@ -327,5 +346,22 @@ mod tests {
             assert_eq!(LoginKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(LoginKind::parse("aws"), None);
+    }
+
+    #[test]
+    fn a_token_file_outside_the_tenants_folder_names_the_folders_or_says_none_is_configured() {
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let err =
+            resolve_jwt_path(&[PathBuf::from("/srv/jwt")], &tenant, Path::new("/etc/passwd")).expect_err("outside");
+        assert_eq!(
+            err.to_string(),
+            "the token file must lie in this tenant's own folder: /srv/jwt/acme/; put the file there (a '..' or a symlink that leads elsewhere is refused)"
+        );
+        let err = resolve_jwt_path(&[], &tenant, Path::new("/srv/../x")).expect_err("none");
+        assert!(err.to_string().contains(": none is configured (AUTH_SERVICE_JWT_ALLOWED_DIRS);"), "{err}");
+        assert_eq!(
+            check_role_arn("arn:x").expect_err("bad").to_string(),
+            "not an IAM role ARN; write one like arn:aws:iam::123456789012:role/vault-login"
+        );
     }
 }

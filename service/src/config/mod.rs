@@ -18,12 +18,14 @@ use serde::Deserialize;
 
 use crate::domain::{MethodType, OriginPattern, ValidationPolicy};
 
+mod check;
 mod effective;
 mod material;
 mod sources;
+use check::dur;
 pub use material::{SealKeys, ca_certificates};
-use material::{check_ca_bundle, matches_key, parse_operator_key, read_seal_keys};
-use sources::{Dur, Environment, KEYS, Raw, var_name};
+use material::{check_ca_bundle, matches_key, read_seal_keys};
+use sources::{Environment, KEYS, Raw, var_name};
 
 /// Whose AWS identity an `iam` login uses (`AUTH_SERVICE_AWS_IDENTITY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -190,158 +192,47 @@ impl Settings {
         name: &dyn Fn(&str) -> String,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, SettingsError> {
-        let listen = match raw.listen {
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some(v) => v.trim().parse().map_err(|_| {
-                SettingsError(format!("{}: {v:?} is not an address; use HOST:PORT like 127.0.0.1:8080", name("listen")))
-            })?,
-        };
-        let database_url = raw.database_url.unwrap_or_else(|| "sqlite://./data/auth-service.db".to_string());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(SettingsError(format!(
-                "{}: {} is neither sqlite://... nor postgres://...",
-                name("database_url"),
-                redact_url(&database_url)
-            )));
-        }
+        let listen = check::listen(raw.listen, name)?;
+        let database_url = check::database_url(raw.database_url, name)?;
         let agent_bin = raw.agent_bin.unwrap_or_else(|| PathBuf::from("vault"));
-        let allowed_methods = match raw.allowed_methods {
-            None => BTreeSet::from([MethodType::Aws]),
-            Some(list) => ValidationPolicy::parse_allowed_methods(&list.items().join(","))
-                .map_err(|e| SettingsError(format!("{}: {e}", name("allowed_methods"))))?,
-        };
-        let mut jwt_allowed_dirs = Vec::new();
-        for d in raw.jwt_allowed_dirs.map(|l| l.items()).unwrap_or_default() {
-            let p = PathBuf::from(&d);
-            if !p.is_absolute() {
-                return Err(SettingsError(format!(
-                    "{}: {d:?} must be an absolute folder path",
-                    name("jwt_allowed_dirs")
-                )));
-            }
-            jwt_allowed_dirs.push(p);
-        }
-        let operator_key = parse_operator_key(raw.operator_key, &name("operator_key"))?;
-        let operator_key_previous = parse_operator_key(raw.operator_key_previous, &name("operator_key_previous"))?;
-        if operator_key_previous.is_some() && operator_key.is_none() {
-            return Err(SettingsError(format!(
-                "{} is set without {}: during a rotation both are set (the new key, and the old one until every script uses the new)",
-                name("operator_key_previous"),
-                name("operator_key")
-            )));
-        }
-        let dur = |d: Option<Dur>, default: u64| d.map_or(Duration::from_secs(default), |d| d.0);
-        let login_backoff_initial = dur(raw.login_backoff_initial, 5);
-        let login_backoff_max = dur(raw.login_backoff_max, 300);
-        if login_backoff_max < login_backoff_initial {
-            return Err(SettingsError(format!(
-                "{} must not be shorter than {}",
-                name("login_backoff_max"),
-                name("login_backoff_initial")
-            )));
-        }
-        let max_concurrent_agents = match raw.max_concurrent_agents {
-            None => 4,
-            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(4),
-            Some(n) => {
-                return Err(SettingsError(format!(
-                    "{}: {n} must be a whole number from 1 to 256",
-                    name("max_concurrent_agents")
-                )));
-            }
-        };
-        let agent_temp_dir = match raw.agent_temp_dir {
-            None => None,
-            // Run folders end up in the agent's HCL config: keep the path plain.
-            Some(v) if crate::domain::method_block::hcl_unsafe(&v).is_some() || !Path::new(&v).is_absolute() => {
-                return Err(SettingsError(format!(
-                    "{}: must be an absolute path without quotes, backslashes, '${{' or '%{{'",
-                    name("agent_temp_dir")
-                )));
-            }
-            Some(v) => Some(PathBuf::from(v)),
-        };
-        let vault_ca_cert = raw.vault_ca_cert.map(|v| check_ca_bundle(&name("vault_ca_cert"), &v)).transpose()?;
+        let allowed_methods = check::allowed_methods(raw.allowed_methods, name)?;
+        let jwt_allowed_dirs = check::jwt_allowed_dirs(raw.jwt_allowed_dirs, name)?;
+        let (operator_key, operator_key_previous) =
+            check::operator_keys(raw.operator_key, raw.operator_key_previous, name)?;
+        let (login_backoff_initial, login_backoff_max) =
+            check::login_backoff(raw.login_backoff_initial, raw.login_backoff_max, name)?;
+        let max_concurrent_agents = check::count(raw.max_concurrent_agents, "max_concurrent_agents", 4, name)?;
+        let agent_temp_dir = check::agent_temp_dir(raw.agent_temp_dir, name)?;
+        let vault_ca_cert =
+            raw.vault_ca_cert.as_ref().map(|v| check_ca_bundle(&name("vault_ca_cert"), v)).transpose()?;
         let ec2_metadata_endpoint = raw
             .ec2_metadata_endpoint
+            .clone()
             .or_else(|| env("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
             .unwrap_or_else(|| "http://169.254.169.254".to_string())
             .trim_end_matches('/')
             .to_string();
-        let mut vault_addresses = Vec::new();
-        for item in raw.vault_addresses.map(|l| l.items()).unwrap_or_default() {
-            vault_addresses.push(
-                OriginPattern::parse(&item).map_err(|e| SettingsError(format!("{}: {e}", name("vault_addresses"))))?,
-            );
-        }
-        let aws_sts_endpoint = match raw.aws_sts_endpoint.map(|v| v.trim().trim_end_matches('/').to_string()) {
-            Some(v) if !(v.starts_with("https://") || v.starts_with("http://")) => {
-                return Err(SettingsError(format!(
-                    "{}: {v:?} must be an http(s) URL like https://sts.eu-west-1.amazonaws.com",
-                    name("aws_sts_endpoint")
-                )));
-            }
-            other => other.filter(|v| !v.is_empty()),
-        };
-        let workers = match raw.workers {
-            None => std::thread::available_parallelism().map_or(2, usize::from),
-            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(2),
-            Some(n) => {
-                return Err(SettingsError(format!("{}: {n} must be a whole number from 1 to 256", name("workers"))));
-            }
-        };
-        let rate = |v: Option<u64>, key: &str, default: u32| -> Result<u32, SettingsError> {
-            match v {
-                None => Ok(default),
-                Some(n) => u32::try_from(n).ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
-                    SettingsError(format!(
-                        "{}: {n} must be 0 (no limit) or up to 1000000 requests per second",
-                        name(key)
-                    ))
-                }),
-            }
-        };
-        let rate_limit_read = rate(raw.rate_limit_read, "rate_limit_read", 0)?;
-        let rate_limit_admin = rate(raw.rate_limit_admin, "rate_limit_admin", 50)?;
-        let max_agents_per_tenant = match raw.max_agents_per_tenant {
-            None => 2,
-            Some(n) if (1..=256).contains(&n) => usize::try_from(n).unwrap_or(2),
-            Some(n) => {
-                return Err(SettingsError(format!(
-                    "{}: {n} must be a whole number from 1 to 256",
-                    name("max_agents_per_tenant")
-                )));
-            }
-        };
+        let vault_addresses = check::vault_addresses(raw.vault_addresses, name)?;
+        let aws_sts_endpoint = check::aws_sts_endpoint(raw.aws_sts_endpoint, name)?;
+        let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
+        let workers = check::count(raw.workers, "workers", parallelism, name)?;
+        let rate_limit_read = check::rate(raw.rate_limit_read, "rate_limit_read", 0, name)?;
+        let rate_limit_admin = check::rate(raw.rate_limit_admin, "rate_limit_admin", 50, name)?;
+        let max_agents_per_tenant = check::count(raw.max_agents_per_tenant, "max_agents_per_tenant", 2, name)?;
         let token_seal_keys =
-            raw.token_seal_key_file.map(|p| read_seal_keys(&name("token_seal_key_file"), &p)).transpose()?;
+            raw.token_seal_key_file.as_ref().map(|p| read_seal_keys(&name("token_seal_key_file"), p)).transpose()?;
         Ok(Settings {
             token_seal_keys,
             max_agents_per_tenant,
             agent_queue_timeout: dur(raw.agent_queue_timeout, 10),
             audit_retention: dur(raw.audit_retention, 90 * 24 * 3600),
-            test_cooldown: match raw.test_cooldown.as_deref().map(str::trim) {
-                None => Duration::from_secs(2),
-                Some(v) => humantime::parse_duration(v).map_err(|e| {
-                    SettingsError(format!(
-                        "{}: {v:?} is not a duration ({e}); use e.g. \"2s\", or \"0s\" for none",
-                        name("test_cooldown")
-                    ))
-                })?,
-            },
-            request_timeout: match raw.request_timeout {
-                Some(d) => d.0,
-                // Room for a queued agent run and the Vault calls around it.
-                None => {
-                    dur(raw.agent_timeout, 30)
-                        + dur(raw.agent_queue_timeout, 10)
-                        + dur(raw.vault_timeout, 10) * 3
-                        + Duration::from_secs(5)
-                }
-            },
+            test_cooldown: check::test_cooldown(raw.test_cooldown.as_deref(), name)?,
+            request_timeout: check::request_timeout(
+                raw.request_timeout,
+                raw.agent_timeout,
+                raw.agent_queue_timeout,
+                raw.vault_timeout,
+            ),
             workers,
             rate_limit_read,
             rate_limit_admin,

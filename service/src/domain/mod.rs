@@ -9,7 +9,7 @@ pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, Namespace, ValidationPolicy};
 pub use names::{ProfileName, TenantId};
-pub use origin::OriginPattern;
+pub use origin::{OriginError, OriginPattern};
 pub use profile_key::{ProfileKey, SecretCachePolicy};
 pub use secret_path::SecretPath;
-pub use vault_address::VaultAddress;
+pub use vault_address::{VaultAddress, VaultAddressError};

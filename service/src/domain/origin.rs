@@ -28,15 +28,33 @@ fn default_port(scheme: &str) -> u16 {
     if scheme == "https" { 443 } else { 80 }
 }
 
+/// How origins are written in the messages.
+const ORIGIN_EXAMPLE: &str = "like https://vault.example.com:8200, https://*.vault.example.com or http://127.0.0.1:*";
+
+/// Why a text is not an origin pattern; each message quotes the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginError {
+    /// No `scheme://`.
+    #[error("{0:?} is not an origin; write one {ORIGIN_EXAMPLE}")]
+    NotAnOrigin(String),
+    /// Neither http nor https.
+    #[error("{0:?}: the scheme must be https or http")]
+    Scheme(String),
+    /// A port that is neither a number nor `*`.
+    #[error("{0:?}: the port must be a number or *")]
+    Port(String),
+    /// A host that is not a name or address (or a misplaced `*.`).
+    #[error("{0:?}: not a host name or address (a '*.' may only start the host); {ORIGIN_EXAMPLE}")]
+    Host(String),
+}
+
 impl OriginPattern {
     /// Parse `scheme://host[:port]`; the error says what is expected.
-    pub fn parse(input: &str) -> Result<Self, String> {
-        let example = "like https://vault.example.com:8200, https://*.vault.example.com or http://127.0.0.1:*";
+    pub fn parse(input: &str) -> Result<Self, OriginError> {
         let text = input.trim().to_ascii_lowercase();
-        let (scheme, rest) =
-            text.split_once("://").ok_or_else(|| format!("{input:?} is not an origin; write one {example}"))?;
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| OriginError::NotAnOrigin(input.to_string()))?;
         if scheme != "http" && scheme != "https" {
-            return Err(format!("{input:?}: the scheme must be https or http"));
+            return Err(OriginError::Scheme(input.to_string()));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || p.is_empty() => (h, Some(p)),
@@ -45,7 +63,7 @@ impl OriginPattern {
         let port = match port {
             None => Port::Is(default_port(scheme)),
             Some("*") => Port::Any,
-            Some(p) => Port::Is(p.parse().map_err(|_| format!("{input:?}: the port must be a number or *"))?),
+            Some(p) => Port::Is(p.parse().map_err(|_| OriginError::Port(input.to_string()))?),
         };
         let (wildcard, host) = match host.strip_prefix("*.") {
             Some(suffix) => (true, suffix),
@@ -56,7 +74,7 @@ impl OriginPattern {
             && !host.starts_with('.')
             && !host.ends_with('.');
         if !valid_host || host.contains('*') {
-            return Err(format!("{input:?}: not a host name or address (a '*.' may only start the host); {example}"));
+            return Err(OriginError::Host(input.to_string()));
         }
         Ok(Self { scheme: scheme.to_string(), host: host.to_string(), wildcard, port })
     }
@@ -164,6 +182,16 @@ mod tests {
         assert_eq!(
             OriginPattern::parse("HTTPS://Vault.Example.com:443").expect("ok").to_string(),
             "https://vault.example.com"
+        );
+    }
+
+    #[test]
+    fn refusals_quote_the_input() {
+        let said = |s: &str| OriginPattern::parse(s).expect_err(s).to_string();
+        assert_eq!(said("ftp://x"), "\"ftp://x\": the scheme must be https or http");
+        assert_eq!(said("https://x:port"), "\"https://x:port\": the port must be a number or *");
+        assert!(
+            said("vault.example.com").starts_with("\"vault.example.com\" is not an origin; write one like https://")
         );
     }
 }

@@ -19,26 +19,67 @@ use agent_runner::vault_path::{ApiPath, PathError};
 /// first KV v2 `data/` or `metadata/` segment (after it, names are keys).
 const REFUSED_SEGMENTS: [&str; 4] = ["sys", "auth", "identity", "cubbyhole"];
 
+/// Why a path is not a secret read. The messages are written for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretPathError {
+    /// Not a well-formed Vault path (empty, too long, bad segments or characters).
+    #[error("{}", secret_path_message(.0))]
+    Path(PathError),
+    /// A `sys/`, `auth/`, `identity/` or `cubbyhole/` path.
+    #[error(
+        "{0}/ paths are not secret reads (also not behind a namespace prefix); read secrets from a secrets engine like secret/data/app/db"
+    )]
+    NotASecret(String),
+}
+
+/// A path error worded for a secret path.
+fn secret_path_message(e: &PathError) -> String {
+    match e {
+        PathError::Empty => "the secret path is empty; use a path like secret/data/app/db".to_string(),
+        other => other.to_string().replacen("the path", "the secret path", 1),
+    }
+}
+
+/// Why a query string is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Over [`MAX_QUERY_LEN`].
+    #[error("the query string is longer than {MAX_QUERY_LEN} characters")]
+    TooLong,
+    /// A parameter name that is not plain (shown in its escaped audit form).
+    #[error("the query parameter {0:?} is not a plain name (letters, digits, _ and - only)")]
+    NotAPlainName(String),
+    /// A value with control characters.
+    #[error("the query parameter {0} has control characters in its value")]
+    ControlCharacters(String),
+}
+
+/// Why a lease id is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseIdError {
+    /// Empty or over [`LeaseId::MAX_LEN`].
+    #[error("the lease id a secret read returned (1 to {} characters)", LeaseId::MAX_LEN)]
+    Length,
+    /// Spaces, quotes, backslashes or control characters.
+    #[error("a lease id has no spaces, quotes, backslashes or control characters")]
+    Characters,
+}
+
 /// A Vault path that is safe to read as a secret, like `secret/data/app/db`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretPath(ApiPath);
 
 impl SecretPath {
     /// Parse decoded text; the error says what is wrong.
-    pub fn parse(path: &str) -> Result<Self, String> {
-        let parsed = ApiPath::parse(path).map_err(|e| match e {
-            PathError::Empty => "the secret path is empty; use a path like secret/data/app/db".to_string(),
-            other => other.to_string().replacen("the path", "the secret path", 1),
-        })?;
+    pub fn parse(path: &str) -> Result<Self, SecretPathError> {
+        let parsed = ApiPath::parse(path).map_err(SecretPathError::Path)?;
         for segment in parsed.segments() {
             let lower = segment.to_ascii_lowercase();
             if lower == "data" || lower == "metadata" {
                 break;
             }
             if REFUSED_SEGMENTS.contains(&lower.as_str()) {
-                return Err(format!(
-                    "{segment}/ paths are not secret reads (also not behind a namespace prefix); read secrets from a secrets engine like secret/data/app/db"
-                ));
+                return Err(SecretPathError::NotASecret(segment.to_string()));
             }
         }
         Ok(Self(parsed))
@@ -103,9 +144,9 @@ pub const MAX_QUERY_LEN: usize = 2048;
 
 impl ReadQuery {
     /// Parse a raw query string (`version=2&list=true`); `list=true` marks a list.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, QueryError> {
         if raw.len() > MAX_QUERY_LEN {
-            return Err(format!("the query string is longer than {MAX_QUERY_LEN} characters"));
+            return Err(QueryError::TooLong);
         }
         let mut out = ReadQuery::default();
         for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
@@ -113,13 +154,10 @@ impl ReadQuery {
                 || name.len() > 64
                 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
-                return Err(format!(
-                    "the query parameter {:?} is not a plain name (letters, digits, _ and - only)",
-                    audit_form(&name)
-                ));
+                return Err(QueryError::NotAPlainName(audit_form(&name)));
             }
             if value.chars().any(char::is_control) {
-                return Err(format!("the query parameter {name} has control characters in its value"));
+                return Err(QueryError::ControlCharacters(name.into_owned()));
             }
             if name == "list" {
                 out.list = value == "true";
@@ -174,12 +212,12 @@ impl LeaseId {
     pub const MAX_LEN: usize = 512;
 
     /// Parse; the error says what is wrong.
-    pub fn parse(id: &str) -> Result<Self, String> {
+    pub fn parse(id: &str) -> Result<Self, LeaseIdError> {
         if id.is_empty() || id.len() > Self::MAX_LEN {
-            return Err(format!("the lease id a secret read returned (1 to {} characters)", Self::MAX_LEN));
+            return Err(LeaseIdError::Length);
         }
         if !id.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'"') {
-            return Err("a lease id has no spaces, quotes, backslashes or control characters".into());
+            return Err(LeaseIdError::Characters);
         }
         Ok(Self(id.to_string()))
     }
@@ -275,5 +313,37 @@ mod tests {
         for bad in ["", "a b", "a\\b", "a\"b", "x\0", &"a".repeat(LeaseId::MAX_LEN + 1)] {
             assert!(LeaseId::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refusals_are_worded_for_the_caller() {
+        let said = |e: &dyn std::fmt::Display| e.to_string();
+        assert_eq!(
+            said(&SecretPath::parse("").expect_err("empty")),
+            "the secret path is empty; use a path like secret/data/app/db"
+        );
+        assert_eq!(
+            said(&SecretPath::parse("a/../b").expect_err("dots")),
+            "the secret path must not contain '.' or '..' segments"
+        );
+        assert!(
+            said(&SecretPath::parse("sys/health").expect_err("sys")).starts_with("sys/ paths are not secret reads")
+        );
+        assert_eq!(
+            said(&ReadQuery::parse("a b=1").expect_err("name")),
+            "the query parameter \"a b\" is not a plain name (letters, digits, _ and - only)"
+        );
+        assert_eq!(
+            said(&ReadQuery::parse("x=%01").expect_err("control")),
+            "the query parameter x has control characters in its value"
+        );
+        assert_eq!(
+            said(&LeaseId::parse("").expect_err("empty")),
+            "the lease id a secret read returned (1 to 512 characters)"
+        );
+        assert_eq!(
+            said(&LeaseId::parse("a b").expect_err("space")),
+            "a lease id has no spaces, quotes, backslashes or control characters"
+        );
     }
 }

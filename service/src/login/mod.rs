@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::store::{ProfileRow, Store};
 
 mod profile;
-pub use profile::{ProfileKey, ProfileLogin};
+pub use profile::{ProfileKey, ProfileLogin, StoredProfileError};
 
 /// A verified token.
 pub struct FreshToken {
@@ -207,35 +207,8 @@ impl Login {
             assumed: assumed.clone(),
             busy: false,
         };
-        let (nonce, instance) = if p.block.is_ec2() {
-            let instance = self.identity.instance_id().await.map_err(|e| {
-                fail_login(
-                    e,
-                    Some("ec2 logins only work on an EC2 instance; on other hosts use config.type \"iam\"".into()),
-                )
-            })?;
-            let key = ec2::nonce_key(&p.address, p.namespace.as_deref(), &p.block.mount_path, &instance);
-            let row = ec2::nonce_for(&self.store, &key).await.map_err(|e| {
-                tracing::error!(error = %e, "could not read or create the ec2 nonce");
-                fail_login("the service could not load its ec2 nonce from the database".into(), None)
-            })?;
-            (Some(row.value), Some(instance))
-        } else {
-            (None, None)
-        };
-        // A jwt token file is checked again now (a symlink may have been swapped in
-        // since the profile was saved), and the agent reads the resolved real path.
-        let block = match &p.block.method {
-            Method::Jwt { path, .. } => {
-                let real = crate::trust::resolve_jwt_path(&self.jwt_dirs, p.tenant(), std::path::Path::new(path))
-                    .map_err(|e| {
-                        tracing::warn!("a jwt token file no longer lies in the tenant's folder; no agent was run");
-                        fail_login(e, Some("put the token file back in this tenant's own folder, or replace the profile with a path there".into()))
-                    })?;
-                std::borrow::Cow::Owned(p.block.with_jwt_path(&real))
-            }
-            _ => std::borrow::Cow::Borrowed(&p.block),
-        };
+        let (nonce, instance) = self.ec2_nonce(p).await.map_err(|(detail, hint)| fail_login(detail, hint))?;
+        let block = self.jwt_checked(p).map_err(|(detail, hint)| fail_login(detail, hint))?;
         let render = |sink: &std::path::Path| {
             let input = AgentConfigInput {
                 vault_address: &p.address,
@@ -248,13 +221,7 @@ impl Login {
         };
         // Admission: a slot of this tenant, then one of the runner's, within one bounded wait.
         let queued = Instant::now();
-        let tenant_slots = {
-            let mut map = self.tenant_slots.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(p.tenant().clone())
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
-                .clone()
-        };
-        let Ok(Ok(_tenant_slot)) = tokio::time::timeout(self.queue_timeout, tenant_slots.acquire_owned()).await else {
+        let Some(_tenant_slot) = self.tenant_slot(p).await else {
             let e = RunnerError::Busy { waited: self.queue_timeout };
             self.metrics.agent_spawn(e.kind(), queued.elapsed());
             return Err(LoginFailure { busy: true, ..fail_login(e.to_string(), e.hint().map(str::to_string)) });
@@ -278,15 +245,77 @@ impl Login {
                 });
             }
         };
+        self.verify(p, run.token, login_elapsed, assumed).await
+    }
+
+    /// For an ec2 login: this host's nonce for the profile's Vault and mount
+    /// (created on first use) and the instance id; nothing for other methods.
+    /// The error is a failed login's detail and hint.
+    async fn ec2_nonce(
+        &self,
+        p: &ProfileLogin,
+    ) -> Result<(Option<SecretString>, Option<String>), (String, Option<String>)> {
+        if !p.block.is_ec2() {
+            return Ok((None, None));
+        }
+        let instance = self.identity.instance_id().await.map_err(|e| {
+            (
+                e.to_string(),
+                Some("ec2 logins only work on an EC2 instance; on other hosts use config.type \"iam\"".into()),
+            )
+        })?;
+        let key = ec2::nonce_key(&p.address, p.namespace.as_deref(), &p.block.mount_path, &instance);
+        let row = ec2::nonce_for(&self.store, &key).await.map_err(|e| {
+            tracing::error!(error = %e, "could not read or create the ec2 nonce");
+            ("the service could not load its ec2 nonce from the database".to_string(), None)
+        })?;
+        Ok((Some(row.value), Some(instance)))
+    }
+
+    /// The method block the agent runs. A jwt token file is checked again now (a
+    /// symlink may have been swapped in since the profile was saved), and the
+    /// agent reads the resolved real path. The error is a failed login's detail and hint.
+    fn jwt_checked<'a>(
+        &self,
+        p: &'a ProfileLogin,
+    ) -> Result<std::borrow::Cow<'a, MethodBlock>, (String, Option<String>)> {
+        match &p.block.method {
+            Method::Jwt { path, .. } => {
+                let real = crate::trust::resolve_jwt_path(&self.jwt_dirs, p.tenant(), std::path::Path::new(path))
+                    .map_err(|e| {
+                        tracing::warn!("a jwt token file no longer lies in the tenant's folder; no agent was run");
+                        (e.to_string(), Some("put the token file back in this tenant's own folder, or replace the profile with a path there".into()))
+                    })?;
+                Ok(std::borrow::Cow::Owned(p.block.with_jwt_path(&real)))
+            }
+            _ => Ok(std::borrow::Cow::Borrowed(&p.block)),
+        }
+    }
+
+    /// A slot of the profile's tenant, within the queue timeout (`None`: none came free).
+    async fn tenant_slot(&self, p: &ProfileLogin) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let tenant_slots = {
+            let mut map = self.tenant_slots.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(p.tenant().clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        tokio::time::timeout(self.queue_timeout, tenant_slots.acquire_owned()).await.ok()?.ok()
+    }
+
+    /// Verify the agent's token with `lookup-self` (use-limited tokens are refused).
+    async fn verify(
+        &self,
+        p: &ProfileLogin,
+        token: SecretString,
+        login_elapsed: Duration,
+        assumed: Option<Assumed>,
+    ) -> Result<FreshToken, LoginFailure> {
         let verify_started = Instant::now();
-        match verify::lookup_self(&self.http, p.address.base(), p.namespace.as_deref(), &run.token).await {
-            Ok(info) => Ok(FreshToken {
-                token: run.token,
-                info,
-                login_elapsed,
-                verify_elapsed: verify_started.elapsed(),
-                assumed,
-            }),
+        match verify::lookup_self(&self.http, p.address.base(), p.namespace.as_deref(), &token).await {
+            Ok(info) => {
+                Ok(FreshToken { token, info, login_elapsed, verify_elapsed: verify_started.elapsed(), assumed })
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "token verification failed");
                 Err(LoginFailure {

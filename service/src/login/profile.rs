@@ -5,11 +5,35 @@ use super::*;
 
 pub use crate::domain::ProfileKey;
 
+/// Why a stored profile cannot be used for a login (settings changed since
+/// it was saved, or the row is not what the service writes).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoredProfileError {
+    /// The method block fails today's checks; `first` is the first problem (`pointer: message`).
+    #[error("the stored method block is no longer accepted by this service ({first}); replace the profile")]
+    NoLongerAccepted {
+        /// The first problem.
+        first: String,
+    },
+    /// The Vault address does not parse.
+    #[error("vault_address: {0}")]
+    VaultAddress(crate::domain::VaultAddressError),
+    /// The namespace conflicts with the method block's.
+    #[error("{0}")]
+    Namespace(String),
+    /// The tenant id or profile name does not parse.
+    #[error("{0}")]
+    Key(String),
+    /// The test secret path does not parse.
+    #[error("test_secret_path: {0}")]
+    TestSecretPath(crate::domain::secret_path::SecretPathError),
+}
+
 /// The key of a stored row.
-pub fn key_of(row: &ProfileRow) -> Result<ProfileKey, String> {
+pub fn key_of(row: &ProfileRow) -> Result<ProfileKey, StoredProfileError> {
     Ok(ProfileKey {
-        tenant: TenantId::parse(&row.tenant_id)?,
-        name: ProfileName::parse(&row.name)?,
+        tenant: TenantId::parse(&row.tenant_id).map_err(StoredProfileError::Key)?,
+        name: ProfileName::parse(&row.name).map_err(StoredProfileError::Key)?,
         revision: row.revision,
         fingerprint: row_fingerprint(row),
     })
@@ -37,14 +61,14 @@ pub struct ProfileLogin {
 impl ProfileLogin {
     /// Re-parse a stored profile (stored profiles were validated on write; a
     /// policy change since then, like a disabled method type, shows here).
-    pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, String> {
+    pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, StoredProfileError> {
         let block = method_block::validate_value(&row.method_value(), policy).map_err(|errors| {
             let first = errors.first().map(|e| format!("{}: {}", e.pointer, e.message)).unwrap_or_default();
-            format!("the stored method block is no longer accepted by this service ({first}); replace the profile")
+            StoredProfileError::NoLongerAccepted { first }
         })?;
-        let address = VaultAddress::parse(&row.vault_address).map_err(|e| format!("vault_address: {e}"))?;
+        let address = VaultAddress::parse(&row.vault_address).map_err(StoredProfileError::VaultAddress)?;
         let namespace = agent_config::effective_namespace(&block, row.namespace.as_deref())
-            .map_err(|e| e.to_string())?
+            .map_err(|e| StoredProfileError::Namespace(e.to_string()))?
             .map(str::to_string);
         Ok(Self {
             key: key_of(row)?,
@@ -56,7 +80,7 @@ impl ProfileLogin {
                 .as_deref()
                 .map(crate::domain::SecretPath::parse)
                 .transpose()
-                .map_err(|e| format!("test_secret_path: {e}"))?,
+                .map_err(StoredProfileError::TestSecretPath)?,
             aws_role_arn: row.aws_role_arn.clone(),
             secret_cache: row.secret_cache,
         })

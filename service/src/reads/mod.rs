@@ -109,7 +109,7 @@ pub fn read_outcome<T>(result: &Result<T, ApiError>) -> &'static str {
 /// router), parsed: what is refused never reaches Vault.
 pub fn parse_read(raw_path: &str, raw_query: &str) -> Result<(SecretPath, ReadQuery), ApiError> {
     let path = SecretPath::parse(raw_path).map_err(|e| ApiError::field("/path", e))?;
-    let query = ReadQuery::parse(raw_query).map_err(ApiError::BadRequest)?;
+    let query = ReadQuery::parse(raw_query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((path, query))
 }
 

@@ -45,7 +45,7 @@ pub async fn load_login(
                 state.secrets.drop_profile(tenant, name);
             }
             let verdict = match ProfileLogin::from_row(&row, &state.policy) {
-                Err(e) => Verdict::Unparsable(e),
+                Err(e) => Verdict::Unparsable(e.to_string()),
                 Ok(login) => {
                     let login = Arc::new(login);
                     match problem(state, &tenant_row, &login)? {
@@ -82,7 +82,7 @@ pub async fn trust_problem(state: &AppState, login: &ProfileLogin) -> Result<Opt
 }
 
 fn problem(state: &AppState, tenant_row: &TenantRow, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
-    let trust = TenantPolicy::new(&state.settings, tenant_row).map_err(ApiError::Internal)?;
+    let trust = TenantPolicy::new(&state.settings, tenant_row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let problems = trust.profile_problems(Some(&login.address), &login.block, login.aws_role_arn.as_deref());
     Ok(problems.first().map(|p| {
         format!(

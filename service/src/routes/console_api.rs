@@ -10,11 +10,11 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::profile_input::{ProfileInput, invalid_profile, validate_input};
-use super::tenant_id;
-use super::test_connection::{Keep, TestReport, run};
+use super::extract::TenantAdmin;
+use crate::admin::profile_input::{ProfileInput, invalid_profile, validate_input};
+use crate::admin::test_connection::{Keep, TestReport, run};
 use crate::agent_config::{self, AgentConfigInput};
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::domain::{FieldError, ProfileName, VaultAddress, method_block};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -83,12 +83,11 @@ fn dry_run_name() -> Result<ProfileName, ApiError> {
 /// A profile body as a stored row would be (nothing is stored).
 async fn dry_login(
     state: &AppState,
-    caller: &Caller,
+    caller: Caller,
     tenant: &str,
     body: &ProfileInput,
 ) -> Result<ProfileLogin, ApiError> {
-    let tenant = tenant_id(tenant)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
+    let TenantAdmin { tenant, .. } = TenantAdmin::check(caller, tenant)?;
     let name = match body.name.as_deref() {
         Some(n) => ProfileName::parse(n).map_err(|e| ApiError::field("/name", e))?,
         None => dry_run_name()?,
@@ -109,7 +108,7 @@ async fn dry_login(
         last_test: None,
         secret_cache: new.secret_cache,
     };
-    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e))
+    ProfileLogin::from_row(&row, &state.policy).map_err(|e| ApiError::field("/method", e.to_string()))
 }
 
 /// The agent configuration a profile body would run (admin); the sink path and
@@ -125,9 +124,9 @@ pub async fn render_profile(
     path: web::Path<String>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let login = dry_login(&state, &caller, &path, &body).await?;
+    let login = dry_login(&state, caller, &path, &body).await?;
     let masked_nonce = SecretString::from("<hidden: one nonce per host and mount, kept by the service>".to_string());
-    let address = VaultAddress::parse(login.address.as_str()).map_err(ApiError::Internal)?;
+    let address = VaultAddress::parse(login.address.as_str()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let input = AgentConfigInput {
         vault_address: &address,
         namespace: login.namespace.as_deref(),
@@ -161,8 +160,7 @@ pub async fn validate_profile_body(
     path: web::Path<String>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
+    let TenantAdmin { tenant, .. } = TenantAdmin::check(caller, &path)?;
     let name_problem = body.name.as_deref().and_then(|n| ProfileName::parse(n).err());
     let placeholder = ProfileName::parse("dry-run").map_err(ApiError::Internal)?;
     let name = body.name.as_deref().and_then(|n| ProfileName::parse(n).ok()).unwrap_or(placeholder);
@@ -196,7 +194,7 @@ pub async fn test_profile_body(
     path: web::Path<String>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let login = dry_login(&state, &caller, &path, &body).await?;
+    let login = dry_login(&state, caller, &path, &body).await?;
     let report = crate::error::within(state.settings.request_timeout, run(&state, &login, Keep::Discard)).await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -223,14 +221,11 @@ pub struct ProfileOptions {
 #[get("/v1/tenants/{tenant}/profile-options")]
 pub async fn profile_options(
     state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
     let row =
         state.store.get_tenant(&tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
-    let policy = TenantPolicy::new(&state.settings, &row).map_err(ApiError::Internal)?;
+    let policy = TenantPolicy::new(&state.settings, &row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let global: Vec<String> = state.settings.vault_addresses.iter().map(ToString::to_string).collect();
     // A tenant's own list only narrows the global one (both must allow an address).
     let vault_addresses = match &row.vault_addresses {

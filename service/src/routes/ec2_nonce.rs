@@ -57,7 +57,7 @@ async fn nonce_context(
         return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
     }
     let instance = state.tokens.identity().instance_id().await.map_err(|e| ApiError::Unavailable {
-        detail: e,
+        detail: e.to_string(),
         hint: Some("ec2 nonces belong to an EC2 instance; this host has none".into()),
         retry_after: None,
     })?;

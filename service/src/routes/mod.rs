@@ -9,7 +9,6 @@ pub mod extract;
 pub mod health;
 pub mod labels;
 pub mod leases;
-pub mod profile_input;
 pub mod profiles;
 pub mod secrets;
 pub mod tenants;

@@ -1,5 +1,5 @@
 //! `/v1/tenants/{tenant}/profiles`: create, list, read, replace and delete auth profiles.
-//! Test connection and EC2 nonces have their own rooms ([`super::test_connection`], [`super::ec2_nonce`]).
+//! Test connection and EC2 nonces have their own rooms (`test_connection.rs`, `ec2_nonce.rs`).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-pub use super::profile_input::ProfileInput;
-use super::profile_input::validate_input;
+use super::extract::TenantAdmin;
 use super::{profile_target, tenant_id};
+use crate::admin::load_profile;
+use crate::admin::profile_input::{ProfileInput, validate_input};
 use crate::auth::{Caller, Scope};
-use crate::domain::{ProfileName, TenantId};
+use crate::domain::ProfileName;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::{ProfileRow, StoreError};
@@ -88,11 +89,6 @@ pub struct ProfileList {
     pub profiles: Vec<Profile>,
 }
 
-/// Load a stored profile of `tenant` (404 when there is none).
-pub async fn load(state: &AppState, tenant: &TenantId, name: &ProfileName) -> Result<ProfileRow, ApiError> {
-    state.store.get_profile(tenant, name).await?.ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))
-}
-
 /// Create an auth profile (tenant admin).
 #[utoipa::path(tag = "profiles", request_body = ProfileInput, security(("bearer" = [])),
     params(("tenant" = String, Path, description = "tenant id")),
@@ -105,8 +101,7 @@ pub async fn create_profile(
     path: web::Path<String>,
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_id(&path)?;
-    caller.require(tenant.as_str(), Scope::Admin)?;
+    let TenantAdmin { caller, tenant } = TenantAdmin::check(caller, &path)?;
     let raw_name = body.name.as_deref().ok_or_else(|| ApiError::field("/name", "required: the profile name"))?;
     let name = ProfileName::parse(raw_name).map_err(|e| ApiError::field("/name", e))?;
     let new = validate_input(&state, &tenant, &body, &name).await?;
@@ -159,7 +154,7 @@ pub async fn get_profile(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
-    let row = load(&state, &tenant, &name).await?;
+    let row = load_profile(&state, &tenant, &name).await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -186,7 +181,7 @@ pub async fn replace_profile(
         ));
     }
     let new = validate_input(&state, &tenant, &body, &name).await?;
-    let old = load(&state, &tenant, &name).await?;
+    let old = load_profile(&state, &tenant, &name).await?;
     let wanted = if_match(&req)?;
     if let Some(w) = wanted
         && w != old.revision

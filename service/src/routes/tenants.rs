@@ -7,11 +7,9 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::domain::TenantId;
-use crate::domain::{FieldError, OriginPattern};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::store::{TenantGrants, TenantRow};
-use crate::trust::{LoginKind, global_kinds};
+use crate::store::TenantRow;
 
 /// A tenant to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -146,51 +144,8 @@ pub async fn update_tenant(
     let body: TenantGrantsInput =
         serde_json::from_value(body.into_inner()).map_err(|e| ApiError::field("", e.to_string()))?;
     let tenant = super::tenant_id(&path)?;
-    let mut errors = Vec::new();
-    let mut grants = TenantGrants::default();
-    if let Some(list) = &body.vault_addresses {
-        let global = &state.settings.vault_addresses;
-        let mut out = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            match OriginPattern::parse(item) {
-                Ok(o) if global.iter().any(|g| g.covers(&o)) => out.push(o.to_string()),
-                Ok(o) => errors.push(FieldError::new(
-                    format!("/vault_addresses/{i}"),
-                    format!(
-                        "{o} is not within the operator's AUTH_SERVICE_VAULT_ADDRESSES ({}); a tenant's list may only narrow it",
-                        global.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                    ),
-                )),
-                Err(e) => errors.push(FieldError::new(format!("/vault_addresses/{i}"), e)),
-            }
-        }
-        grants.vault_addresses = Some(out);
-    }
-    if let Some(list) = &body.methods {
-        let global = global_kinds(&state.settings);
-        let mut out: Vec<String> = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            match LoginKind::parse(item) {
-                Some(k) if global.contains(&k) => {
-                    if !out.iter().any(|m| m == k.as_str()) {
-                        out.push(k.as_str().to_string());
-                    }
-                }
-                Some(k) => errors.push(FieldError::new(
-                    format!("/methods/{i}"),
-                    format!(
-                        "{k} is not enabled globally (AUTH_SERVICE_ALLOWED_METHODS); a tenant's list may only narrow it"
-                    ),
-                )),
-                None => errors.push(FieldError::new(format!("/methods/{i}"), "use iam, ec2 or jwt")),
-            }
-        }
-        grants.methods = Some(out);
-    }
-    if !errors.is_empty() {
-        let detail = format!("{} problem(s) in the grants; see errors", errors.len());
-        return Err(ApiError::Validation { detail, errors });
-    }
+    let grants =
+        crate::admin::grants::checked(&state.settings, body.vault_addresses.as_deref(), body.methods.as_deref())?;
     let row = state
         .store
         .update_tenant_grants(&tenant, &grants)

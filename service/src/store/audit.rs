@@ -2,8 +2,6 @@
 //! cursor, and deleted after the retention period. Events hold names and
 //! outcomes, never secret values, tokens or keys.
 
-use sqlx::Row;
-
 use super::*;
 use crate::domain::TenantId;
 
@@ -114,25 +112,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| map_err(e, "audit events"))?;
-        rows.iter()
-            .map(|r| {
-                let text = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-                let opt = |c: &str| r.try_get::<Option<String>, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-                Ok(AuditEvent {
-                    id: r.try_get::<i64, _>("id").map_err(|e| StoreError::Database(e.to_string()))?,
-                    at: text("at")?,
-                    request_id: opt("request_id")?,
-                    actor: text("actor")?,
-                    action: text("action")?,
-                    profile: opt("profile")?,
-                    path: opt("path")?,
-                    outcome: text("outcome")?,
-                    duration_ms: r
-                        .try_get::<Option<i64>, _>("duration_ms")
-                        .map_err(|e| StoreError::Database(e.to_string()))?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode).collect()
     }
 
     /// Delete events recorded before `before` (RFC 3339); how many went.

@@ -13,7 +13,7 @@
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
@@ -25,7 +25,9 @@ pub mod backup;
 mod listen;
 pub mod memo;
 mod migrate;
+mod rows;
 pub use migrate::migrator;
+use rows::decode;
 mod leases;
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use leases::{LeaseRow, LeaseScope};
@@ -271,51 +273,6 @@ fn secret_cache_columns(p: Option<crate::domain::SecretCachePolicy>) -> (Option<
     }
 }
 
-fn profile(row: &AnyRow) -> Result<ProfileRow, StoreError> {
-    let get = |c: &str| row.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-    let method_text = get("method")?;
-    Ok(ProfileRow {
-        tenant_id: get("tenant_id")?,
-        name: get("name")?,
-        vault_address: get("vault_address")?,
-        namespace: row.try_get::<Option<String>, _>("namespace").map_err(|e| StoreError::Database(e.to_string()))?,
-        method: {
-            serde_json::from_str::<serde::de::IgnoredAny>(&method_text)
-                .map_err(|e| StoreError::Database(format!("stored method: {e}")))?;
-            method_text
-        },
-        test_secret_path: row
-            .try_get::<Option<String>, _>("test_secret_path")
-            .map_err(|e| StoreError::Database(e.to_string()))?,
-        revision: row.try_get::<i64, _>("revision").map_err(|e| StoreError::Database(e.to_string()))?,
-        created_at: get("created_at")?,
-        updated_at: get("updated_at")?,
-        aws_role_arn: row
-            .try_get::<Option<String>, _>("aws_role_arn")
-            .map_err(|e| StoreError::Database(e.to_string()))?,
-        last_test: match (
-            row.try_get::<Option<i64>, _>("last_test_ok").map_err(|e| StoreError::Database(e.to_string()))?,
-            row.try_get::<Option<String>, _>("last_test_at").map_err(|e| StoreError::Database(e.to_string()))?,
-        ) {
-            (Some(ok), Some(at)) => Some((ok != 0, at)),
-            _ => None,
-        },
-        secret_cache: match row
-            .try_get::<Option<i64>, _>("secret_cache_ttl_secs")
-            .map_err(|e| StoreError::Database(e.to_string()))?
-        {
-            Some(secs) if secs > 0 => Some(crate::domain::SecretCachePolicy {
-                ttl: Duration::from_secs(secs.unsigned_abs()),
-                leased: row
-                    .try_get::<i64, _>("secret_cache_leased")
-                    .map_err(|e| StoreError::Database(e.to_string()))?
-                    != 0,
-            }),
-            _ => None,
-        },
-    })
-}
-
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Bind the four parts of a nonce key as `$1..$4`.
@@ -328,17 +285,6 @@ fn bind_key<'q>(q: AnyQuery<'q>, key: &NonceKey) -> AnyQuery<'q> {
 
 fn scopes_from(text: &str) -> Vec<String> {
     text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
-fn nonce(row: &AnyRow) -> Result<NonceRow, StoreError> {
-    Ok(NonceRow {
-        value: SecretString::from(row.try_get::<String, _>("nonce").map_err(|e| StoreError::Database(e.to_string()))?),
-        created_at: row.try_get::<String, _>("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
-        reset_count: row.try_get::<i64, _>("reset_count").map_err(|e| StoreError::Database(e.to_string()))?,
-        last_used_at: row
-            .try_get::<Option<String>, _>("last_used_at")
-            .map_err(|e| StoreError::Database(e.to_string()))?,
-    })
 }
 
 impl Store {

@@ -48,7 +48,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| map_err(e, "ec2 nonce"))?;
-        row.as_ref().map(nonce).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Replace the nonce for `key` (or create it), counting resets.
@@ -82,6 +82,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| map_err(e, "ec2 nonce"))?;
-        row.try_get::<i64, _>("n").map_err(|e| StoreError::Database(e.to_string()))
+        let (n,): (i64,) = decode(&row)?;
+        Ok(n)
     }
 }

@@ -2,8 +2,6 @@
 //! profiles, lease records, and its audit trail when asked), then every cache
 //! that held any of it is told, on this replica and the others.
 
-use sqlx::Row;
-
 use super::memo::Change;
 use super::*;
 use crate::domain::TenantId;
@@ -58,17 +56,16 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "profiles"))?
             .iter()
-            .map(profile)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(decode)
+            .collect::<Result<Vec<ProfileRow>, _>>()?;
         let key_ids: Vec<String> = sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1 RETURNING id")
             .bind(tenant.as_str())
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| map_err(e, "api keys"))?
             .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<_, _>>()
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map(|r| decode::<(String,)>(r).map(|(id,)| id))
+            .collect::<Result<_, _>>()?;
         for sql in ["DELETE FROM profiles WHERE tenant_id = $1", "DELETE FROM leases WHERE tenant_id = $1"] {
             sqlx::query(sql).bind(tenant.as_str()).execute(&mut *tx).await.map_err(|e| map_err(e, "tenant rows"))?;
         }

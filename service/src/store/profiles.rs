@@ -31,7 +31,7 @@ impl Store {
             .await
             .map_err(|e| map_err(e, &format!("profile {} of tenant {tenant}", p.name)))?;
         self.announce(Change::Profile(tenant.clone(), p.name.clone())).await;
-        profile(&row)
+        decode(&row)
     }
 
     /// Profiles of tenants other than `tenant` that log in to `vault_address`:
@@ -50,7 +50,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map_err(e, "profiles"))?;
-        rows.iter().map(profile).collect()
+        rows.iter().map(decode).collect()
     }
 
     /// Note the outcome of a test connection of this revision.
@@ -85,7 +85,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map_err(e, "profiles"))?;
-        rows.iter().map(profile).collect()
+        rows.iter().map(decode).collect()
     }
 
     /// One profile of `tenant`.
@@ -111,7 +111,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "profile"))?;
-        row.as_ref().map(profile).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Replace every field of a profile of `tenant`; revision +1 in the same statement.
@@ -148,7 +148,7 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "profile"))?;
         self.announce(Change::Profile(tenant.clone(), name.clone())).await;
-        row.as_ref().map(profile).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Delete a profile of `tenant`, returning it. Nonces stay (they belong to host and mount).
@@ -166,6 +166,6 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "profile"))?;
         self.announce(Change::Profile(tenant.clone(), name.clone())).await;
-        row.as_ref().map(profile).transpose()
+        row.as_ref().map(decode).transpose()
     }
 }

@@ -43,8 +43,8 @@ impl std::fmt::Debug for RetiringToken {
     }
 }
 
-fn decode<T>(column: &str, parsed: Result<T, String>) -> Result<T, sqlx::Error> {
-    parsed.map_err(|e| sqlx::Error::ColumnDecode { index: column.into(), source: e.into() })
+fn decode<T, E: std::fmt::Display>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error> {
+    parsed.map_err(|e| sqlx::Error::ColumnDecode { index: column.into(), source: e.to_string().into() })
 }
 
 impl<'r> FromRow<'r, AnyRow> for RetiringToken {

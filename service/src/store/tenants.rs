@@ -1,8 +1,5 @@
 //! Tenants and their API keys (hashes only).
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use std::sync::Arc;
 
 use super::memo::Change;
@@ -13,26 +10,6 @@ const TENANT_SELECT_ALL: &str =
     "SELECT id, name, created_at, aws_external_id, vault_addresses, methods FROM tenants ORDER BY id";
 const TENANT_SELECT_ONE: &str =
     "SELECT id, name, created_at, aws_external_id, vault_addresses, methods FROM tenants WHERE id = $1";
-
-fn tenant_row(r: &AnyRow) -> Result<TenantRow, StoreError> {
-    let list = |c: &str| -> Result<Option<Vec<String>>, StoreError> {
-        match r.try_get::<Option<String>, _>(c).map_err(|e| StoreError::Database(e.to_string()))? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Database(format!("{c}: {e}"))),
-        }
-    };
-    Ok(TenantRow {
-        id: r.try_get("id").map_err(|e| StoreError::Database(e.to_string()))?,
-        name: r.try_get("name").map_err(|e| StoreError::Database(e.to_string()))?,
-        created_at: r.try_get("created_at").map_err(|e| StoreError::Database(e.to_string()))?,
-        aws_external_id: r
-            .try_get::<Option<String>, _>("aws_external_id")
-            .map_err(|e| StoreError::Database(e.to_string()))?
-            .unwrap_or_default(),
-        vault_addresses: list("vault_addresses")?,
-        methods: list("methods")?,
-    })
-}
 
 impl Store {
     /// Create a tenant with a fresh AWS external id; Conflict if the id exists.
@@ -64,7 +41,7 @@ impl Store {
     /// All tenants, ordered by id.
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
         let rows = sqlx::query(TENANT_SELECT_ALL).fetch_all(&self.pool).await.map_err(|e| map_err(e, "tenants"))?;
-        rows.iter().map(tenant_row).collect()
+        rows.iter().map(decode).collect()
     }
 
     /// One tenant.
@@ -84,7 +61,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "tenant"))?;
-        row.as_ref().map(tenant_row).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Set the operator's grants of a tenant (fields left `None` stay); None when there is no such tenant.
@@ -162,18 +139,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| map_err(e, "api keys"))?;
-        rows.iter()
-            .map(|r| {
-                let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-                Ok(ApiKeyRow {
-                    id: g("id")?,
-                    tenant_id: g("tenant_id")?,
-                    name: g("name")?,
-                    scopes: scopes_from(&g("scopes")?),
-                    created_at: g("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode).collect()
     }
 
     /// Delete a key of `tenant`; false when `tenant` has no such key.
@@ -202,16 +168,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "api key"))?;
-        let Some(r) = row else { return Ok(None) };
-        let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| StoreError::Database(e.to_string()));
-        let mut hash = [0u8; 32];
-        hex::decode_to_slice(g("secret_sha256")?, &mut hash).map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(Some(ApiKeyAuth {
-            tenant_id: g("tenant_id")?,
-            key_id: g("id")?,
-            name: g("name")?,
-            scopes: scopes_from(&g("scopes")?),
-            secret_sha256: hash,
-        }))
+        row.as_ref().map(decode).transpose()
     }
 }

@@ -96,17 +96,28 @@ impl Default for ValidationPolicy {
     }
 }
 
+/// Why a list of allowed method types is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllowedMethodsError {
+    /// A type the service does not know.
+    #[error("unknown method type {0:?}; known types: {known}", known = known_types())]
+    Unknown(String),
+    /// Nothing in the list.
+    #[error("the list of allowed method types is empty; use at least \"aws\"")]
+    Empty,
+}
+
 impl ValidationPolicy {
     /// Parse the comma list of `AUTH_SERVICE_ALLOWED_METHODS` (`aws` means iam and ec2).
-    pub fn parse_allowed_methods(list: &str) -> Result<BTreeSet<MethodType>, String> {
+    pub fn parse_allowed_methods(list: &str) -> Result<BTreeSet<MethodType>, AllowedMethodsError> {
         let mut set = BTreeSet::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let t = MethodType::parse(&item.to_ascii_lowercase())
-                .ok_or_else(|| format!("unknown method type {item:?}; known types: {}", known_types()))?;
+                .ok_or_else(|| AllowedMethodsError::Unknown(item.to_string()))?;
             set.insert(t);
         }
         if set.is_empty() {
-            return Err("the list of allowed method types is empty; use at least \"aws\"".into());
+            return Err(AllowedMethodsError::Empty);
         }
         Ok(set)
     }
@@ -324,7 +335,7 @@ pub fn validate_value(value: &Value, policy: &ValidationPolicy) -> Result<Method
         dedupe(&mut errors);
         return Err(errors);
     }
-    build(method_type, value).map_err(|e| vec![FieldError::new("", e)])
+    build(method_type, value).map_err(|e| vec![FieldError::new("", e.to_string())])
 }
 
 fn enabled_list(policy: &ValidationPolicy) -> String {
@@ -347,11 +358,16 @@ pub(crate) fn namespace_problem(ns: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Namespace(String);
 
+/// Why a namespace is refused (the same words the method-block checks use).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NamespaceError(String);
+
 impl Namespace {
     /// Parse; the error says what is wrong.
-    pub fn parse(ns: &str) -> Result<Self, String> {
+    pub fn parse(ns: &str) -> Result<Self, NamespaceError> {
         match namespace_problem(ns) {
-            Some(problem) => Err(problem),
+            Some(problem) => Err(NamespaceError(problem)),
             None => Ok(Self(ns.trim_end_matches('/').to_string())),
         }
     }
@@ -359,5 +375,24 @@ impl Namespace {
     /// The namespace.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allowed_methods_list_names_an_unknown_type_and_refuses_an_empty_list() {
+        let unknown = ValidationPolicy::parse_allowed_methods("aws, Foo").expect_err("unknown");
+        assert_eq!(unknown.to_string(), format!("unknown method type \"Foo\"; known types: {}", known_types()));
+        let empty = ValidationPolicy::parse_allowed_methods(" , ").expect_err("empty");
+        assert_eq!(empty.to_string(), "the list of allowed method types is empty; use at least \"aws\"");
+    }
+
+    #[test]
+    fn a_namespace_problem_reads_as_the_method_block_checks_word_it() {
+        let bad = "a b";
+        assert_eq!(Namespace::parse(bad).expect_err("bad").to_string(), namespace_problem(bad).expect("problem"));
     }
 }

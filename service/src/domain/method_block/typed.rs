@@ -55,9 +55,14 @@ impl<C> Envelope<C> {
     }
 }
 
+/// A schema-valid block that still does not fit its typed form (the schema and the types disagree).
+#[derive(Debug, thiserror::Error)]
+#[error("the method block does not fit its schema's shape: {0}")]
+pub(super) struct ShapeError(serde_json::Error);
+
 /// Parse a schema-valid block into its typed form, once.
-pub(super) fn build(method_type: MethodType, v: &Value) -> Result<MethodBlock, String> {
-    let fail = |e: serde_json::Error| format!("the method block does not fit its schema's shape: {e}");
+pub(super) fn build(method_type: MethodType, v: &Value) -> Result<MethodBlock, ShapeError> {
+    let fail = ShapeError;
     Ok(match method_type {
         MethodType::Aws => {
             let envelope: Envelope<AwsConfig> = serde_json::from_value(v.clone()).map_err(fail)?;

@@ -75,7 +75,7 @@ pub(super) async fn status(
     if method != "GET" && method != "HEAD" {
         return vault_error(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported on sys/{which}"));
     }
-    let mut serving = crate::routes::health::readiness(state).await.iter().all(|c| c.ok);
+    let mut serving = crate::readiness::readiness(state).await.iter().all(|c| c.ok);
     if serving
         && let Some(key) = presented_key(req)
         && let Ok(caller) = authenticate_key(state, &key).await

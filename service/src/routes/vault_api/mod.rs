@@ -17,19 +17,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 mod answers;
+mod leases;
 
 use super::extract::authenticate_key;
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::domain::secret_path::ReadQuery;
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::ApiError;
-use crate::reads::leases::{self, increment_seconds};
 use crate::reads::load_login;
-use crate::reads::{read_outcome, read_with};
+use crate::reads::{Served, read_outcome, read_with};
 use crate::state::AppState;
 use crate::tokens::ProfileLogin;
 use crate::vault;
 use answers::{capabilities_self, lookup_self, status};
+use leases::{LeaseOp, audited_lease_op};
 
 /// An answer in Vault's error shape.
 fn vault_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -76,14 +77,6 @@ fn presented_key(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
         .or_else(|| header("Authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::trim))
         .map(str::to_string)
-}
-
-/// A lease operation of `sys/leases/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LeaseOp {
-    Renew,
-    Revoke,
-    Lookup,
 }
 
 /// What a request under `/v1/` asks for, parsed once from the decoded path.
@@ -165,38 +158,12 @@ pub async fn handle(
     if let Target::Status(which) = target {
         return Box::pin(status(&state, &req, &tenant, &profile, which, &method)).await;
     }
-    // Who: a read key of this very tenant; anything else is Vault's 403.
-    let Some(key) = presented_key(&req) else { return permission_denied() };
-    let caller = match authenticate_key(&state, &key).await {
-        Ok(caller) => caller,
-        Err(e @ ApiError::TooManyRequests { .. }) => return from_api(e),
-        Err(_) => return permission_denied(),
+    let (key, caller, tenant, profile) = match admit(&state, &req, &tenant, &profile).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
-    let (Ok(tenant), Ok(profile)) = (TenantId::parse(&tenant), ProfileName::parse(&profile)) else {
-        return permission_denied();
-    };
-    if caller.require(tenant.as_str(), Scope::Read).is_err() {
-        return permission_denied();
-    }
-    if req.headers().contains_key("X-Vault-Wrap-TTL") {
-        return vault_error(
-            StatusCode::BAD_REQUEST,
-            "response wrapping is not supported through this endpoint: the service reads the secret for you; drop -wrap-ttl / X-Vault-Wrap-TTL",
-        );
-    }
-    // Refusals in a useful order: outside the served set 403 whatever the method, then 405.
-    if let Target::Refused(why) = &target {
-        // Recorded in an escaped form: the trail shows what was tried, and no byte of it can break a batch.
-        let tried = crate::domain::secret_path::audit_form(&vault_path);
-        let started = std::time::Instant::now();
-        state.audit.record_read(&caller, &tenant, profile.as_str(), &tried, "refused", started);
-        return vault_error(StatusCode::FORBIDDEN, why.clone());
-    }
-    if !method_allowed(&target, &method) {
-        return vault_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not supported on this path: {SERVED} (secrets are read-only here)"),
-        );
+    if let Some(refused) = refusal(&state, &req, &caller, (&tenant, &profile), &target, &vault_path, &method) {
+        return refused;
     }
     if let Target::LookupSelf = target {
         return lookup_self(&caller, &key);
@@ -210,25 +177,9 @@ pub async fn handle(
         return refused;
     }
     let secret = match target {
+        // Boxed, as the other rare paths: a read's future should not carry them.
         Target::Lease(op, id) => {
-            // Boxed, as the other rare paths: a read's future should not carry them.
-            let response = Box::pin(lease_op(&state, &login, op, id, &body)).await;
-            if op != LeaseOp::Lookup {
-                let action = if op == LeaseOp::Revoke { "lease.revoke" } else { "lease.renew" };
-                let outcome = if response.status().is_success() { "ok" } else { "refused" };
-                state.audit.record(
-                    &caller,
-                    crate::audit::Event {
-                        tenant: &tenant,
-                        action,
-                        profile: Some(profile.as_str()),
-                        path: None,
-                        outcome,
-                        started: None,
-                    },
-                );
-            }
-            return response;
+            return Box::pin(audited_lease_op(&state, &caller, (&tenant, &profile), &login, op, id, &body)).await;
         }
         Target::Mounts(mount) => return Box::pin(mounts(&state, &login, &mount)).await,
         Target::CapabilitiesSelf => return Box::pin(capabilities_self(&state, &login, &body)).await,
@@ -242,10 +193,72 @@ pub async fn handle(
             let query = if method == "LIST" { query.as_list() } else { query };
             crate::error::within(limit, read_with(&state, &login, &secret, &query)).await
         }
-        Err(e) => Err(ApiError::BadRequest(e)),
+        Err(e) => Err(ApiError::BadRequest(e.to_string())),
     };
     state.metrics.secret_read(read_outcome(&result), "vault_api");
     state.audit.record_read(&caller, &tenant, profile.as_str(), secret.as_str(), read_outcome(&result), started);
+    read_answer(result)
+}
+
+/// Who: a read key of this very tenant (the presented key, the caller, and the
+/// parsed tenant and profile); anything else is Vault's 403 (429 when rate-limited).
+async fn admit(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &str,
+    profile: &str,
+) -> Result<(String, Caller, TenantId, ProfileName), HttpResponse> {
+    let Some(key) = presented_key(req) else { return Err(permission_denied()) };
+    let caller = match authenticate_key(state, &key).await {
+        Ok(caller) => caller,
+        Err(e @ ApiError::TooManyRequests { .. }) => return Err(from_api(e)),
+        Err(_) => return Err(permission_denied()),
+    };
+    let (Ok(tenant), Ok(profile)) = (TenantId::parse(tenant), ProfileName::parse(profile)) else {
+        return Err(permission_denied());
+    };
+    if caller.require(tenant.as_str(), Scope::Read).is_err() {
+        return Err(permission_denied());
+    }
+    Ok((key, caller, tenant, profile))
+}
+
+/// What an admitted caller is refused before the profile is looked at:
+/// response wrapping (400), then outside the served set 403 whatever the
+/// method (audited), then a method the target does not answer (405).
+fn refusal(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    (tenant, profile): (&TenantId, &ProfileName),
+    target: &Target,
+    vault_path: &str,
+    method: &str,
+) -> Option<HttpResponse> {
+    if req.headers().contains_key("X-Vault-Wrap-TTL") {
+        return Some(vault_error(
+            StatusCode::BAD_REQUEST,
+            "response wrapping is not supported through this endpoint: the service reads the secret for you; drop -wrap-ttl / X-Vault-Wrap-TTL",
+        ));
+    }
+    if let Target::Refused(why) = target {
+        // Recorded in an escaped form: the trail shows what was tried, and no byte of it can break a batch.
+        let tried = crate::domain::secret_path::audit_form(vault_path);
+        let started = std::time::Instant::now();
+        state.audit.record_read(caller, tenant, profile.as_str(), &tried, "refused", started);
+        return Some(vault_error(StatusCode::FORBIDDEN, why.clone()));
+    }
+    if !method_allowed(target, method) {
+        return Some(vault_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not supported on this path: {SERVED} (secrets are read-only here)"),
+        ));
+    }
+    None
+}
+
+/// A read's answer in Vault's shape.
+fn read_answer(result: Result<Served, ApiError>) -> HttpResponse {
     match result {
         Ok(served) => match &served.read.lease {
             // No lease: Vault's answer passes through as it sent it.
@@ -314,61 +327,5 @@ async fn mounts(state: &AppState, login: &ProfileLogin, mount: &SecretPath) -> H
             vault_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), e)
         }
         Err(e) => vault_error(StatusCode::BAD_GATEWAY, e.to_string()),
-    }
-}
-
-/// A lease renew, revoke or lookup: the lease id in the path or the body.
-async fn lease_op(
-    state: &AppState,
-    login: &ProfileLogin,
-    op: LeaseOp,
-    from_path: Option<String>,
-    body: &[u8],
-) -> HttpResponse {
-    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(_) => {
-                return vault_error(StatusCode::BAD_REQUEST, "the body must be JSON like {\"lease_id\": \"...\"}");
-            }
-        }
-    };
-    let raw = from_path.or_else(|| parsed["lease_id"].as_str().map(str::to_string)).unwrap_or_default();
-    if raw.is_empty() {
-        return vault_error(StatusCode::BAD_REQUEST, "missing lease_id: send it in the body or at the end of the path");
-    }
-    let lease_id = match leases::lease_id(&raw) {
-        Ok(id) => id,
-        Err(e) => return from_api(e),
-    };
-    match op {
-        LeaseOp::Renew => {
-            let increment = match increment_seconds(&parsed.get("increment").cloned()) {
-                Ok(i) => i.filter(|s| *s > 0),
-                Err(e) => return from_api(e),
-            };
-            match leases::renew(state, login, &lease_id, increment).await {
-                Ok((renewed, mut answer)) => {
-                    answer["lease_duration"] = json!(renewed.lease_duration);
-                    answer["expires_at"] = json!(renewed.expires_at);
-                    add_warning(
-                        &mut answer,
-                        format!("auth-service: this lease ends at {} at the latest", renewed.expires_at),
-                    );
-                    HttpResponse::Ok().json(answer)
-                }
-                Err(e) => from_api(e),
-            }
-        }
-        LeaseOp::Revoke => match leases::revoke(state, login, &lease_id).await {
-            Ok(()) => HttpResponse::NoContent().finish(),
-            Err(e) => from_api(e),
-        },
-        LeaseOp::Lookup => match leases::lookup(state, login, &lease_id).await {
-            Ok(answer) => HttpResponse::Ok().json(answer),
-            Err(e) => from_api(e),
-        },
     }
 }

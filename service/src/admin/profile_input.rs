@@ -63,20 +63,20 @@ pub(crate) async fn validate_input(
 ) -> Result<NewProfile, ApiError> {
     let tenant_row =
         state.store.get_tenant(tenant).await?.ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
-    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(ApiError::Internal)?;
+    let trust = TenantPolicy::new(&state.settings, &tenant_row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let aws_role_arn = input.aws_role_arn.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let mut errors: Vec<FieldError> = Vec::new();
     let address = match VaultAddress::parse(&input.vault_address) {
         Ok(a) => Some(a),
         Err(e) => {
-            errors.push(FieldError::new("/vault_address", e));
+            errors.push(FieldError::new("/vault_address", e.to_string()));
             None
         }
     };
     let namespace = match input.namespace.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Namespace::parse) {
         Some(Ok(ns)) => Some(ns),
         Some(Err(e)) => {
-            errors.push(FieldError::new("/namespace", e));
+            errors.push(FieldError::new("/namespace", e.to_string()));
             None
         }
         None => None,
@@ -102,14 +102,14 @@ pub(crate) async fn validate_input(
                 && let Err(e) = trust.jwt_path(std::path::Path::new(path))
                 && !errors.iter().any(|f| f.pointer == "/method/config/path")
             {
-                errors.push(FieldError::new("/method/config/path", e));
+                errors.push(FieldError::new("/method/config/path", e.to_string()));
             }
         }
     }
     if let Some(p) = &input.test_secret_path
         && let Err(e) = SecretPath::parse(p)
     {
-        errors.push(FieldError::new("/test_secret_path", e));
+        errors.push(FieldError::new("/test_secret_path", e.to_string()));
     }
     let secret_cache = secret_cache_policy(input).unwrap_or_else(|e| {
         errors.push(e);
