@@ -95,6 +95,17 @@ impl ApiPath {
     }
 }
 
+/// Why a Vault address is not an origin the service can call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseError {
+    /// It does not parse as a URL.
+    #[error("not a URL ({0})")]
+    NotUrl(String),
+    /// Another scheme, or no host.
+    #[error("not an http(s) URL with a host")]
+    NotHttp,
+}
+
 /// A Vault server's origin (`http(s)://host[:port]`), parsed once; request URLs
 /// are made from it by [`ApiPath::url`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -102,10 +113,10 @@ pub struct VaultBase(Url);
 
 impl VaultBase {
     /// Parse an `http`/`https` address with a host; its path, query and fragment are dropped.
-    pub fn parse(address: &str) -> Result<Self, String> {
-        let mut url = Url::parse(address).map_err(|e| format!("not a URL ({e})"))?;
+    pub fn parse(address: &str) -> Result<Self, BaseError> {
+        let mut url = Url::parse(address).map_err(|e| BaseError::NotUrl(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            return Err("not an http(s) URL with a host".into());
+            return Err(BaseError::NotHttp);
         }
         url.set_path("");
         url.set_query(None);

@@ -235,7 +235,7 @@ pub enum StoredTenantError {
     Origin(#[from] OriginError),
     /// The tenant id does not parse.
     #[error("{0}")]
-    Id(String),
+    Id(crate::domain::NameError),
 }
 
 /// A `jwt` token file outside the tenant's own folder (or behind a `..` or a

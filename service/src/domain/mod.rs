@@ -8,7 +8,7 @@ pub mod secret_path;
 pub mod vault_address;
 
 pub use method_block::{FieldError, Method, MethodBlock, MethodType, Namespace, ValidationPolicy};
-pub use names::{ProfileName, TenantId};
+pub use names::{NameError, ProfileName, TenantId};
 pub use origin::{OriginError, OriginPattern};
 pub use profile_key::{ProfileKey, SecretCachePolicy};
 pub use secret_path::SecretPath;

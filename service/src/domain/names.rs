@@ -11,10 +11,14 @@ fn well_formed(input: &str) -> bool {
         && input.as_bytes()[0] != b'-'
 }
 
-fn pattern_error(what: &str) -> String {
-    format!(
-        "{what} is 1 to 63 characters of lower-case letters, digits and '-', starting with a letter or digit, like \"team-a\" (pattern ^[a-z0-9][a-z0-9-]{{0,62}}$)"
-    )
+/// A name that does not match `^[a-z0-9][a-z0-9-]{0,62}$`; it says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} is 1 to 63 characters of lower-case letters, digits and '-', starting with a letter or digit, like \"team-a\" (pattern ^[a-z0-9][a-z0-9-]{{0,62}}$)"
+)]
+pub struct NameError {
+    /// What was being named: "a tenant id" or "a profile name".
+    pub what: &'static str,
 }
 
 macro_rules! name_type {
@@ -25,8 +29,8 @@ macro_rules! name_type {
 
         impl $name {
             /// Parse; the error says what is expected.
-            pub fn parse(input: &str) -> Result<Self, String> {
-                if well_formed(input) { Ok(Self(input.to_string())) } else { Err(pattern_error($what)) }
+            pub fn parse(input: &str) -> Result<Self, NameError> {
+                if well_formed(input) { Ok(Self(input.to_string())) } else { Err(NameError { what: $what }) }
             }
 
             /// The text.
@@ -72,7 +76,7 @@ mod tests {
 
     #[test]
     fn errors_say_which_kind_of_name_was_expected() {
-        assert!(TenantId::parse("A").is_err_and(|e| e.starts_with("a tenant id")));
-        assert!(ProfileName::parse("A").is_err_and(|e| e.starts_with("a profile name")));
+        assert!(TenantId::parse("A").is_err_and(|e| e.to_string().starts_with("a tenant id")));
+        assert!(ProfileName::parse("A").is_err_and(|e| e.to_string().starts_with("a profile name")));
     }
 }

@@ -36,7 +36,7 @@ pub enum VaultAddressError {
     NoHost,
     /// Refused by the runner's base-address check.
     #[error("{0}")]
-    Base(String),
+    Base(agent_runner::vault_path::BaseError),
 }
 
 /// An `http(s)://host[:port]` address without credentials, path, query or

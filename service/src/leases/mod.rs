@@ -25,16 +25,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use secrecy::SecretString;
-
 mod retiring;
 pub use retiring::Retiring;
 
 use crate::domain::secret_path::LeaseId;
-use crate::domain::{ProfileName, TenantId, VaultAddress};
+use crate::domain::{ProfileName, TenantId};
 use crate::metrics::Metrics;
 use crate::store::LeaseScope;
-use crate::vault::{self, Op, VaultClient};
+use crate::vault::{self, Op};
 
 /// The most retiring tokens kept at once; beyond it a released token is revoked (and its leases end).
 pub const MAX_RETIRING: usize = 10_000;
@@ -42,51 +40,8 @@ pub const MAX_RETIRING: usize = 10_000;
 /// Renew a token that backs live leases when it has less than this left.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 
-/// A token as the book needs it.
-#[derive(Clone)]
-pub struct TokenRef {
-    /// The token.
-    pub token: SecretString,
-    /// Its accessor (the book's key; not a secret).
-    pub accessor: String,
-    /// Where it lives.
-    pub address: VaultAddress,
-    /// Its namespace.
-    pub namespace: Option<String>,
-    /// The profile it belongs to.
-    pub tenant: TenantId,
-    /// The profile it belongs to.
-    pub profile: ProfileName,
-    /// Whether `renew-self` may extend it.
-    pub renewable: bool,
-    /// When it expires now (None: no TTL).
-    pub expires: Option<SystemTime>,
-    /// Its known hard limit.
-    pub max_end: Option<SystemTime>,
-}
-
-impl TokenRef {
-    /// Where the token (and every lease it issues) belongs.
-    pub fn scope(&self) -> LeaseScope {
-        LeaseScope {
-            tenant: self.tenant.clone(),
-            profile: self.profile.clone(),
-            address: self.address.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
-
-    /// The book's key: an accessor is unique only on its Vault, and a tenant's
-    /// own Vault may send any accessor, so it is never a key alone.
-    fn key(&self) -> TokenKey {
-        (self.scope(), self.accessor.clone())
-    }
-
-    /// Vault as this token calls it.
-    fn vault<'a>(&'a self, http: &'a reqwest::Client, timeout: Duration) -> VaultClient<'a> {
-        VaultClient { http, address: &self.address, namespace: self.namespace.as_deref(), timeout }
-    }
-}
+mod token;
+pub use token::TokenRef;
 
 /// A token in the book: its scope and accessor.
 type TokenKey = (LeaseScope, String);
@@ -402,63 +357,4 @@ fn end_of(expires: Option<SystemTime>, max_end: Option<SystemTime>) -> Option<Sy
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn token(accessor: &str, profile: &str) -> TokenRef {
-        TokenRef {
-            token: SecretString::from(format!("s.{accessor}")),
-            accessor: accessor.into(),
-            address: VaultAddress::parse("http://127.0.0.1:8200").expect("address"),
-            namespace: None,
-            tenant: TenantId::parse("t").expect("tenant"),
-            profile: ProfileName::parse(profile).expect("profile"),
-            renewable: false,
-            expires: None,
-            max_end: None,
-        }
-    }
-
-    fn lease(id: &str) -> LeaseId {
-        LeaseId::parse(id).expect("lease id")
-    }
-
-    #[tokio::test]
-    async fn the_lease_index_follows_records_revocations_and_released_tokens() {
-        let http = agent_runner::http::client_builder().build().expect("client");
-        let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
-        let hour = Duration::from_secs(3600);
-        for i in 0..1000 {
-            book.record(&token(&format!("a{}", i % 10), "p"), &lease(&format!("db/creds/app/{i}")), hour).await;
-        }
-        let scope = token("a0", "p").scope();
-        let issuer = |id: &str| book.issuer(&scope, &lease(id)).map(|t| t.accessor);
-        assert_eq!(issuer("db/creds/app/7"), Some("a7".into()));
-        assert_eq!(issuer("db/creds/app/999"), Some("a9".into()));
-        assert!(issuer("db/creds/app/1000").is_none());
-        book.revoked(&scope, &lease("db/creds/app/7"));
-        assert!(issuer("db/creds/app/7").is_none(), "a revoked lease leaves the index");
-        assert_eq!(issuer("db/creds/app/17"), Some("a7".into()), "its token's others stay");
-        // A deleted profile's tokens go with their index rows.
-        book.forget_profile(&TenantId::parse("t").expect("tenant"), &ProfileName::parse("p").expect("p"), false);
-        assert!(issuer("db/creds/app/17").is_none());
-        assert!(book.lock().by_lease.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_lease_or_accessor_id_sent_by_another_profiles_vault_never_reaches_this_profiles_entry() {
-        let http = agent_runner::http::client_builder().build().expect("client");
-        let book = Arc::new(LeaseBook::new(http, Duration::from_secs(1), Arc::new(Metrics::default())));
-        let hour = Duration::from_secs(3600);
-        let mine = token("same-accessor", "mine");
-        let mut theirs = token("same-accessor", "theirs");
-        theirs.address = VaultAddress::parse("http://127.0.0.2:8200").expect("address");
-        book.record(&mine, &lease("db/creds/app/x"), hour).await;
-        book.record(&theirs, &lease("db/creds/app/x"), hour).await;
-        let found = book.issuer(&mine.scope(), &lease("db/creds/app/x")).expect("mine");
-        assert_eq!(found.profile.as_str(), "mine");
-        assert_eq!(found.address, mine.address);
-        book.revoked(&theirs.scope(), &lease("db/creds/app/x"));
-        assert!(book.issuer(&mine.scope(), &lease("db/creds/app/x")).is_some(), "their revoke leaves mine");
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ pub enum StoredProfileError {
     Namespace(String),
     /// The tenant id or profile name does not parse.
     #[error("{0}")]
-    Key(String),
+    Key(crate::domain::NameError),
     /// The test secret path does not parse.
     #[error("test_secret_path: {0}")]
     TestSecretPath(crate::domain::secret_path::SecretPathError),

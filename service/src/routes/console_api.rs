@@ -77,7 +77,7 @@ pub struct Rendered {
 
 /// The name a dry run of an unnamed (or badly named) profile body goes by.
 fn dry_run_name() -> Result<ProfileName, ApiError> {
-    ProfileName::parse("dry-run").map_err(ApiError::Internal)
+    ProfileName::parse("dry-run").map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// A profile body as a stored row would be (nothing is stored).
@@ -162,7 +162,7 @@ pub async fn validate_profile_body(
 ) -> Result<HttpResponse, ApiError> {
     let TenantAdmin { tenant, .. } = TenantAdmin::check(caller, &path)?;
     let name_problem = body.name.as_deref().and_then(|n| ProfileName::parse(n).err());
-    let placeholder = ProfileName::parse("dry-run").map_err(ApiError::Internal)?;
+    let placeholder = ProfileName::parse("dry-run").map_err(|e| ApiError::Internal(e.to_string()))?;
     let name = body.name.as_deref().and_then(|n| ProfileName::parse(n).ok()).unwrap_or(placeholder);
     let checked = validate_input(&state, &tenant, &body, &name).await;
     // A bad name is one more problem among the others, not a reason to hide them.
@@ -173,7 +173,7 @@ pub async fn validate_profile_body(
         (Ok(_), Some(e)) => Err(ApiError::field("/name", e)),
         (Err(ApiError::Validation { mut errors, .. }), name_problem) => {
             if let Some(e) = name_problem {
-                errors.insert(0, FieldError::new("/name", e));
+                errors.insert(0, FieldError::new("/name", e.to_string()));
             }
             Err(invalid_profile(errors))
         }

@@ -1,8 +1,8 @@
 //! Sealed token records and login locks (the cluster token cache). The store
 //! only keeps rows; sealing and unsealing are [`crate::tokens`]' job.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::*;
 use crate::domain::{ProfileName, TenantId};
@@ -50,24 +50,35 @@ impl std::fmt::Debug for TokenRecord {
     }
 }
 
+impl<'r> FromRow<'r, AnyRow> for TokenRecord {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        let tenant: String = r.try_get("tenant_id")?;
+        let profile: String = r.try_get("profile_name")?;
+        let bad = |column: &str, e: crate::domain::NameError| sqlx::Error::ColumnDecode {
+            index: column.into(),
+            source: e.to_string().into(),
+        };
+        Ok(Self {
+            tenant: TenantId::parse(&tenant).map_err(|e| bad("tenant_id", e))?,
+            profile: ProfileName::parse(&profile).map_err(|e| bad("profile_name", e))?,
+            fingerprint: r.try_get("fingerprint")?,
+            vault_address: r.try_get("vault_address")?,
+            namespace: r.try_get("namespace")?,
+            accessor: r.try_get("accessor")?,
+            ttl_secs: r.try_get("ttl_secs")?,
+            renewable: r.try_get::<i64, _>("renewable")? != 0,
+            expires_epoch: r.try_get("expires_epoch")?,
+            max_end_epoch: r.try_get("max_end_epoch")?,
+            cache_until_epoch: r.try_get("cache_until_epoch")?,
+            key_id: r.try_get("key_id")?,
+            sealed: r.try_get("sealed")?,
+        })
+    }
+}
+
+/// One record, decoded.
 fn record(r: &AnyRow) -> Result<TokenRecord, StoreError> {
-    let db = |e: sqlx::Error| StoreError::Database(e.to_string());
-    Ok(TokenRecord {
-        tenant: TenantId::parse(&r.try_get::<String, _>("tenant_id").map_err(db)?).map_err(StoreError::Database)?,
-        profile: ProfileName::parse(&r.try_get::<String, _>("profile_name").map_err(db)?)
-            .map_err(StoreError::Database)?,
-        fingerprint: r.try_get("fingerprint").map_err(db)?,
-        vault_address: r.try_get("vault_address").map_err(db)?,
-        namespace: r.try_get("namespace").map_err(db)?,
-        accessor: r.try_get("accessor").map_err(db)?,
-        ttl_secs: r.try_get("ttl_secs").map_err(db)?,
-        renewable: r.try_get::<i64, _>("renewable").map_err(db)? != 0,
-        expires_epoch: r.try_get("expires_epoch").map_err(db)?,
-        max_end_epoch: r.try_get("max_end_epoch").map_err(db)?,
-        cache_until_epoch: r.try_get("cache_until_epoch").map_err(db)?,
-        key_id: r.try_get("key_id").map_err(db)?,
-        sealed: r.try_get("sealed").map_err(db)?,
-    })
+    TokenRecord::from_row(r).map_err(|e| map_err(e, "token record"))
 }
 
 const COLUMNS: &str = "tenant_id, profile_name, fingerprint, vault_address, namespace, accessor, ttl_secs, renewable, \
