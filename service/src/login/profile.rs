@@ -59,10 +59,11 @@ pub struct ProfileLogin {
 }
 
 impl ProfileLogin {
-    /// Re-parse a stored profile (stored profiles were validated on write; a
-    /// policy change since then, like a disabled method type, shows here).
+    /// Load a stored profile back as typed values (it was validated in full on
+    /// write, so the JSON Schema does not run again; a settings change since
+    /// then, like a disabled method type, shows here).
     pub fn from_row(row: &ProfileRow, policy: &ValidationPolicy) -> Result<Self, StoredProfileError> {
-        let block = method_block::validate_value(&row.method_value(), policy).map_err(|errors| {
+        let block = method_block::from_stored(&row.method_value(), policy).map_err(|errors| {
             let first = errors.first().map(|e| format!("{}: {}", e.pointer, e.message)).unwrap_or_default();
             StoredProfileError::NoLongerAccepted { first }
         })?;

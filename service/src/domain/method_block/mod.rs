@@ -338,6 +338,35 @@ pub fn validate_value(value: &Value, policy: &ValidationPolicy) -> Result<Method
     build(method_type, value).map_err(|e| vec![FieldError::new("", e.to_string())])
 }
 
+/// A stored block loaded back as its typed value, without the JSON Schema: it
+/// was validated in full when it was written. Only what a change of the
+/// service's settings since then can refuse is checked again: the method type
+/// is still enabled, and a `jwt` file still lies in an allowed folder.
+pub fn from_stored(value: &Value, policy: &ValidationPolicy) -> Result<MethodBlock, Vec<FieldError>> {
+    let method_type = value.get("type").and_then(Value::as_str).and_then(MethodType::parse).ok_or_else(|| {
+        vec![FieldError::new("/type", format!("names no method type this service knows ({})", known_types()))]
+    })?;
+    if !policy.allowed_methods.contains(&method_type) {
+        return Err(vec![FieldError::new(
+            "/type",
+            format!(
+                "method type {:?} is not enabled on this service (enabled: {}); ask the operator to add it to AUTH_SERVICE_ALLOWED_METHODS",
+                method_type.as_str(),
+                enabled_list(policy)
+            ),
+        )]);
+    }
+    let block = build(method_type, value).map_err(|e| vec![FieldError::new("", e.to_string())])?;
+    if let Method::Jwt { path, .. } = &block.method {
+        let mut errors = Vec::new();
+        checks::check_jwt_path(path, policy, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+    Ok(block)
+}
+
 fn enabled_list(policy: &ValidationPolicy) -> String {
     policy.allowed_methods.iter().map(|t| format!("\"{}\"", t.as_str())).collect::<Vec<_>>().join(", ")
 }
@@ -381,6 +410,35 @@ impl Namespace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_block_loads_as_the_written_value_and_only_a_settings_change_refuses_it() {
+        let jwt_policy = ValidationPolicy {
+            allowed_methods: BTreeSet::from([MethodType::Aws, MethodType::Jwt]),
+            jwt_allowed_dirs: vec![PathBuf::from("/var/run/jwt")],
+        };
+        for (block, policy) in [
+            (
+                serde_json::json!({"type": "aws", "mount_path": "auth/aws-prod/", "namespace": "team-a/",
+                    "config": {"type": "iam", "role": "r", "region": "eu-west-1", "header_value": "vault.example.com"}}),
+                ValidationPolicy::default(),
+            ),
+            (serde_json::json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}), ValidationPolicy::default()),
+            (
+                serde_json::json!({"type": "jwt", "config": {"path": "/var/run/jwt/t1/token", "role": "app"}}),
+                jwt_policy.clone(),
+            ),
+        ] {
+            let written = validate_value(&block, &policy).expect("valid on write");
+            assert_eq!(from_stored(&block, &policy).expect("loads"), written, "{block}");
+        }
+        // The settings changed since: the type is disabled, or the folder is no longer allowed.
+        let jwt = serde_json::json!({"type": "jwt", "config": {"path": "/var/run/jwt/t1/token", "role": "app"}});
+        let aws_only = from_stored(&jwt, &ValidationPolicy::default()).expect_err("disabled");
+        assert!(aws_only[0].message.contains("not enabled"), "{aws_only:?}");
+        let moved = ValidationPolicy { jwt_allowed_dirs: vec![PathBuf::from("/srv/jwt")], ..jwt_policy };
+        assert_eq!(from_stored(&jwt, &moved).expect_err("outside")[0].pointer, "/config/path");
+    }
 
     #[test]
     fn an_allowed_methods_list_names_an_unknown_type_and_refuses_an_empty_list() {
