@@ -82,7 +82,8 @@ pub(crate) async fn validate_input(
         None => None,
     };
     let namespace = namespace.as_ref().map(Namespace::as_str);
-    let method_json = serde_json::to_vec(&input.method).unwrap_or_default();
+    // The block's size is checked on its bytes, as a client sent it compactly.
+    let method_json = serde_json::to_vec(&input.method).map_err(|e| ApiError::Internal(e.to_string()))?;
     match method_block::validate_bytes(&method_json, &state.policy) {
         Ok(block) => {
             if let Err(e) = agent_config::effective_namespace(&block, namespace) {
