@@ -371,86 +371,10 @@ fn enabled_list(policy: &ValidationPolicy) -> String {
     policy.allowed_methods.iter().map(|t| format!("\"{}\"", t.as_str())).collect::<Vec<_>>().join(", ")
 }
 
-/// Check a namespace given outside a method block (a profile's, or `render --namespace`)
-/// with the same grammar the schema applies inside one.
-pub(crate) fn namespace_problem(ns: &str) -> Option<String> {
-    let probe = serde_json::json!({ "type": "aws", "namespace": ns, "config": { "type": "iam", "role": "r" } });
-    let errors = schema_errors(method_schemas::aws(), &probe);
-    let mut safety = Vec::new();
-    hcl_safety_net(&probe, "", &mut safety);
-    errors.into_iter().chain(safety).next().map(|e| e.message)
-}
-
-/// A Vault namespace given outside a method block (a profile's, or
-/// `render --namespace`), checked with the grammar the schema applies inside one;
-/// kept without a trailing `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Namespace(String);
-
-/// Why a namespace is refused (the same words the method-block checks use).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct NamespaceError(String);
-
-impl Namespace {
-    /// Parse; the error says what is wrong.
-    pub fn parse(ns: &str) -> Result<Self, NamespaceError> {
-        match namespace_problem(ns) {
-            Some(problem) => Err(NamespaceError(problem)),
-            None => Ok(Self(ns.trim_end_matches('/').to_string())),
-        }
-    }
-
-    /// The namespace.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+mod namespace;
+#[cfg(test)]
+use namespace::namespace_problem;
+pub use namespace::{Namespace, NamespaceError};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stored_block_loads_as_the_written_value_and_only_a_settings_change_refuses_it() {
-        let jwt_policy = ValidationPolicy {
-            allowed_methods: BTreeSet::from([MethodType::Aws, MethodType::Jwt]),
-            jwt_allowed_dirs: vec![PathBuf::from("/var/run/jwt")],
-        };
-        for (block, policy) in [
-            (
-                serde_json::json!({"type": "aws", "mount_path": "auth/aws-prod/", "namespace": "team-a/",
-                    "config": {"type": "iam", "role": "r", "region": "eu-west-1", "header_value": "vault.example.com"}}),
-                ValidationPolicy::default(),
-            ),
-            (serde_json::json!({"type": "aws", "config": {"type": "ec2", "role": "r"}}), ValidationPolicy::default()),
-            (
-                serde_json::json!({"type": "jwt", "config": {"path": "/var/run/jwt/t1/token", "role": "app"}}),
-                jwt_policy.clone(),
-            ),
-        ] {
-            let written = validate_value(&block, &policy).expect("valid on write");
-            assert_eq!(from_stored(&block, &policy).expect("loads"), written, "{block}");
-        }
-        // The settings changed since: the type is disabled, or the folder is no longer allowed.
-        let jwt = serde_json::json!({"type": "jwt", "config": {"path": "/var/run/jwt/t1/token", "role": "app"}});
-        let aws_only = from_stored(&jwt, &ValidationPolicy::default()).expect_err("disabled");
-        assert!(aws_only[0].message.contains("not enabled"), "{aws_only:?}");
-        let moved = ValidationPolicy { jwt_allowed_dirs: vec![PathBuf::from("/srv/jwt")], ..jwt_policy };
-        assert_eq!(from_stored(&jwt, &moved).expect_err("outside")[0].pointer, "/config/path");
-    }
-
-    #[test]
-    fn an_allowed_methods_list_names_an_unknown_type_and_refuses_an_empty_list() {
-        let unknown = ValidationPolicy::parse_allowed_methods("aws, Foo").expect_err("unknown");
-        assert_eq!(unknown.to_string(), format!("unknown method type \"Foo\"; known types: {}", known_types()));
-        let empty = ValidationPolicy::parse_allowed_methods(" , ").expect_err("empty");
-        assert_eq!(empty.to_string(), "the list of allowed method types is empty; use at least \"aws\"");
-    }
-
-    #[test]
-    fn a_namespace_problem_reads_as_the_method_block_checks_word_it() {
-        let bad = "a b";
-        assert_eq!(Namespace::parse(bad).expect_err("bad").to_string(), namespace_problem(bad).expect("problem"));
-    }
-}
+mod tests;
