@@ -39,8 +39,12 @@ impl Modify for BearerAuth {
 
 /// The full document, without starting a server.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, mut api) =
-        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::api_routes).split_for_parts();
+    let mut table = crate::routes::table::RouteTable::default();
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::table::configure(&mut table, crate::routes::register))
+        .split_for_parts();
     truthful_errors(&mut api);
     api
 }

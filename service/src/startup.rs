@@ -7,17 +7,15 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::{Settings, redact_url};
-use crate::domain::ValidationPolicy;
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::metrics::Metrics;
-use crate::openapi::ApiDoc;
-use crate::routes::api_routes;
+use crate::routes::allow::{AllowTable, not_found};
+use crate::routes::docs::ServedDocument;
 use crate::routes::labels::RouteLabels;
+use crate::routes::table::{self, RouteTable};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -64,35 +62,29 @@ impl Application {
         spawn_pruning(state.clone());
         spawn_limiter_shrinking(state.clone());
         let app_state = state.clone();
-        let doc = crate::openapi::document();
-        let served_doc: Arc<std::sync::OnceLock<String>> = Arc::default();
         let policy = state.policy.clone();
-        let allow_table = web::Data::new(AllowTable::from_document(&doc));
-        let labels = Arc::new(RouteLabels::new(&doc));
+        let served_doc =
+            web::Data::new(ServedDocument::new(move || crate::openapi::document_value(&policy).to_string()));
+        // One registration (routes::register) makes the routes, their labels and their `Allow`.
+        let routes = table::collect(crate::routes::register);
+        let allow_table = web::Data::new(AllowTable::new(&routes));
+        let labels = Arc::new(RouteLabels::new(&routes));
         let server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
             let labels = labels.clone();
-            // The Vault-compatible endpoint, the other hot path, is tried first (its prefix is its own).
+            let mut worker_routes = RouteTable::default();
             let (app, _) = App::new()
-                .service(
-                    web::resource("/vault/{tenant}/{profile}/v1/{path:.*}")
-                        .route(web::route().to(crate::routes::vault_api::handle)),
-                )
                 .into_utoipa_app()
-                .openapi(ApiDoc::openapi())
                 .app_data(app_state.clone())
                 .app_data(allow_table.clone())
+                .app_data(served_doc.clone())
                 .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
-                .configure(api_routes)
+                .configure(table::configure(&mut worker_routes, crate::routes::register))
                 .split_for_parts();
-            app.route("/openapi.json", served_document(served_doc.clone(), policy.clone()))
-                .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]).validator_url("none")))
-                .service(web::redirect("/docs", "/docs/"))
-                .configure(crate::routes::console::routes)
-                .default_service(web::to(not_found))
-                .wrap_fn(move |req, srv| observe(req, srv, &labels, &metrics))
+            debug_assert_eq!(worker_routes, routes, "one registration, one table");
+            app.default_service(web::to(not_found)).wrap_fn(move |req, srv| observe(req, srv, &labels, &metrics))
         })
         .workers(workers)
         // Idle keep-alive connections stay open 75 s (actix's default is 5 s): longer than a
@@ -172,19 +164,6 @@ fn spawn_limiter_shrinking(state: web::Data<AppState>) {
     });
 }
 
-/// `GET /openapi.json`: the served document, made on the first request for it
-/// (not at start-up: it costs memory an idle service need not hold), once, and
-/// shared by the workers.
-fn served_document(served_doc: Arc<std::sync::OnceLock<String>>, policy: ValidationPolicy) -> actix_web::Route {
-    web::get().to(move || {
-        let (served_doc, policy) = (served_doc.clone(), policy.clone());
-        async move {
-            let text = served_doc.get_or_init(|| crate::openapi::document_value(&policy).to_string());
-            actix_web::HttpResponse::Ok().content_type("application/json").body(text.clone())
-        }
-    })
-}
-
 /// Around every request: the request id (the client's when well-formed), the
 /// access log (method, path without the query string, status, time) and the
 /// HTTP metrics by route pattern.
@@ -227,73 +206,6 @@ where
         );
         Ok(res)
     }
-}
-
-/// For each documented path, the methods it has (405 answers name them in `Allow`).
-pub struct AllowTable(Vec<(actix_web::dev::ResourceDef, String)>);
-
-impl AllowTable {
-    /// From the OpenAPI document.
-    pub fn from_document(doc: &utoipa::openapi::OpenApi) -> Self {
-        let mut table = Vec::new();
-        for (path, item) in &doc.paths.paths {
-            let methods: Vec<&str> = [
-                ("GET", item.get.is_some()),
-                ("PUT", item.put.is_some()),
-                ("POST", item.post.is_some()),
-                ("DELETE", item.delete.is_some()),
-                ("PATCH", item.patch.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(m, has)| has.then_some(m))
-            .collect();
-            // A trailing `{path}` is the rest of the URL (secret paths).
-            let pattern = match path.strip_suffix("{path}") {
-                Some(prefix) => format!("{prefix}{{path:.*}}"),
-                None => path.clone(),
-            };
-            table.push((actix_web::dev::ResourceDef::new(pattern), methods.join(", ")));
-        }
-        Self(table)
-    }
-
-    fn allow(&self, path: &str) -> Option<String> {
-        // The most specific patterns win, as in routing: `/profiles/render` is not `/profiles/{name}`.
-        let matching: Vec<&(actix_web::dev::ResourceDef, String)> =
-            self.0.iter().filter(|(def, _)| def.is_match(path)).collect();
-        let fewest = matching.iter().map(|(def, _)| def.pattern().unwrap_or("").matches('{').count()).min()?;
-        let methods: Vec<&str> = matching
-            .iter()
-            .filter(|(def, _)| def.pattern().unwrap_or("").matches('{').count() == fewest)
-            .flat_map(|(_, m)| m.split(", "))
-            .collect();
-        let mut unique: Vec<&str> = Vec::new();
-        for m in methods {
-            if !unique.contains(&m) {
-                unique.push(m);
-            }
-        }
-        (!unique.is_empty()).then(|| unique.join(", "))
-    }
-}
-
-async fn not_found(
-    req: actix_web::HttpRequest,
-    table: web::Data<AllowTable>,
-) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
-    if let Some(allow) = table.allow(req.path()) {
-        use actix_web::ResponseError;
-        let e = crate::error::ApiError::MethodNotAllowed(format!(
-            "{} is not supported on this path; it has {allow}",
-            req.method()
-        ));
-        let mut resp = e.error_response();
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
-            resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
-        }
-        return Ok(resp);
-    }
-    Err(crate::error::ApiError::NotFound("no such route; see /openapi.json or /docs".into()))
 }
 
 /// Run `auth-service serve` until stopped.

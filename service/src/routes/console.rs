@@ -29,7 +29,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// Every file of the console: its path under `/console/`, content type and text.
-const FILES: &[(&str, &str, &str)] = &[
+pub(crate) const FILES: &[(&str, &str, &str)] = &[
     ("index.html", HTML, include_str!("../../console/index.html")),
     ("css/base.css", CSS, include_str!("../../console/css/base.css")),
     ("css/forms.css", CSS, include_str!("../../console/css/forms.css")),
@@ -77,9 +77,11 @@ fn asset(path: &str) -> HttpResponse {
 }
 
 /// Register `/console` and its files.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/console", web::get().to(|| async { asset("") }))
-        .route("/console/{file:.*}", web::get().to(|path: web::Path<String>| async move { asset(&path) }));
+pub fn routes(routes: &mut super::table::Routes) {
+    routes
+        .get("/console", || async { asset("") })
+        .get("/console/", || async { asset("") })
+        .get("/console/{file:.*}", |path: web::Path<String>| async move { asset(&path) });
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The `route` label of the HTTP metrics: a request path mapped to its route
 //! pattern by plain segment comparison. (actix's own `match_pattern` matches
 //! every registered pattern's regular expression again, which cost more CPU
-//! than the rest of a warm read.)
+//! than the rest of a warm read.) The patterns are the route table's
+//! ([`super::table`]), so every route served has its label.
+
+use super::table::RouteTable;
 
 /// One segment of a pattern.
 #[derive(Debug, PartialEq)]
@@ -17,31 +20,19 @@ enum Segment {
 /// Patterns, most specific first, with their labels.
 pub struct RouteLabels(Vec<(Vec<Segment>, String)>);
 
-/// Routes served outside the OpenAPI document.
-const EXTRA: [&str; 7] = [
-    "/vault/{tenant}/{profile}/v1/{path}",
-    "/console",
-    "/console/",
-    "/console/{file:.*}",
-    "/docs",
-    "/docs/{path}",
-    "/openapi.json",
-];
-
 impl RouteLabels {
-    /// Every path of the OpenAPI document, plus the console, docs and the Vault-compatible endpoint.
-    pub fn new(doc: &utoipa::openapi::OpenApi) -> Self {
-        let mut table: Vec<(Vec<Segment>, String)> = doc
-            .paths
-            .paths
-            .keys()
-            .map(String::as_str)
-            .chain(EXTRA)
-            .map(|pattern| (parse(pattern), pattern.to_string()))
-            .collect();
+    /// Every route of the table (most specific first).
+    pub fn new(table: &RouteTable) -> Self {
+        let mut table: Vec<(Vec<Segment>, String)> =
+            table.routes().iter().map(|route| (parse(&route.pattern), route.pattern.clone())).collect();
         // Fewer placeholders first: `/profiles/render` wins over `/profiles/{name}`.
-        table.sort_by_key(|(segments, _)| segments.iter().filter(|s| !matches!(s, Segment::Literal(_))).count());
+        table.sort_by_key(|(segments, _)| specificity(segments));
         Self(table)
+    }
+
+    /// How many segments of `pattern` are placeholders: fewer is more specific.
+    pub fn specificity(pattern: &str) -> usize {
+        specificity(&parse(pattern))
     }
 
     /// The pattern `path` belongs to, or `unmatched`.
@@ -50,6 +41,10 @@ impl RouteLabels {
         let parts: Vec<&str> = rest.split('/').collect();
         self.0.iter().find(|(segments, _)| matches(segments, &parts)).map_or("unmatched", |(_, label)| label.as_str())
     }
+}
+
+fn specificity(segments: &[Segment]) -> usize {
+    segments.iter().filter(|s| !matches!(s, Segment::Literal(_))).count()
 }
 
 fn parse(pattern: &str) -> Vec<Segment> {
@@ -98,7 +93,7 @@ mod tests {
 
     #[test]
     fn paths_get_the_most_specific_pattern_and_unknown_ones_are_unmatched() {
-        let labels = RouteLabels::new(&crate::openapi::document());
+        let labels = RouteLabels::new(&crate::routes::table::collect(crate::routes::register));
         for (path, want) in [
             ("/v1/tenants/acme/profiles", "/v1/tenants/{tenant}/profiles"),
             ("/v1/tenants/acme/profiles/render", "/v1/tenants/{tenant}/profiles/render"),

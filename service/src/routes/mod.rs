@@ -1,9 +1,11 @@
 //! HTTP handlers, one file per resource.
 
+pub mod allow;
 pub mod api_keys;
 pub mod audit;
 pub mod console;
 pub mod console_api;
+pub mod docs;
 pub mod ec2_nonce;
 pub mod extract;
 pub mod health;
@@ -11,11 +13,15 @@ pub mod labels;
 pub mod leases;
 pub mod profiles;
 pub mod secrets;
+pub mod table;
 pub mod tenants;
 pub mod test_connection;
 pub mod vault_api;
 
-use utoipa_actix_web::service_config::ServiceConfig;
+use actix_web::web;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use self::table::{Methods, Routes};
 
 use crate::auth::{Caller, Scope};
 use crate::domain::{ProfileName, TenantId};
@@ -53,37 +59,53 @@ pub fn profile_target(
     Ok((tenant, profile_name(name)?))
 }
 
-/// Every documented route (the OpenAPI document and the server both take them from here).
-pub fn api_routes(cfg: &mut ServiceConfig) {
-    // actix tries routes in this order, a regular expression each: the secret read, the hot path, first.
-    cfg.service(secrets::read_secret)
-        .service(tenants::create_tenant)
-        .service(tenants::list_tenants)
-        .service(tenants::get_tenant)
-        .service(tenants::update_tenant)
-        .service(tenants::delete_tenant)
-        .service(audit::list_audit)
-        .service(api_keys::create_key)
-        .service(api_keys::list_keys)
-        .service(api_keys::delete_key)
-        .service(console_api::whoami)
-        .service(console_api::method_block_schema)
-        .service(console_api::profile_options)
-        .service(console_api::render_profile)
-        .service(console_api::validate_profile_body)
-        .service(console_api::test_profile_body)
-        .service(profiles::create_profile)
-        .service(profiles::list_profiles)
-        .service(profiles::get_profile)
-        .service(profiles::replace_profile)
-        .service(profiles::delete_profile)
-        .service(test_connection::test_profile)
-        .service(ec2_nonce::get_nonce)
-        .service(ec2_nonce::reset_nonce)
-        .service(leases::renew_lease)
-        .service(leases::revoke_lease)
-        .service(leases::list_leases)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics);
+/// Every route the service serves, in the order actix tries them (a regular
+/// expression each), each recorded in the route table as it is registered.
+pub fn register(routes: &mut Routes) {
+    // The Vault-compatible endpoint, the other hot path, first (its prefix is its own).
+    routes.any("/vault/{tenant}/{profile}/v1/{path}", vault_api::handle);
+    api_routes(routes);
+    routes
+        .get("/openapi.json", docs::openapi_json)
+        .service("/docs/{path}", Methods::Only(vec!["GET"]), |pattern| {
+            SwaggerUi::new(pattern.to_string()).config(Config::new(["/openapi.json"]).validator_url("none"))
+        })
+        .service("/docs", Methods::Any, |pattern| web::redirect(pattern.to_string(), "/docs/"));
+    console::routes(routes);
+}
+
+/// Every documented route (the OpenAPI document is collected from them).
+fn api_routes(routes: &mut Routes) {
+    // The secret read, the hot path, first.
+    routes
+        .api(secrets::read_secret)
+        .api(tenants::create_tenant)
+        .api(tenants::list_tenants)
+        .api(tenants::get_tenant)
+        .api(tenants::update_tenant)
+        .api(tenants::delete_tenant)
+        .api(audit::list_audit)
+        .api(api_keys::create_key)
+        .api(api_keys::list_keys)
+        .api(api_keys::delete_key)
+        .api(console_api::whoami)
+        .api(console_api::method_block_schema)
+        .api(console_api::profile_options)
+        .api(console_api::render_profile)
+        .api(console_api::validate_profile_body)
+        .api(console_api::test_profile_body)
+        .api(profiles::create_profile)
+        .api(profiles::list_profiles)
+        .api(profiles::get_profile)
+        .api(profiles::replace_profile)
+        .api(profiles::delete_profile)
+        .api(test_connection::test_profile)
+        .api(ec2_nonce::get_nonce)
+        .api(ec2_nonce::reset_nonce)
+        .api(leases::renew_lease)
+        .api(leases::revoke_lease)
+        .api(leases::list_leases)
+        .api(health::healthz)
+        .api(health::readyz)
+        .api(health::metrics);
 }
