@@ -1,13 +1,15 @@
-//! Administration: the flows behind the admin handlers — profiles
-//! ([`profiles`]: create, replace, delete) — each with its store writes,
-//! token cache, log line and audit event; validating a profile body
+//! Administration: the flows behind the admin handlers — tenants
+//! ([`tenants`]), API keys ([`keys`]) and profiles ([`profiles`]) — each
+//! with its store writes, token cache, log line and audit event; validating a profile body
 //! ([`profile_input`]) or a tenant's grants ([`grants`]) and testing a
 //! profile's whole login chain ([`test_connection`]). Handlers in `routes/`
 //! check the caller, call one function here and map its answer.
 
 pub mod grants;
+pub mod keys;
 pub mod profile_input;
 pub mod profiles;
+pub mod tenants;
 pub mod test_connection;
 
 use crate::audit::Event;
