@@ -1,12 +1,14 @@
 //! Administration: the flows behind the admin handlers — tenants
-//! ([`tenants`]), API keys ([`keys`]) and profiles ([`profiles`]) — each
-//! with its store writes, token cache, log line and audit event; validating a profile body
+//! ([`tenants`]), API keys ([`keys`]), profiles ([`profiles`]) and their EC2
+//! nonces ([`nonces`]) — each with its store writes, token cache, log line
+//! and audit event; validating a profile body
 //! ([`profile_input`]) or a tenant's grants ([`grants`]) and testing a
 //! profile's whole login chain ([`test_connection`]). Handlers in `routes/`
 //! check the caller, call one function here and map its answer.
 
 pub mod grants;
 pub mod keys;
+pub mod nonces;
 pub mod profile_input;
 pub mod profiles;
 pub mod tenants;
