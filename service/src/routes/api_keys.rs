@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::tenant_id;
-use crate::auth::{Caller, Scope, generate_key};
+use crate::admin;
+use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::store::{ApiKeyRow, NewApiKey};
+use crate::store::ApiKeyRow;
 
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,46 +79,10 @@ pub async fn create_key(
     let tenant = tenant_id(&path)?;
     caller.require_operator_or_admin(tenant.as_str())?;
     let name = super::label(&body.name)?;
-    if body.scopes.is_empty() {
-        return Err(ApiError::field("/scopes", "give at least one scope: \"admin\" or \"read\""));
-    }
-    if !state.store.tenant_exists(&tenant).await? {
-        return Err(ApiError::NotFound(format!("no tenant {tenant}")));
-    }
-    let mut scopes: Vec<Scope> = body.scopes.clone();
-    scopes.sort_by_key(|s| s.as_str());
-    scopes.dedup();
-    let generated = generate_key();
-    let row = state
-        .store
-        .insert_api_key(
-            &tenant,
-            &NewApiKey {
-                id: generated.id.clone(),
-                name: name.to_string(),
-                scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-                secret_sha256: generated.secret_sha256,
-            },
-        )
-        .await?;
-    tracing::info!(tenant = %tenant, key_id = %row.id, by = %caller.label(), "api key created");
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "key.create",
-                profile: None,
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    let issued = admin::keys::create(&state, &caller, &tenant, name, &body.scopes).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(CreatedKey { info: row.into(), key: generated.key.expose_secret().to_string() }))
+        .json(CreatedKey { info: issued.row.into(), key: issued.key.expose_secret().to_string() }))
 }
 
 /// List API keys (operator or tenant admin).
@@ -151,24 +116,6 @@ pub async fn delete_key(
     let (tenant, id) = path.into_inner();
     let tenant = tenant_id(&tenant)?;
     caller.require_operator_or_admin(tenant.as_str())?;
-    if state.store.delete_api_key(&tenant, &id).await? {
-        tracing::info!(tenant = %tenant, key_id = %id, by = %caller.label(), "api key revoked");
-        state
-            .audit
-            .record_admin(
-                &caller,
-                crate::audit::Event {
-                    tenant: &tenant,
-                    action: "key.revoke",
-                    profile: None,
-                    path: None,
-                    outcome: "ok",
-                    started: None,
-                },
-            )
-            .await;
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound(format!("no api key {id}")))
-    }
+    admin::keys::revoke(&state, &caller, &tenant, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

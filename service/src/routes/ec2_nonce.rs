@@ -1,83 +1,21 @@
 //! `/v1/tenants/{tenant}/profiles/{name}/ec2-nonce`: what the service holds for
-//! a profile's EC2 login (never the nonce itself), and starting over with a new one.
-
-use std::sync::Arc;
+//! a profile's EC2 login (never the nonce itself), and starting over with a new
+//! one ([`crate::admin::nonces`]).
 
 use actix_web::{HttpResponse, get, post, web};
-use serde::Serialize;
-use utoipa::ToSchema;
 
+use crate::admin::nonces::{self, NonceInfo};
 use crate::auth::Caller;
-use crate::ec2;
+use crate::domain::{ProfileName, TenantId};
 use crate::error::{ApiError, Problem};
-use crate::reads::load_login;
 use crate::state::AppState;
-use crate::tokens::ProfileLogin;
 
-/// What the service holds for a profile's EC2 login key (never the nonce).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NonceInfo {
-    /// Whether a nonce exists for this host, Vault, namespace and mount.
-    pub exists: bool,
-    /// This host's instance id.
-    pub instance_id: String,
-    /// The Vault address, namespace and mount the nonce belongs to.
-    pub vault_address: String,
-    /// Namespace ("" for none).
-    pub namespace: String,
-    /// Mount path.
-    pub mount_path: String,
-    /// RFC 3339 creation time of the current nonce.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// RFC 3339: the last login that used it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<String>,
-    /// Short non-reversible fingerprint to tell nonces apart.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-    /// How many times it was reset.
-    pub reset_count: i64,
-    /// The Vault command that clears this instance's access-list entry.
-    pub vault_command: String,
-}
-
-async fn nonce_context(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    name: &str,
-) -> Result<(Arc<ProfileLogin>, crate::store::NonceKey), ApiError> {
-    // The operator may act on any tenant's nonce (resetting a shared one is theirs alone).
+/// Parse the path and check the caller: the operator may act on any tenant's
+/// nonce (resetting a shared one is theirs alone), a tenant admin on its own.
+fn nonce_target(caller: &Caller, tenant: &str, name: &str) -> Result<(TenantId, ProfileName), ApiError> {
     let tenant = super::tenant_id(tenant)?;
     caller.require_operator_or_admin(tenant.as_str())?;
-    let name = super::profile_name(name)?;
-    let login = load_login(state, &tenant, &name).await?;
-    if !login.block.is_ec2() {
-        return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
-    }
-    let instance = state.tokens.identity().instance_id().await.map_err(|e| ApiError::Unavailable {
-        detail: e.to_string(),
-        hint: Some("ec2 nonces belong to an EC2 instance; this host has none".into()),
-        retry_after: None,
-    })?;
-    let key = ec2::nonce_key(&login.address, login.namespace.as_deref(), &login.block.mount_path, &instance);
-    Ok((login, key))
-}
-
-fn nonce_info(login: &ProfileLogin, key: &crate::store::NonceKey, row: Option<&crate::store::NonceRow>) -> NonceInfo {
-    NonceInfo {
-        exists: row.is_some(),
-        instance_id: key.instance_id.clone(),
-        vault_address: key.vault_address.clone(),
-        namespace: key.namespace.clone(),
-        mount_path: key.mount_path.clone(),
-        created_at: row.map(|r| r.created_at.clone()),
-        last_used_at: row.and_then(|r| r.last_used_at.clone()),
-        fingerprint: row.map(|r| ec2::fingerprint(&r.value)),
-        reset_count: row.map_or(0, |r| r.reset_count),
-        vault_command: format!("vault delete {}/identity-accesslist/{}", login.block.mount_path, key.instance_id),
-    }
+    Ok((tenant, super::profile_name(name)?))
 }
 
 /// Show the EC2 nonce state of a profile's login key (tenant admin); never the value.
@@ -91,24 +29,8 @@ pub async fn get_nonce(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
-    let row = state.store.nonce_get(&key).await?;
-    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, row.as_ref())))
-}
-
-/// Whether an ec2 profile of another tenant logs in with the same nonce key.
-/// (Which tenants, and how many, is never told to the caller.)
-async fn shared_with_other_tenants(
-    state: &AppState,
-    login: &ProfileLogin,
-    key: &crate::store::NonceKey,
-) -> Result<bool, ApiError> {
-    let others = state.store.other_tenants_profiles_at(login.tenant(), login.address.as_str()).await?;
-    Ok(others.iter().filter_map(|row| ProfileLogin::from_row(row, &state.policy).ok()).any(|other| {
-        other.block.is_ec2()
-            && ec2::nonce_key(&other.address, other.namespace.as_deref(), &other.block.mount_path, &key.instance_id)
-                == *key
-    }))
+    let (tenant, name) = nonce_target(&caller, &tenant, &name)?;
+    Ok(HttpResponse::Ok().json(nonces::show(&state, &tenant, &name).await?))
 }
 
 /// Start over with a new EC2 nonce (tenant admin, or the operator), after the Vault admin deleted
@@ -125,33 +47,6 @@ pub async fn reset_nonce(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
-    let (login, key) = nonce_context(&state, &caller, &tenant, &name).await?;
-    if !matches!(caller, Caller::Operator) && shared_with_other_tenants(&state, &login, &key).await? {
-        return Err(ApiError::Conflict(
-            "other tenants' profiles log in with this same EC2 nonce (same Vault, namespace and mount from this host); a new nonce would break their logins, so only the operator can reset it. Ask the operator.".into(),
-        ));
-    }
-    let row = state.store.nonce_reset(&key, &ec2::new_nonce()).await?;
-    state.tokens.forget(&login).await;
-    tracing::warn!(
-        tenant = %login.tenant(), profile = %login.name(), by = %caller.label(),
-        vault_address = %key.vault_address, namespace = %key.namespace, mount_path = %key.mount_path,
-        instance_id = %key.instance_id, fingerprint = %ec2::fingerprint(&row.value),
-        "audit: ec2 nonce reset"
-    );
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: login.tenant(),
-                action: "nonce.reset",
-                profile: Some(login.name().as_str()),
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
-    Ok(HttpResponse::Ok().json(nonce_info(&login, &key, Some(&row))))
+    let (tenant, name) = nonce_target(&caller, &tenant, &name)?;
+    Ok(HttpResponse::Ok().json(nonces::reset(&state, &caller, &tenant, &name).await?))
 }

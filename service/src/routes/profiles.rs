@@ -9,14 +9,12 @@ use utoipa::ToSchema;
 
 use super::extract::TenantAdmin;
 use super::{profile_target, tenant_id};
-use crate::admin::load_profile;
-use crate::admin::profile_input::{ProfileInput, validate_input};
+use crate::admin::profile_input::ProfileInput;
+use crate::admin::{self, load_profile};
 use crate::auth::{Caller, Scope};
-use crate::domain::ProfileName;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::store::{ProfileRow, StoreError};
-use crate::tokens::ProfileLogin;
+use crate::store::ProfileRow;
 
 /// A stored auth profile.
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,28 +100,7 @@ pub async fn create_profile(
     body: web::Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     let TenantAdmin { caller, tenant } = TenantAdmin::check(caller, &path)?;
-    let raw_name = body.name.as_deref().ok_or_else(|| ApiError::field("/name", "required: the profile name"))?;
-    let name = ProfileName::parse(raw_name).map_err(|e| ApiError::field("/name", e))?;
-    let new = validate_input(&state, &tenant, &body, &name).await?;
-    let row = state.store.create_profile(&tenant, &new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::Conflict(format!("profile {name} already exists; use PUT to replace it")),
-        other => other.into(),
-    })?;
-    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "profile created");
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "profile.create",
-                profile: Some(name.as_str()),
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    let row = admin::profiles::create(&state, &caller, &tenant, &body).await?;
     Ok(HttpResponse::Created().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -172,58 +149,7 @@ pub async fn replace_profile(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
-    if let Some(body_name) = &body.name
-        && body_name != name.as_str()
-    {
-        return Err(ApiError::field(
-            "/name",
-            format!("must be {name:?} (the name in the path) or left out; profiles cannot be renamed"),
-        ));
-    }
-    let new = validate_input(&state, &tenant, &body, &name).await?;
-    let old = load_profile(&state, &tenant, &name).await?;
-    let wanted = if_match(&req)?;
-    if let Some(w) = wanted
-        && w != old.revision
-    {
-        return Err(ApiError::PreconditionFailed(format!(
-            "If-Match names revision {w}, but the profile is at revision {}; GET it again and reapply your change",
-            old.revision
-        )));
-    }
-    // Compare-and-set on the revision read above: of two concurrent replaces, one wins.
-    let row = match state.store.replace_profile(&tenant, &name, Some(old.revision), &new).await? {
-        Some(row) => row,
-        None if wanted.is_some() => {
-            return Err(ApiError::PreconditionFailed(format!(
-                "the profile changed while this request ran (it was at revision {}); GET it again and reapply your change",
-                old.revision
-            )));
-        }
-        None => {
-            return Err(ApiError::Conflict(
-                "the profile changed while this request ran; GET it again and retry (send If-Match to be sure)".into(),
-            ));
-        }
-    };
-    if let Ok(old_login) = ProfileLogin::from_row(&old, &state.policy) {
-        state.tokens.forget(&old_login).await;
-    }
-    tracing::info!(tenant = %tenant, profile = %name, revision = row.revision, by = %caller.label(), "profile replaced");
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "profile.replace",
-                profile: Some(name.as_str()),
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    let row = admin::profiles::replace(&state, &caller, &tenant, &name, &body, if_match(&req)).await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(row.revision))).json(Profile::from(row)))
 }
 
@@ -270,32 +196,6 @@ pub async fn delete_profile(
     let keep_leases = options.keep_leases.unwrap_or(false);
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Admin)?;
-    let row = state
-        .store
-        .delete_profile(&tenant, &name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no profile {name}")))?;
-    // The lease rows go first: a token let go without live leases is revoked.
-    if !keep_leases {
-        state.store.delete_profile_leases(&tenant, &name).await?;
-    }
-    if let Ok(login) = ProfileLogin::from_row(&row, &state.policy) {
-        state.tokens.forget_deleted(&login, keep_leases).await;
-    }
-    tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), keep_leases, "profile deleted");
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "profile.delete",
-                profile: Some(name.as_str()),
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    admin::profiles::delete(&state, &caller, &tenant, &name, keep_leases).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::admin;
 use crate::auth::Caller;
 use crate::domain::TenantId;
 use crate::error::{ApiError, Problem};
@@ -89,11 +90,7 @@ pub async fn create_tenant(
     caller.require_operator()?;
     let id = TenantId::parse(&body.id).map_err(|e| ApiError::field("/id", e))?;
     let name = super::label(&body.name)?;
-    let row = state.store.create_tenant(&id, name).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!("tenant {id} already exists")),
-        other => other.into(),
-    })?;
-    tracing::info!(tenant = %id, by = %caller.label(), "tenant created");
+    let row = admin::tenants::create(&state, &caller, &id, name).await?;
     Ok(HttpResponse::Created().json(Tenant::from(row)))
 }
 
@@ -144,28 +141,14 @@ pub async fn update_tenant(
     let body: TenantGrantsInput =
         serde_json::from_value(body.into_inner()).map_err(|e| ApiError::field("", e.to_string()))?;
     let tenant = super::tenant_id(&path)?;
-    let grants =
-        crate::admin::grants::checked(&state.settings, body.vault_addresses.as_deref(), body.methods.as_deref())?;
-    let row = state
-        .store
-        .update_tenant_grants(&tenant, &grants)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant {tenant}")))?;
-    tracing::info!(tenant = %tenant, by = %caller.label(), vault_addresses = ?row.vault_addresses, methods = ?row.methods, "audit: tenant grants updated");
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "tenant.update",
-                profile: None,
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    let row = admin::tenants::update_grants(
+        &state,
+        &caller,
+        &tenant,
+        body.vault_addresses.as_deref(),
+        body.methods.as_deref(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Tenant::from(row)))
 }
 
@@ -206,24 +189,6 @@ pub async fn delete_tenant(
         keep_leases: options.keep_leases.unwrap_or(false),
         keep_audit: options.keep_audit.unwrap_or(false),
     };
-    let gone = crate::offboard::delete_tenant(&state, &tenant, options).await?;
-    tracing::info!(
-        tenant = %tenant, by = %caller.label(), profiles = gone.profiles.len(), keys = gone.keys,
-        audit_events_deleted = gone.audit_events, keep_leases = options.keep_leases, "audit: tenant deleted"
-    );
-    state
-        .audit
-        .record_admin(
-            &caller,
-            crate::audit::Event {
-                tenant: &tenant,
-                action: "tenant.delete",
-                profile: None,
-                path: None,
-                outcome: "ok",
-                started: None,
-            },
-        )
-        .await;
+    admin::tenants::delete(&state, &caller, &tenant, options).await?;
     Ok(HttpResponse::NoContent().finish())
 }
