@@ -245,7 +245,21 @@ impl OpenBao {
 
     /// Put a KV v2 secret at `secret/<path>`.
     pub async fn kv2_put(&self, namespace: Option<&str>, path: &str, data: Value) -> anyhow::Result<()> {
-        self.api("POST", &format!("secret/data/{path}"), namespace, Some(json!({ "data": data }))).await.map(|_| ())
+        // A KV v2 mount just made (a new namespace's) first upgrades its storage, and refuses
+        // writes until it is done ("Upgrading from non-versioned to versioned data"): wait, at most 10 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = Some(json!({ "data": data }));
+            match self.api("POST", &format!("secret/data/{path}"), namespace, body).await {
+                Err(e)
+                    if e.to_string().contains("Upgrading from non-versioned")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Mount KV v1 at `mount` and put `data` at `<mount>/<path>`.
