@@ -167,8 +167,7 @@ pub async fn identify(settings: &Settings, store: &Store, presented: &str) -> Re
         return Err(ApiError::Unauthorized);
     }
     Ok(Caller::Tenant {
-        tenant: TenantId::parse(&record.tenant_id)
-            .map_err(|e| ApiError::Internal(format!("a stored key's tenant: {e}")))?,
+        tenant: record.tenant_id.clone(),
         key_id: record.key_id.clone(),
         name: record.name.clone(),
         scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),

@@ -9,7 +9,7 @@
 //! with their leases; kept secret answers are dropped. A read already past its
 //! checks finishes with the token it holds.
 
-use crate::domain::{ProfileName, TenantId};
+use crate::domain::TenantId;
 use crate::error::ApiError;
 use crate::login::ProfileLogin;
 use crate::state::AppState;
@@ -51,9 +51,7 @@ pub async fn delete_tenant(state: &AppState, tenant: &TenantId, options: Options
         if let Ok(login) = ProfileLogin::from_row(row, &state.policy) {
             state.tokens.forget_deleted(&login, options.keep_leases).await;
         }
-        if let Ok(name) = ProfileName::parse(&row.name) {
-            state.secrets.drop_profile(tenant, &name);
-        }
+        state.secrets.drop_profile(tenant, &row.name);
     }
     Ok(gone)
 }

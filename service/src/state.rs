@@ -33,3 +33,17 @@ pub struct AppState {
     /// Agent binary check for readiness: (checked at, ok, detail).
     pub agent_check: tokio::sync::Mutex<Option<(std::time::Instant, bool, String)>>,
 }
+
+impl AppState {
+    /// The parts the read path uses.
+    pub fn reads(&self) -> crate::reads::Reads<'_> {
+        crate::reads::Reads {
+            store: &self.store,
+            tokens: &self.tokens,
+            secrets: &self.secrets,
+            resolutions: &self.resolutions,
+            policy: &self.policy,
+            settings: &self.settings,
+        }
+    }
+}

@@ -111,7 +111,7 @@ impl<'a> TenantPolicy<'a> {
         };
         Ok(Self {
             settings,
-            tenant: TenantId::parse(&tenant.id).map_err(StoredTenantError::Id)?,
+            tenant: tenant.id.clone(),
             origins,
             kinds: granted.intersection(&global).copied().collect(),
         })

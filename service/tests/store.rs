@@ -173,7 +173,7 @@ async fn tenants_are_created_listed_and_unique(url: String) {
     store.create_tenant(&t("b"), "B").await.expect("b");
     store.create_tenant(&t("a"), "A").await.expect("a");
     assert!(matches!(store.create_tenant(&t("a"), "again").await, Err(StoreError::Conflict(_))));
-    let ids: Vec<String> = store.list_tenants().await.expect("list").into_iter().map(|t| t.id).collect();
+    let ids: Vec<String> = store.list_tenants().await.expect("list").into_iter().map(|t| t.id.to_string()).collect();
     assert_eq!(ids, ["a", "b"]);
     assert!(store.tenant_exists(&t("a")).await.expect("exists"));
     assert!(!store.tenant_exists(&t("zz")).await.expect("exists"));
@@ -189,7 +189,7 @@ async fn api_keys_are_scoped_to_their_tenant(url: String) {
     assert!(store.list_api_keys(&t("b")).await.expect("list").is_empty(), "b sees none of a's keys");
     assert!(!store.delete_api_key(&t("b"), "k1").await.expect("delete"), "b cannot delete a's key");
     let auth = store.api_key_for_auth("k1").await.expect("auth").expect("found");
-    assert_eq!(auth.tenant_id, "a");
+    assert_eq!(auth.tenant_id, t("a"));
     assert_eq!(auth.secret_sha256, [7u8; 32]);
     assert_eq!(auth.scopes, ["admin", "read"]);
     assert!(!format!("{auth:?}").contains("secret_sha256"));

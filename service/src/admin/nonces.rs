@@ -86,7 +86,7 @@ async fn context(
     tenant: &TenantId,
     name: &ProfileName,
 ) -> Result<(Arc<ProfileLogin>, NonceKey), ApiError> {
-    let login = load_login(state, tenant, name).await?;
+    let login = load_login(&state.reads(), tenant, name).await?;
     if !login.block.is_ec2() {
         return Err(ApiError::field("/method/config/type", "this profile does not use ec2 auth, so it has no nonce"));
     }

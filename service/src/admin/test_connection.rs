@@ -156,7 +156,7 @@ pub enum Keep {
 /// Run the whole chain for a parsed profile and explain the outcome.
 pub async fn run(state: &AppState, login: &ProfileLogin, keep: Keep) -> Result<TestReport, ApiError> {
     let warnings = Vec::new();
-    if let Some(reason) = crate::reads::resolve::trust_problem(state, login).await? {
+    if let Some(reason) = crate::reads::resolve::trust_problem(&state.reads(), login).await? {
         let steps = vec![TestStep { step: "agent_login", ok: false, duration_ms: 0, detail: reason }];
         let hint = Some(
             "the operator narrowed what this tenant may reach: replace the profile, or ask the operator (GET /v1/tenants/{tenant} shows the grants)".to_string(),

@@ -32,8 +32,8 @@ pub enum StoredProfileError {
 /// The key of a stored row.
 pub fn key_of(row: &ProfileRow) -> Result<ProfileKey, StoredProfileError> {
     Ok(ProfileKey {
-        tenant: TenantId::parse(&row.tenant_id).map_err(StoredProfileError::Key)?,
-        name: ProfileName::parse(&row.name).map_err(StoredProfileError::Key)?,
+        tenant: row.tenant_id.clone(),
+        name: row.name.clone(),
         revision: row.revision,
         fingerprint: row_fingerprint(row),
     })

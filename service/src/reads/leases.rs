@@ -9,12 +9,12 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::Reads;
 use super::token_error;
 use crate::domain::method_block::parse_go_duration;
 use crate::domain::secret_path::LeaseId;
 use crate::error::ApiError;
 use crate::leases::{TokenRef, rfc3339};
-use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::ProfileLogin;
 use crate::vault::{self, Op};
@@ -52,7 +52,7 @@ pub fn lease_id(raw: &str) -> Result<LeaseId, ApiError> {
 }
 
 /// The lease row, if this tenant's profile issued it at its Vault; 404 otherwise (never telling whose it is).
-async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<LeaseRow, ApiError> {
+async fn owned_lease(state: &Reads<'_>, login: &ProfileLogin, lease_id: &LeaseId) -> Result<LeaseRow, ApiError> {
     state
         .store
         .get_lease(&login.lease_scope(), lease_id)
@@ -61,7 +61,7 @@ async fn owned_lease(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId)
 }
 
 /// The token to call Vault with: the issuing one if this replica holds it, else the profile's current one.
-async fn calling_token(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<TokenRef, ApiError> {
+async fn calling_token(state: &Reads<'_>, login: &ProfileLogin, lease_id: &LeaseId) -> Result<TokenRef, ApiError> {
     if let Some(issuer) = state.tokens.leases().issuer(&login.lease_scope(), lease_id) {
         return Ok(issuer);
     }
@@ -91,7 +91,7 @@ fn vault_failure(op: &str, status: reqwest::StatusCode, body: &Value) -> ApiErro
 /// Call `op` on a lease `login`'s profile issued, with the token [`calling_token`]
 /// picks: Vault's answer, or the refusal in words (`what`: renew, revoke, lookup).
 async fn lease_call(
-    state: &AppState,
+    state: &Reads<'_>,
     login: &ProfileLogin,
     lease_id: &LeaseId,
     what: &str,
@@ -108,7 +108,7 @@ async fn lease_call(
 
 /// Renew a lease `login`'s profile issued: Vault's answer, made honest (and Vault's raw answer).
 pub async fn renew(
-    state: &AppState,
+    state: &Reads<'_>,
     login: &ProfileLogin,
     lease_id: &LeaseId,
     increment: Option<u64>,
@@ -131,7 +131,7 @@ pub async fn renew(
 
 /// Revoke a lease `login`'s profile issued. Every kept answer that carries it
 /// leaves the secret cache, so no caller is handed the revoked credentials.
-pub async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<(), ApiError> {
+pub async fn revoke(state: &Reads<'_>, login: &ProfileLogin, lease_id: &LeaseId) -> Result<(), ApiError> {
     lease_call(state, login, lease_id, "revoke", Op::LeaseRevoke(lease_id)).await?;
     state.secrets.drop_matching(login.tenant(), login.name(), |read| read.found.lease_id == lease_id.as_str());
     let scope = login.lease_scope();
@@ -141,6 +141,6 @@ pub async fn revoke(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) 
 }
 
 /// Look a lease `login`'s profile issued up in Vault (`sys/leases/lookup`): Vault's answer.
-pub async fn lookup(state: &AppState, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
+pub async fn lookup(state: &Reads<'_>, login: &ProfileLogin, lease_id: &LeaseId) -> Result<Value, ApiError> {
     lease_call(state, login, lease_id, "lookup", Op::LeaseLookup(lease_id)).await.map(|(answer, _)| answer)
 }

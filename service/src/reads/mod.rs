@@ -17,12 +17,29 @@ use actix_web::HttpResponse;
 pub use answer::{HonestLease, Read};
 pub use resolve::load_login;
 
+/// What the read path uses of the service's parts. The state hands it out
+/// (`AppState::reads`); the read path never names the state itself.
+#[derive(Clone, Copy)]
+pub struct Reads<'a> {
+    /// The database (its in-memory copies serve warm reads).
+    pub store: &'a crate::store::Store,
+    /// Logins, the token cache and the lease book.
+    pub tokens: &'a crate::tokens::Tokens,
+    /// The opt-in secret cache.
+    pub secrets: &'a crate::secret_cache::SecretCache<Read>,
+    /// Profiles parsed and checked against their tenant's grants.
+    pub resolutions: &'a resolution::Resolutions,
+    /// Validation rules from the settings.
+    pub policy: &'a crate::domain::ValidationPolicy,
+    /// The settings.
+    pub settings: &'a crate::config::Settings,
+}
+
 use crate::domain::secret_path::{LeaseId, ReadQuery};
 use crate::domain::{ProfileName, SecretPath, TenantId};
 use crate::error::ApiError;
 use crate::leases::rfc3339;
 use crate::secret_cache::EntryKey;
-use crate::state::AppState;
 use crate::store::LeaseRow;
 use crate::tokens::{CachedToken, ProfileLogin};
 use crate::tokens::{Step, TokenError};
@@ -116,7 +133,7 @@ pub fn parse_read(raw_path: &str, raw_query: &str) -> Result<(SecretPath, ReadQu
 /// The read both the REST API and the Vault-compatible endpoint use: the
 /// profile's cached token (one fresh login after a 403), the secret cache, lease tracking.
 pub async fn read(
-    state: &AppState,
+    state: &Reads<'_>,
     tenant: &TenantId,
     name: &ProfileName,
     secret_path: &SecretPath,
@@ -128,7 +145,7 @@ pub async fn read(
 
 /// [`read`] for a profile already loaded (and checked against the tenant's grants).
 pub async fn read_with(
-    state: &AppState,
+    state: &Reads<'_>,
     login: &ProfileLogin,
     secret_path: &SecretPath,
     query: &ReadQuery,
@@ -159,7 +176,7 @@ pub async fn read_with(
 
 /// The read itself: the profile's cached token (one fresh login after a 403), lease tracking.
 async fn read_vault(
-    state: &AppState,
+    state: &Reads<'_>,
     login: &ProfileLogin,
     secret_path: &SecretPath,
     query: &ReadQuery,
@@ -238,7 +255,7 @@ fn forbidden(secret_path: &SecretPath, e: &str) -> ApiError {
 /// Whether Vault refuses the token itself (`lookup-self` 403), as opposed to a
 /// policy denial of one path: a connector polling a path it may not read must
 /// not make the service revoke the shared token or run agents.
-async fn token_is_dead(state: &AppState, login: &ProfileLogin, token: &CachedToken) -> Result<bool, ApiError> {
+async fn token_is_dead(state: &Reads<'_>, login: &ProfileLogin, token: &CachedToken) -> Result<bool, ApiError> {
     match agent_runner::verify::lookup_self(
         state.tokens.http(),
         login.address.base(),
@@ -259,7 +276,7 @@ async fn token_is_dead(state: &AppState, login: &ProfileLogin, token: &CachedTok
 /// of the lease's end and its token's latest possible end, and `lease_duration`
 /// is clamped to it.
 async fn honest_lease(
-    state: &AppState,
+    state: &Reads<'_>,
     login: &ProfileLogin,
     token: &CachedToken,
     lease_id: &LeaseId,

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use super::Reads;
 use crate::domain::{ProfileName, TenantId};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::TenantRow;
 use crate::tokens::ProfileLogin;
 use crate::trust::TenantPolicy;
@@ -18,7 +18,7 @@ use super::resolution::{Resolution, Verdict};
 
 /// Load a profile and parse it for login (403 when the tenant's grants no longer allow it).
 pub async fn load_login(
-    state: &AppState,
+    state: &Reads<'_>,
     tenant: &TenantId,
     name: &ProfileName,
 ) -> Result<Arc<ProfileLogin>, ApiError> {
@@ -44,7 +44,7 @@ pub async fn load_login(
                 // The profile changed: its cached secrets go (they could not answer anyway).
                 state.secrets.drop_profile(tenant, name);
             }
-            let verdict = match ProfileLogin::from_row(&row, &state.policy) {
+            let verdict = match ProfileLogin::from_row(&row, state.policy) {
                 Err(e) => Verdict::Unparsable(e.to_string()),
                 Ok(login) => {
                     let login = Arc::new(login);
@@ -72,7 +72,7 @@ pub async fn load_login(
 
 /// Why the operator's current grants no longer allow a stored profile, if they do not
 /// (checked before every login and read: a narrowed grant applies at once).
-pub async fn trust_problem(state: &AppState, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
+pub async fn trust_problem(state: &Reads<'_>, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
     let tenant_row = state
         .store
         .tenant_shared(login.tenant())
@@ -81,8 +81,8 @@ pub async fn trust_problem(state: &AppState, login: &ProfileLogin) -> Result<Opt
     problem(state, &tenant_row, login)
 }
 
-fn problem(state: &AppState, tenant_row: &TenantRow, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
-    let trust = TenantPolicy::new(&state.settings, tenant_row).map_err(|e| ApiError::Internal(e.to_string()))?;
+fn problem(state: &Reads<'_>, tenant_row: &TenantRow, login: &ProfileLogin) -> Result<Option<String>, ApiError> {
+    let trust = TenantPolicy::new(state.settings, tenant_row).map_err(|e| ApiError::Internal(e.to_string()))?;
     let problems = trust.profile_problems(Some(&login.address), &login.block, login.aws_role_arn.as_deref());
     Ok(problems.first().map(|p| {
         format!(

@@ -95,8 +95,8 @@ async fn dry_login(
     let new = validate_input(state, &tenant, body, &name).await?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let row = ProfileRow {
-        tenant_id: tenant.to_string(),
-        name: name.to_string(),
+        tenant_id: tenant.clone(),
+        name: name.clone(),
         vault_address: new.vault_address,
         namespace: new.namespace,
         method: new.method.to_string(),

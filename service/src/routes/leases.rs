@@ -55,8 +55,8 @@ pub async fn renew_lease(
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let increment = increment_seconds(&body.increment)?;
     let lease = lease_id(&body.lease_id)?;
-    let login = load_login(&state, &tenant, &name).await?;
-    let (renewed, _) = renew(&state, &login, &lease, increment).await?;
+    let login = load_login(&state.reads(), &tenant, &name).await?;
+    let (renewed, _) = renew(&state.reads(), &login, &lease, increment).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), lease_duration = renewed.lease_duration, "lease renewed");
     state.audit.record(
         &caller,
@@ -87,8 +87,8 @@ pub async fn revoke_lease(
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
     let lease = lease_id(&body.lease_id)?;
-    let login = load_login(&state, &tenant, &name).await?;
-    revoke(&state, &login, &lease).await?;
+    let login = load_login(&state.reads(), &tenant, &name).await?;
+    revoke(&state.reads(), &login, &lease).await?;
     tracing::info!(tenant = %tenant, profile = %name, by = %caller.label(), "lease revoked");
     state.audit.record(
         &caller,
@@ -135,7 +135,7 @@ pub async fn list_leases(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, name) = path.into_inner();
     let (tenant, name) = profile_target(&caller, &tenant, &name, Scope::Read)?;
-    load_login(&state, &tenant, &name).await?;
+    load_login(&state.reads(), &tenant, &name).await?;
     let now = rfc3339(SystemTime::now());
     let leases = state.store.list_leases(&tenant, &name, &now).await?;
     let leases = leases.into_iter().map(|l| LeaseView { lease_id: l.lease_id, expires_at: l.expires_at }).collect();

@@ -56,7 +56,7 @@ impl From<ProfileRow> for Profile {
     fn from(r: ProfileRow) -> Self {
         Profile {
             method: r.method_value(),
-            name: r.name,
+            name: r.name.to_string(),
             vault_address: r.vault_address,
             namespace: r.namespace,
             test_secret_path: r.test_secret_path,

@@ -32,7 +32,7 @@ pub async fn read_secret(
     let limit = state.settings.request_timeout;
     let result = match parse_read(&raw_path, req.query_string()) {
         Ok((secret_path, query)) => {
-            crate::error::within(limit, read(&state, &tenant, &name, &secret_path, &query)).await
+            crate::error::within(limit, read(&state.reads(), &tenant, &name, &secret_path, &query)).await
         }
         Err(e) => Err(e),
     };

@@ -48,7 +48,7 @@ pub struct Tenant {
 impl From<TenantRow> for Tenant {
     fn from(r: TenantRow) -> Self {
         Tenant {
-            id: r.id,
+            id: r.id.to_string(),
             name: r.name,
             created_at: r.created_at,
             aws_external_id: r.aws_external_id,

@@ -270,7 +270,7 @@ mod tests {
 
     fn key(id: &str) -> ApiKeyAuth {
         ApiKeyAuth {
-            tenant_id: "t".into(),
+            tenant_id: TenantId::parse("t").expect("tenant"),
             key_id: id.into(),
             name: "n".into(),
             scopes: vec!["read".into()],

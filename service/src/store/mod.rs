@@ -18,7 +18,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::config::redact_url;
-use crate::domain::ProfileName;
+use crate::domain::{ProfileName, TenantId};
 
 mod audit;
 pub mod backup;
@@ -93,7 +93,7 @@ fn sqlite_busy(code: Option<&str>, message: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRow {
     /// Id.
-    pub id: String,
+    pub id: TenantId,
     /// Display name.
     pub name: String,
     /// RFC 3339.
@@ -133,7 +133,7 @@ pub struct ApiKeyRow {
     /// Key id.
     pub id: String,
     /// Tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Label.
     pub name: String,
     /// Scopes.
@@ -145,7 +145,7 @@ pub struct ApiKeyRow {
 /// What authentication needs about a key.
 pub struct ApiKeyAuth {
     /// Tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Key id.
     pub key_id: String,
     /// The key's label.
@@ -189,9 +189,9 @@ pub struct NewProfile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileRow {
     /// Tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Name.
-    pub name: String,
+    pub name: ProfileName,
     /// Vault address.
     pub vault_address: String,
     /// Namespace.

@@ -98,9 +98,7 @@ impl Store {
             self.announce(Change::Key(id.clone())).await;
         }
         for p in &profiles {
-            if let Ok(name) = crate::domain::ProfileName::parse(&p.name) {
-                self.announce(Change::Profile(tenant.clone(), name)).await;
-            }
+            self.announce(Change::Profile(tenant.clone(), p.name.clone())).await;
         }
         self.announce(Change::Tenant(tenant.clone())).await;
         Ok(Some(Offboarded { profiles, keys: key_ids.len(), audit_events }))

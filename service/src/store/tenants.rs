@@ -29,7 +29,7 @@ impl Store {
             .map_err(|e| map_err(e, &format!("tenant {id}")))?;
         self.announce(Change::Tenant(id.clone())).await;
         Ok(TenantRow {
-            id: id.to_string(),
+            id: id.clone(),
             name: name.to_string(),
             created_at,
             aws_external_id,
@@ -122,7 +122,7 @@ impl Store {
         self.announce(Change::Key(key.id.clone())).await;
         Ok(ApiKeyRow {
             id: key.id.clone(),
-            tenant_id: tenant.to_string(),
+            tenant_id: tenant.clone(),
             name: key.name.clone(),
             scopes: key.scopes.clone(),
             created_at,

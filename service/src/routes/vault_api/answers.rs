@@ -82,7 +82,7 @@ pub(super) async fn status(
         && let (Ok(tenant), Ok(profile)) = (TenantId::parse(tenant), ProfileName::parse(profile))
         && caller.require(tenant.as_str(), Scope::Read).is_ok()
     {
-        serving = load_login(state, &tenant, &profile).await.is_ok();
+        serving = load_login(&state.reads(), &tenant, &profile).await.is_ok();
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (code, body) = match which {

@@ -74,7 +74,7 @@ async fn lease_op(
                 Ok(i) => i.filter(|s| *s > 0),
                 Err(e) => return from_api(e),
             };
-            match leases::renew(state, login, &lease_id, increment).await {
+            match leases::renew(&state.reads(), login, &lease_id, increment).await {
                 Ok((renewed, mut answer)) => {
                     answer["lease_duration"] = json!(renewed.lease_duration);
                     answer["expires_at"] = json!(renewed.expires_at);
@@ -87,11 +87,11 @@ async fn lease_op(
                 Err(e) => from_api(e),
             }
         }
-        LeaseOp::Revoke => match leases::revoke(state, login, &lease_id).await {
+        LeaseOp::Revoke => match leases::revoke(&state.reads(), login, &lease_id).await {
             Ok(()) => HttpResponse::NoContent().finish(),
             Err(e) => from_api(e),
         },
-        LeaseOp::Lookup => match leases::lookup(state, login, &lease_id).await {
+        LeaseOp::Lookup => match leases::lookup(&state.reads(), login, &lease_id).await {
             Ok(answer) => HttpResponse::Ok().json(answer),
             Err(e) => from_api(e),
         },

@@ -168,7 +168,7 @@ pub async fn handle(
     if let Target::LookupSelf = target {
         return lookup_self(&caller, &key);
     }
-    let login = match load_login(&state, &tenant, &profile).await {
+    let login = match load_login(&state.reads(), &tenant, &profile).await {
         Ok(login) => login,
         Err(ApiError::NotFound(_)) => return permission_denied(),
         Err(e) => return from_api(e),
@@ -191,7 +191,7 @@ pub async fn handle(
     let result = match ReadQuery::parse(req.query_string()) {
         Ok(query) => {
             let query = if method == "LIST" { query.as_list() } else { query };
-            crate::error::within(limit, read_with(&state, &login, &secret, &query)).await
+            crate::error::within(limit, read_with(&state.reads(), &login, &secret, &query)).await
         }
         Err(e) => Err(ApiError::BadRequest(e.to_string())),
     };
