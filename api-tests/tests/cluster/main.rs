@@ -81,6 +81,22 @@ impl Cluster {
         app
     }
 
+    /// OpenBao's database engine on the cluster's PostgreSQL (role `app`: leases of
+    /// 600 s, at most 3600 s); the jwt role may also read its credentials and renew
+    /// and revoke their leases.
+    async fn database_engine(&self) {
+        let pg = self.pg.as_ref().expect("pg");
+        let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
+                      path \"database/creds/app\" { capabilities = [\"read\"] }\n\
+                      path \"sys/leases/renew\" { capabilities = [\"update\"] }\n\
+                      path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n";
+        self.bao
+            .api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy })))
+            .await
+            .expect("policy");
+        self.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    }
+
     /// A tenant with `profiles` jwt profiles, created through `app`.
     async fn tenant(&self, app: &App, id: &str, profiles: usize) -> Tenant {
         let t = app.tenant(id).await;
@@ -342,13 +358,7 @@ async fn a_single_replica_on_sqlite_with_a_key_file_restarts_warm() {
 async fn a_dynamic_credential_read_through_one_replica_is_renewed_and_revoked_through_the_other() {
     let Some(c) = Cluster::postgres("leases").await else { return };
     let pg = c.pg.as_ref().expect("pg");
-    // The role may also read database credentials and renew and revoke their leases.
-    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
-                  path \"database/creds/app\" { capabilities = [\"read\"] }\n\
-                  path \"sys/leases/renew\" { capabilities = [\"update\"] }\n\
-                  path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n";
-    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
-    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    c.database_engine().await;
     let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
     let (a, b) = (c.replica(&keys).await, c.replica(&keys).await);
     let t = c.tenant(&a, "t1", 1).await;
@@ -389,12 +399,7 @@ async fn a_retiring_token_is_sealed_in_the_store_renewed_and_revoked_by_the_othe
     // Tokens of 300 s: a lease renewed past that needs its issuing token renewed too.
     let Some(c) = Cluster::postgres_with_ttl("retiring", 300).await else { return };
     let pg = c.pg.as_ref().expect("pg");
-    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
-                  path \"database/creds/app\" { capabilities = [\"read\"] }\n\
-                  path \"sys/leases/renew\" { capabilities = [\"update\"] }\n\
-                  path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n";
-    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
-    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    c.database_engine().await;
     let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
     let (mut a, b) = (c.replica(&keys).await, c.replica(&keys).await);
     let t = c.tenant(&a, "t1", 1).await;
@@ -459,10 +464,7 @@ async fn a_retiring_token_is_sealed_in_the_store_renewed_and_revoked_by_the_othe
 async fn a_tenant_offboarded_with_keep_leases_on_the_other_replica_keeps_its_credentials_alive() {
     let Some(c) = Cluster::postgres("offboard_keep").await else { return };
     let pg = c.pg.as_ref().expect("pg");
-    let policy = "path \"secret/data/app/*\" { capabilities = [\"read\"] }\n\
-                  path \"database/creds/app\" { capabilities = [\"read\"] }\n";
-    c.bao.api("PUT", "sys/policies/acl/app-read", None, Some(json!({ "policy": policy }))).await.expect("policy");
-    c.bao.setup_database(pg, "app", 600, 3600).await.expect("database engine");
+    c.database_engine().await;
     let keys = key_file(c.dir.path(), "seal.keys", &[&random_hex(32)]);
     let (a, b) = (c.replica(&keys).await, c.replica(&keys).await);
     let t = c.tenant(&a, "t1", 1).await;

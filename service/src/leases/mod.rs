@@ -318,6 +318,8 @@ impl LeaseBook {
         (Some(new_end), token.max_end)
     }
 
+    /// Revoke `token` in the background, unless (with the cluster token cache) a
+    /// live sealed record still shares it.
     fn revoke_later(self: &Arc<Self>, token: TokenRef, why: &'static str) {
         let book = self.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
@@ -328,18 +330,25 @@ impl LeaseBook {
                 tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "not revoked: its sealed record is live");
                 return;
             }
-            let outcome = token.vault(&book.http, book.timeout).call(&token.token, Op::RevokeSelf).await;
-            match outcome {
-                Ok((status, _)) if status.is_success() => {
-                    tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "revoked {why}")
-                }
-                Ok((status, body)) => tracing::warn!(
-                    tenant = %token.tenant, profile = %token.profile, status = status.as_u16(),
-                    error = %vault::vault_errors(&body), "could not revoke {why}"
-                ),
-                Err(e) => tracing::warn!(tenant = %token.tenant, profile = %token.profile, error = %e, "could not revoke {why}"),
-            }
+            book.revoke(&token, why).await;
         });
+    }
+
+    /// `revoke-self` with `token`, the outcome logged.
+    async fn revoke(&self, token: &TokenRef, why: &'static str) {
+        let outcome = token.vault(&self.http, self.timeout).call(&token.token, Op::RevokeSelf).await;
+        match outcome {
+            Ok((status, _)) if status.is_success() => {
+                tracing::info!(tenant = %token.tenant, profile = %token.profile, accessor = %token.accessor, "revoked {why}")
+            }
+            Ok((status, body)) => tracing::warn!(
+                tenant = %token.tenant, profile = %token.profile, status = status.as_u16(),
+                error = %vault::vault_errors(&body), "could not revoke {why}"
+            ),
+            Err(e) => {
+                tracing::warn!(tenant = %token.tenant, profile = %token.profile, error = %e, "could not revoke {why}")
+            }
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::{LeaseBook, RENEW_BEFORE, TokenKey, TokenRef, end_of, rfc3339};
 use crate::domain::secret_path::LeaseId;
 use crate::domain::{ProfileName, TenantId};
 use crate::seal::{Sealed, Sealer};
-use crate::store::{LeaseScope, RetiringToken, Store, epoch_now};
+use crate::store::{LeaseScope, RetiringToken, Store, epoch, epoch_now, from_epoch};
 
 /// The lock row of the cluster's one lease sweeper.
 const SWEEPER_LOCK: &str = "lease-sweeper";
@@ -116,14 +116,6 @@ fn associated_data(scope: &LeaseScope, accessor: &str) -> String {
     )
 }
 
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn from_epoch(secs: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
-}
-
 impl LeaseBook {
     fn cluster(&self) -> &Retiring {
         self.cluster.as_ref().expect("only called with the cluster token cache")
@@ -159,7 +151,8 @@ impl LeaseBook {
         let past_max = token.max_end.is_some_and(|m| m <= now);
         if last.is_none_or(|l| l <= now) || past_max {
             self.lock().remove(&token.key());
-            self.revoke_later(token, "superseded token");
+            // No live record shares it (checked above).
+            self.revoke(&token, "superseded token").await;
             return;
         }
         let written = match cluster.seal(&token, kept) {
@@ -245,6 +238,8 @@ impl LeaseBook {
     /// later, and for tokens already retiring.
     pub async fn keep_until(&self, ends: Vec<(LeaseScope, String, SystemTime)>) {
         let Some(cluster) = &self.cluster else { return };
+        let now = SystemTime::now();
+        cluster.kept.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
         for (scope, accessor, end) in ends {
             if let Ok(Some(mut row)) = cluster.store.retiring_token(&scope, &accessor).await {
                 row.keep_until_epoch = Some(epoch(end));
@@ -252,10 +247,7 @@ impl LeaseBook {
                     tracing::warn!(error = %e, "could not keep a retiring token for its leases");
                 }
             }
-            let mut kept = cluster.kept.lock().unwrap_or_else(|e| e.into_inner());
-            let now = SystemTime::now();
-            kept.retain(|_, until| *until > now);
-            kept.insert((scope, accessor), end);
+            cluster.kept.lock().unwrap_or_else(|e| e.into_inner()).insert((scope, accessor), end);
         }
     }
 

@@ -27,7 +27,7 @@ pub mod memo;
 mod migrate;
 mod rows;
 pub use migrate::migrator;
-use rows::decode;
+use rows::{decode, parsed_column};
 mod leases;
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use leases::{LeaseRow, LeaseScope};
@@ -39,7 +39,7 @@ mod retiring;
 pub use retiring::RetiringToken;
 mod tenants;
 mod token_records;
-pub use token_records::{TokenRecord, epoch_now};
+pub use token_records::{TokenRecord, epoch, epoch_now, from_epoch};
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,18 +43,14 @@ impl std::fmt::Debug for RetiringToken {
     }
 }
 
-fn decode<T, E: std::fmt::Display>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error> {
-    parsed.map_err(|e| sqlx::Error::ColumnDecode { index: column.into(), source: e.to_string().into() })
-}
-
 impl<'r> FromRow<'r, AnyRow> for RetiringToken {
     fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let namespace: String = r.try_get("namespace")?;
         Ok(Self {
             scope: LeaseScope {
-                tenant: decode("tenant_id", TenantId::parse(&r.try_get::<String, _>("tenant_id")?))?,
-                profile: decode("profile_name", ProfileName::parse(&r.try_get::<String, _>("profile_name")?))?,
-                address: decode("vault_address", VaultAddress::parse(&r.try_get::<String, _>("vault_address")?))?,
+                tenant: parsed_column(r, "tenant_id", TenantId::parse)?,
+                profile: parsed_column(r, "profile_name", ProfileName::parse)?,
+                address: parsed_column(r, "vault_address", VaultAddress::parse)?,
                 namespace: (!namespace.is_empty()).then_some(namespace),
             },
             accessor: r.try_get("accessor")?,
@@ -122,7 +118,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "retiring token"))?;
-        row.map(|r| RetiringToken::from_row(&r).map_err(|e| map_err(e, "retiring token"))).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Retiring tokens: all of them (at most 10,000, the ones expiring soonest
@@ -239,44 +235,11 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Hold the lock row `key` for `holder` until `until_epoch`: true when this
-    /// holder has it now (it was free, its last holder's time ran out, or it is
-    /// this holder's already and is extended).
-    pub async fn hold_lock(&self, key: &str, holder: &str, until_epoch: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO login_locks (lock_key, holder, until_epoch) VALUES ($1, $2, $3) \
-             ON CONFLICT (lock_key) DO UPDATE SET holder = $2, until_epoch = $3 \
-             WHERE login_locks.until_epoch <= $4 OR login_locks.holder = $2",
-        )
-        .bind(key)
-        .bind(holder)
-        .bind(until_epoch)
-        .bind(epoch_now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "lock"))?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn one_holder_at_a_time_keeps_a_lock_and_another_takes_it_over_once_its_time_is_up() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
-        let now = epoch_now();
-        assert!(store.hold_lock("sweeper", "a", now + 30).await.expect("a"));
-        assert!(!store.hold_lock("sweeper", "b", now + 30).await.expect("b"), "a holds it");
-        assert!(store.hold_lock("sweeper", "a", now + 60).await.expect("a again"), "its holder extends it");
-        // A holder that died: its time runs out, and the other takes over.
-        assert!(store.hold_lock("lapsed", "a", now - 1).await.expect("a"));
-        assert!(store.hold_lock("lapsed", "b", now + 30).await.expect("b"), "a's time is up");
-        assert!(!store.hold_lock("lapsed", "a", now + 30).await.expect("a"), "b holds it now");
-    }
 
     #[tokio::test]
     async fn a_retiring_token_round_trips_and_its_kept_time_only_grows() {

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::{ApiKeyAuth, ApiKeyRow, AuditEvent, NonceRow, ProfileRow, StoreError, TenantRow, scopes_from};
-use crate::domain::{NameError, ProfileName, SecretCachePolicy, TenantId};
+use crate::domain::{ProfileName, SecretCachePolicy, TenantId};
 
 /// A column's text that does not say what it should, with what is wrong.
 #[derive(Debug)]
@@ -47,15 +47,20 @@ fn json_list(r: &AnyRow, column: &str) -> Result<Option<Vec<String>>, sqlx::Erro
     }
 }
 
-/// A tenant id or profile name column, parsed (a malformed one reads as [`Malformed`]).
-fn name_column<T>(r: &AnyRow, column: &str, parse: fn(&str) -> Result<T, NameError>) -> Result<T, sqlx::Error> {
+/// A text column parsed into its type (a tenant id, a profile name, a Vault
+/// address); one that does not parse reads as [`Malformed`].
+pub(super) fn parsed_column<T, E: std::fmt::Display>(
+    r: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, sqlx::Error> {
     parse(&r.try_get::<String, _>(column)?).map_err(|e| malformed(format!("{column}: {e}")))
 }
 
 impl<'r> FromRow<'r, AnyRow> for TenantRow {
     fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: name_column(r, "id", TenantId::parse)?,
+            id: parsed_column(r, "id", TenantId::parse)?,
             name: r.try_get("name")?,
             created_at: r.try_get("created_at")?,
             aws_external_id: r.try_get::<Option<String>, _>("aws_external_id")?.unwrap_or_default(),
@@ -69,7 +74,7 @@ impl<'r> FromRow<'r, AnyRow> for ApiKeyRow {
     fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             id: r.try_get("id")?,
-            tenant_id: name_column(r, "tenant_id", TenantId::parse)?,
+            tenant_id: parsed_column(r, "tenant_id", TenantId::parse)?,
             name: r.try_get("name")?,
             scopes: scopes_from(&r.try_get::<String, _>("scopes")?),
             created_at: r.try_get("created_at")?,
@@ -83,7 +88,7 @@ impl<'r> FromRow<'r, AnyRow> for ApiKeyAuth {
         hex::decode_to_slice(r.try_get::<String, _>("secret_sha256")?, &mut hash)
             .map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
-            tenant_id: name_column(r, "tenant_id", TenantId::parse)?,
+            tenant_id: parsed_column(r, "tenant_id", TenantId::parse)?,
             key_id: r.try_get("id")?,
             name: r.try_get("name")?,
             scopes: scopes_from(&r.try_get::<String, _>("scopes")?),
@@ -96,8 +101,8 @@ impl<'r> FromRow<'r, AnyRow> for ProfileRow {
     fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let method: String = r.try_get("method")?;
         Ok(Self {
-            tenant_id: name_column(r, "tenant_id", TenantId::parse)?,
-            name: name_column(r, "name", ProfileName::parse)?,
+            tenant_id: parsed_column(r, "tenant_id", TenantId::parse)?,
+            name: parsed_column(r, "name", ProfileName::parse)?,
             vault_address: r.try_get("vault_address")?,
             namespace: r.try_get("namespace")?,
             method: {

@@ -52,15 +52,9 @@ impl std::fmt::Debug for TokenRecord {
 
 impl<'r> FromRow<'r, AnyRow> for TokenRecord {
     fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        let tenant: String = r.try_get("tenant_id")?;
-        let profile: String = r.try_get("profile_name")?;
-        let bad = |column: &str, e: crate::domain::NameError| sqlx::Error::ColumnDecode {
-            index: column.into(),
-            source: e.to_string().into(),
-        };
         Ok(Self {
-            tenant: TenantId::parse(&tenant).map_err(|e| bad("tenant_id", e))?,
-            profile: ProfileName::parse(&profile).map_err(|e| bad("profile_name", e))?,
+            tenant: parsed_column(r, "tenant_id", TenantId::parse)?,
+            profile: parsed_column(r, "profile_name", ProfileName::parse)?,
             fingerprint: r.try_get("fingerprint")?,
             vault_address: r.try_get("vault_address")?,
             namespace: r.try_get("namespace")?,
@@ -76,17 +70,30 @@ impl<'r> FromRow<'r, AnyRow> for TokenRecord {
     }
 }
 
-/// One record, decoded.
-fn record(r: &AnyRow) -> Result<TokenRecord, StoreError> {
-    TokenRecord::from_row(r).map_err(|e| map_err(e, "token record"))
-}
+/// A lock row is taken when it is free or its holder's time ran out ...
+const TAKE_FREE_LOCK: &str = "INSERT INTO login_locks (lock_key, holder, until_epoch) VALUES ($1, $2, $3) \
+     ON CONFLICT (lock_key) DO UPDATE SET holder = $2, until_epoch = $3 WHERE login_locks.until_epoch <= $4";
+/// ... and, to hold it, also extended by its own holder.
+const HOLD_LOCK: &str = "INSERT INTO login_locks (lock_key, holder, until_epoch) VALUES ($1, $2, $3) \
+     ON CONFLICT (lock_key) DO UPDATE SET holder = $2, until_epoch = $3 \
+     WHERE login_locks.until_epoch <= $4 OR login_locks.holder = $2";
 
 const COLUMNS: &str = "tenant_id, profile_name, fingerprint, vault_address, namespace, accessor, ttl_secs, renewable, \
      expires_epoch, max_end_epoch, cache_until_epoch, key_id, sealed";
 
 /// Unix seconds now.
 pub fn epoch_now() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+    epoch(SystemTime::now())
+}
+
+/// A time as whole Unix seconds (the `*_epoch` columns).
+pub fn epoch(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// An `*_epoch` column as a time.
+pub fn from_epoch(secs: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 impl Store {
@@ -108,7 +115,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "token record"))?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// A record by its token's scope and accessor (the issuer of a lease), if still usable.
@@ -129,7 +136,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| map_err(e, "token record"))?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// A profile's records, whatever their cache life: one content's (`fingerprint`)
@@ -153,7 +160,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map_err(e, "token records"))?;
-        rows.iter().map(record).collect()
+        rows.iter().map(decode).collect()
     }
 
     /// Write (or replace) the record of a profile content.
@@ -248,17 +255,32 @@ impl Store {
     /// Take the login lock `key` for `holder` until `until_epoch`: true when
     /// this holder has it now (it was free, or its last holder's time ran out).
     pub async fn try_login_lock(&self, key: &str, holder: &str, until_epoch: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO login_locks (lock_key, holder, until_epoch) VALUES ($1, $2, $3) \
-             ON CONFLICT (lock_key) DO UPDATE SET holder = $2, until_epoch = $3 WHERE login_locks.until_epoch <= $4",
-        )
-        .bind(key)
-        .bind(holder)
-        .bind(until_epoch)
-        .bind(epoch_now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "login lock"))?;
+        self.take_lock(TAKE_FREE_LOCK, key, holder, until_epoch, "login lock").await
+    }
+
+    /// Hold the lock row `key` for `holder` until `until_epoch`: true when this
+    /// holder has it now (it was free, its last holder's time ran out, or it is
+    /// this holder's already and is extended).
+    pub async fn hold_lock(&self, key: &str, holder: &str, until_epoch: i64) -> Result<bool, StoreError> {
+        self.take_lock(HOLD_LOCK, key, holder, until_epoch, "lock").await
+    }
+
+    async fn take_lock(
+        &self,
+        sql: &'static str,
+        key: &str,
+        holder: &str,
+        until_epoch: i64,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql)
+            .bind(key)
+            .bind(holder)
+            .bind(until_epoch)
+            .bind(epoch_now())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, what))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -271,5 +293,24 @@ impl Store {
             .await
             .map_err(|e| map_err(e, "login lock"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_keeps_a_lock_and_another_takes_it_over_once_its_time_is_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
+        let now = epoch_now();
+        assert!(store.hold_lock("sweeper", "a", now + 30).await.expect("a"));
+        assert!(!store.hold_lock("sweeper", "b", now + 30).await.expect("b"), "a holds it");
+        assert!(store.hold_lock("sweeper", "a", now + 60).await.expect("a again"), "its holder extends it");
+        // A holder that died: its time runs out, and the other takes over.
+        assert!(store.hold_lock("lapsed", "a", now - 1).await.expect("a"));
+        assert!(store.hold_lock("lapsed", "b", now + 30).await.expect("b"), "a's time is up");
+        assert!(!store.hold_lock("lapsed", "a", now + 30).await.expect("a"), "b holds it now");
     }
 }

@@ -28,7 +28,7 @@ use super::{LoginFailure, ProfileLogin};
 use crate::leases::TokenRef;
 use crate::metrics::Metrics;
 use crate::seal::Sealer;
-use crate::store::{Store, TokenRecord, epoch_now};
+use crate::store::{Store, TokenRecord, epoch, epoch_now, from_epoch};
 
 /// How often a replica waiting for another's login looks for its record.
 const POLL: Duration = Duration::from_millis(100);
@@ -58,14 +58,6 @@ fn fingerprint(p: &ProfileLogin) -> String {
 /// What a record is bound to: a record moved to another profile, content or token does not open.
 fn associated_data(p: &ProfileLogin, fingerprint: &str, accessor: &str) -> String {
     format!("auth-service token record v1\n{}\n{}\n{fingerprint}\n{accessor}", p.tenant(), p.name())
-}
-
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn from_epoch(secs: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 impl SharedTokens {
